@@ -1,0 +1,155 @@
+//! Domain-separated BLAKE3 hashing.
+//!
+//! Every use of the hash function in the protocol names a [`HashContext`]. Each context is turned once into
+//! a 32-byte key with BLAKE3's `derive_key` mode and then used in keyed mode, so hashing a 64-byte Merkle
+//! node costs exactly one compression and no two uses can ever collide. Hashes keyed by protocol data (the
+//! spec's `H_keyed(key, data)`) use [`keyed_hash`].
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+/// Size of a BLAKE3-256 output.
+pub const HASH_SIZE: usize = 32;
+
+/// A BLAKE3-256 output.
+#[derive(
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+pub struct Blake3Hash(pub [u8; HASH_SIZE]);
+
+impl Blake3Hash {
+    /// The all-zero hash: Merkle padding and "no previous header".
+    pub const ZERO: Self = Self([0; HASH_SIZE]);
+
+    /// The hash's bytes.
+    pub fn as_bytes(&self) -> &[u8; HASH_SIZE] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Blake3Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Display for Blake3Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", hex::encode(self.0))
+    }
+}
+
+impl From<blake3::Hash> for Blake3Hash {
+    fn from(hash: blake3::Hash) -> Self {
+        Self(*hash.as_bytes())
+    }
+}
+
+impl AsRef<[u8]> for Blake3Hash {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Every purpose the protocol hashes for. Adding a variant is a protocol change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashContext {
+    /// Interior Merkle node: `H(left ‖ right)`.
+    MerkleNode,
+    /// Merkle leaf of a hashed-leaf tree: `H(item)`.
+    MerkleLeaf,
+    /// Record root: `H(source-chunks root ‖ parity-chunks root)`.
+    Record,
+    /// Segment header hash (the header chain).
+    SegmentHeader,
+}
+
+impl HashContext {
+    const ALL: [Self; 4] = [
+        Self::MerkleNode,
+        Self::MerkleLeaf,
+        Self::Record,
+        Self::SegmentHeader,
+    ];
+
+    /// The `derive_key` context string: globally unique, hard-coded, never reused for another purpose.
+    pub const fn context_string(self) -> &'static str {
+        match self {
+            Self::MerkleNode => "acre 2026-11-25 merkle node v1",
+            Self::MerkleLeaf => "acre 2026-11-25 merkle leaf v1",
+            Self::Record => "acre 2026-11-25 record root v1",
+            Self::SegmentHeader => "acre 2026-11-25 segment header v1",
+        }
+    }
+
+    fn key(self) -> &'static [u8; 32] {
+        static KEYS: LazyLock<[[u8; 32]; HashContext::ALL.len()]> = LazyLock::new(|| {
+            HashContext::ALL.map(|context| blake3::derive_key(context.context_string(), &[]))
+        });
+        &KEYS[self as usize]
+    }
+}
+
+/// `H(context, data)`.
+pub fn hash(context: HashContext, data: &[u8]) -> Blake3Hash {
+    blake3::keyed_hash(context.key(), data).into()
+}
+
+/// `H(context, a ‖ b)` for two hashes: one BLAKE3 compression.
+pub fn hash_pair(context: HashContext, a: &Blake3Hash, b: &Blake3Hash) -> Blake3Hash {
+    let mut block = [0u8; 2 * HASH_SIZE];
+    block[..HASH_SIZE].copy_from_slice(&a.0);
+    block[HASH_SIZE..].copy_from_slice(&b.0);
+    hash(context, &block)
+}
+
+/// The context's 32-byte key, for callers that hash many blocks in bulk with the same rule.
+pub fn context_key(context: HashContext) -> &'static [u8; 32] {
+    context.key()
+}
+
+/// `H_keyed(key, data)`: BLAKE3 keyed by protocol data (a sector id, a public key hash).
+pub fn keyed_hash(key: &[u8; 32], data: &[u8]) -> Blake3Hash {
+    blake3::keyed_hash(key, data).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contexts_are_distinct() {
+        let outputs: Vec<_> = HashContext::ALL.iter().map(|&c| hash(c, b"same input")).collect();
+        for (i, a) in outputs.iter().enumerate() {
+            for b in &outputs[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn pair_is_hash_of_concatenation() {
+        let a = Blake3Hash([1; 32]);
+        let b = Blake3Hash([2; 32]);
+        let mut both = [1u8; 64];
+        both[32..].fill(2);
+        assert_eq!(
+            hash_pair(HashContext::MerkleNode, &a, &b),
+            hash(HashContext::MerkleNode, &both)
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! `acre-consensus`: the pure core of the Acre protocol.
+//!
+//! Everything a node, a farmer or a research tool must agree on bit for bit lives here: the protocol
+//! parameters ([`params`]), the newtypes for protocol quantities ([`quantities`]), the domain-separated
+//! BLAKE3 hashing rules ([`hashing`]), the Merkle hashing and proof-verification rules ([`merkle`]), the
+//! canonical encodings of records, pieces and segment headers ([`pieces`], [`segments`]) and the bounded
+//! decoding helpers every untrusted byte string goes through ([`codec`]).
+//!
+//! The crate is deliberately pure: no clock, no disk, no network, no global state and no async runtime.
+//! Functions take `(&params, &state, input)` and return `Result`; heavy builders (fast Merkle trees, erasure
+//! coding, archiving) live in `acre-storage`, which depends on this crate and on nothing above it.
+
+pub mod codec;
+pub mod error;
+pub mod hashing;
+pub mod merkle;
+pub mod params;
+pub mod pieces;
+pub mod quantities;
+pub mod segments;
+
+pub use error::{DecodeError, Error};
+pub use hashing::Blake3Hash;
+pub use params::{ProtocolParams, Ratio};
+pub use pieces::{Piece, Record, RecordRoot};
+pub use quantities::*;
+pub use segments::{LastArchivedBlock, SegmentHeader, SegmentRoot};

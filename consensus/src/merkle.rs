@@ -1,0 +1,119 @@
+//! Merkle hashing rules and proof verification (spec section 2).
+//!
+//! Trees are binary over BLAKE3: an interior node is `H(node_ctx, left ‖ right)`, a single compression of one
+//! 64-byte block. Levels with an odd number of nodes are padded with [`Blake3Hash::ZERO`]. Chunk trees use
+//! a record's raw 32-byte chunks as their level-0 nodes (their leaf count and proof length are fixed, so a
+//! node can never pose as a leaf); every other tree hashes its items first with [`leaf`].
+//!
+//! This module holds what verifiers need: the hashing rules, a straightforward root computation and proof
+//! verification. The fast builders that keep whole trees for proof generation live in `acre-storage`.
+
+use crate::hashing::{self, Blake3Hash, HASH_SIZE, HashContext};
+
+/// A node of a tree: a hash, or a raw chunk at level 0 of a chunk tree.
+pub type Node = [u8; HASH_SIZE];
+
+/// An interior node from its two children.
+pub fn node(left: &Node, right: &Node) -> Node {
+    hashing::hash_pair(HashContext::MerkleNode, &Blake3Hash(*left), &Blake3Hash(*right)).0
+}
+
+/// The level-0 node of a hashed-leaf tree.
+pub fn leaf(item: &[u8]) -> Node {
+    hashing::hash(HashContext::MerkleLeaf, item).0
+}
+
+/// Hashes one level into the next: `output[i] = node(input[2i], input[2i + 1])`, with a missing last
+/// right sibling taken as zero. `output` must hold `input.len().div_ceil(2)` nodes.
+pub fn hash_level(input: &[Node], output: &mut [Node]) {
+    assert_eq!(
+        output.len(),
+        input.len().div_ceil(2),
+        "output level has the wrong size"
+    );
+    let key = hashing::context_key(HashContext::MerkleNode);
+    let (pairs, odd) = input.as_flattened().as_chunks::<{ 2 * HASH_SIZE }>();
+    for (pair, out) in pairs.iter().zip(output.iter_mut()) {
+        *out = *blake3::keyed_hash(key, pair).as_bytes();
+    }
+    if !odd.is_empty() {
+        let last = input.last().expect("odd remainder implies a non-empty level");
+        *output.last_mut().expect("output is non-empty when input is") = node(last, &Blake3Hash::ZERO.0);
+    }
+}
+
+/// Depth of a tree with `leaf_count` level-0 nodes (the length of its proofs).
+pub fn depth(leaf_count: usize) -> usize {
+    leaf_count.next_power_of_two().trailing_zeros() as usize
+}
+
+/// Root of the tree whose level-0 nodes are `nodes`. An empty tree has the zero root; a single node is its
+/// own root.
+pub fn root(nodes: &[Node]) -> Node {
+    match nodes.len() {
+        0 => Blake3Hash::ZERO.0,
+        1 => nodes[0],
+        len => {
+            let mut level = vec![[0u8; HASH_SIZE]; len.div_ceil(2)];
+            hash_level(nodes, &mut level);
+            while level.len() > 1 {
+                let mut next = vec![[0u8; HASH_SIZE]; level.len().div_ceil(2)];
+                hash_level(&level, &mut next);
+                level = next;
+            }
+            level[0]
+        }
+    }
+}
+
+/// Folds a sibling path upwards from `node` at `index`, returning the implied root, or `None` when the
+/// proof has the wrong length for `leaf_count` or the index is out of range.
+pub fn root_from_proof(node: &Node, index: usize, leaf_count: usize, proof: &[Node]) -> Option<Node> {
+    if index >= leaf_count || proof.len() != depth(leaf_count) {
+        return None;
+    }
+    let mut current = *node;
+    let mut position = index;
+    for sibling in proof {
+        current = if position.is_multiple_of(2) {
+            self::node(&current, sibling)
+        } else {
+            self::node(sibling, &current)
+        };
+        position /= 2;
+    }
+    Some(current)
+}
+
+/// Whether `proof` shows `node` at `index` of a `leaf_count`-node tree with root `root`.
+pub fn verify(root: &Node, node: &Node, index: usize, leaf_count: usize, proof: &[Node]) -> bool {
+    root_from_proof(node, index, leaf_count, proof).is_some_and(|computed| computed == *root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(count: usize) -> Vec<Node> {
+        (0..count).map(|i| leaf(&(i as u64).to_le_bytes())).collect()
+    }
+
+    #[test]
+    fn small_roots_follow_the_rules() {
+        let n = nodes(3);
+        let left = node(&n[0], &n[1]);
+        let right = node(&n[2], &[0; 32]);
+        assert_eq!(root(&n), node(&left, &right));
+        assert_eq!(root(&n[..1]), n[0]);
+        assert_eq!(root(&[]), [0; 32]);
+    }
+
+    #[test]
+    fn proof_of_last_odd_node_uses_zero_padding() {
+        let n = nodes(3);
+        let proof = [[0; 32], node(&n[0], &n[1])];
+        assert!(verify(&root(&n), &n[2], 2, 3, &proof));
+        assert!(!verify(&root(&n), &n[2], 3, 3, &proof));
+        assert!(!verify(&root(&n), &n[2], 2, 3, &proof[..1]));
+    }
+}
