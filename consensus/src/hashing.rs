@@ -59,6 +59,12 @@ impl From<blake3::Hash> for Blake3Hash {
     }
 }
 
+impl From<[u8; HASH_SIZE]> for Blake3Hash {
+    fn from(bytes: [u8; HASH_SIZE]) -> Self {
+        Self(bytes)
+    }
+}
+
 impl AsRef<[u8]> for Blake3Hash {
     fn as_ref(&self) -> &[u8] {
         &self.0

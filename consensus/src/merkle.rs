@@ -50,20 +50,30 @@ pub fn depth(leaf_count: usize) -> usize {
 /// Root of the tree whose level-0 nodes are `nodes`. An empty tree has the zero root; a single node is its
 /// own root.
 pub fn root(nodes: &[Node]) -> Node {
-    match nodes.len() {
-        0 => Blake3Hash::ZERO.0,
-        1 => nodes[0],
-        len => {
-            let mut level = vec![[0u8; HASH_SIZE]; len.div_ceil(2)];
-            hash_level(nodes, &mut level);
-            while level.len() > 1 {
-                let mut next = vec![[0u8; HASH_SIZE]; level.len().div_ceil(2)];
-                hash_level(&level, &mut next);
-                level = next;
-            }
-            level[0]
-        }
+    root_in_place(&mut nodes.to_vec())
+}
+
+/// [`root`] computed in the caller's buffer, which it overwrites: each level is written over the front of
+/// the previous one, so building a root allocates nothing.
+pub fn root_in_place(nodes: &mut [Node]) -> Node {
+    let key = hashing::context_key(HashContext::MerkleNode);
+    let mut len = nodes.len();
+    if len == 0 {
+        return Blake3Hash::ZERO.0;
     }
+    let mut pair = [0u8; 2 * HASH_SIZE];
+    while len > 1 {
+        for i in 0..len / 2 {
+            pair[..HASH_SIZE].copy_from_slice(&nodes[2 * i]);
+            pair[HASH_SIZE..].copy_from_slice(&nodes[2 * i + 1]);
+            nodes[i] = *blake3::keyed_hash(key, &pair).as_bytes();
+        }
+        if !len.is_multiple_of(2) {
+            nodes[len / 2] = node(&nodes[len - 1], &Blake3Hash::ZERO.0);
+        }
+        len = len.div_ceil(2);
+    }
+    nodes[0]
 }
 
 /// Folds a sibling path upwards from `node` at `index`, returning the implied root, or `None` when the
