@@ -114,8 +114,36 @@ pub(crate) fn retrieve(params: &ProtocolParams, dir: &Path, file: &Path) -> Resu
     );
 
     let tmp = file.with_extension("retrieving");
+    let result = retrieve_into(params, dir, &headers, &tmp);
+    if result.is_err() {
+        // Leave nothing half-written behind; the error says what went wrong.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let (written, read_bytes, missing, corrupted) = result?;
+    std::fs::rename(&tmp, file)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), file.display()))?;
+
+    let elapsed = start.elapsed();
+    println!(
+        "retrieved {} ({written} bytes) from {} segments in {:.2} s ({} of pieces read); \
+         {missing} missing and {corrupted} corrupted pieces tolerated",
+        file.display(),
+        headers.len(),
+        elapsed.as_secs_f64(),
+        throughput(read_bytes, elapsed),
+    );
+    Ok(())
+}
+
+/// Rebuilds every segment into `tmp`; returns (bytes written, piece bytes read, missing, corrupted).
+fn retrieve_into(
+    params: &ProtocolParams,
+    dir: &Path,
+    headers: &[SegmentHeader],
+    tmp: &Path,
+) -> Result<(u64, u64, usize, usize)> {
     let mut output =
-        BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+        BufWriter::new(File::create(tmp).with_context(|| format!("creating {}", tmp.display()))?);
     let progress = progress_bar(headers.len() as u64, "{pos}/{len} segments ({per_sec}");
     let mut reconstructor = BlockReconstructor::new();
     let (mut written, mut read_bytes, mut missing, mut corrupted) = (0u64, 0u64, 0usize, 0usize);
@@ -165,17 +193,5 @@ pub(crate) fn retrieve(params: &ProtocolParams, dir: &Path, file: &Path) -> Resu
     output
         .sync_all()
         .with_context(|| format!("syncing {}", tmp.display()))?;
-    std::fs::rename(&tmp, file)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), file.display()))?;
-
-    let elapsed = start.elapsed();
-    println!(
-        "retrieved {} ({written} bytes) from {} segments in {:.2} s ({} of pieces read); \
-         {missing} missing and {corrupted} corrupted pieces tolerated",
-        file.display(),
-        headers.len(),
-        elapsed.as_secs_f64(),
-        throughput(read_bytes, elapsed),
-    );
-    Ok(())
+    Ok((written, read_bytes, missing, corrupted))
 }
