@@ -12,7 +12,7 @@ use acre_storage::commitment::source_records;
 use acre_storage::merkle::chunks_root;
 use acre_storage::record::commit_record;
 use acre_storage::segment::ITEM_HEADER_SIZE;
-use acre_storage::{ArchivedSegment, Archiver, erasure, rebuild_pieces, recover_segment};
+use acre_storage::{ArchivedSegment, Archiver, erasure, rebuild_pieces, recover_segment, verify_piece};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -97,6 +97,17 @@ fn benches(c: &mut Criterion) {
     let segment = archive_one(&params, &block);
     group.throughput(Throughput::Bytes(params.record_size() as u64));
     group.bench_function("piece-verify", |b| {
+        b.iter(|| {
+            verify_piece(
+                &params,
+                &segment.pieces[200],
+                &segment.header.segment_root,
+                PiecePosition(200),
+            )
+            .expect("valid piece")
+        })
+    });
+    group.bench_function("piece-verify/scalar-consensus-path", |b| {
         b.iter(|| {
             segment.pieces[200]
                 .verify(&params, &segment.header.segment_root, PiecePosition(200))

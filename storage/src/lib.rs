@@ -21,6 +21,7 @@ pub mod segment;
 
 pub use archiver::{ArchivedSegment, Archiver};
 pub use error::Error;
+pub use merkle::verify_piece;
 pub use reconstruction::{
     BlockReconstructor, RecoveredSegment, rebuild_piece, rebuild_pieces, recover_segment,
 };

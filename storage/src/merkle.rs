@@ -34,7 +34,10 @@ pub fn hash_level(input: &[Node], output: &mut [Node]) {
     }
     for (pair, out) in rest.iter().zip(out_rest.iter_mut()) {
         let (left, right) = pair.split_at(32);
-        *out = merkle::node(left.try_into().expect("32 bytes"), right.try_into().expect("32 bytes"));
+        *out = merkle::node(
+            left.try_into().expect("32 bytes"),
+            right.try_into().expect("32 bytes"),
+        );
     }
     if !input.len().is_multiple_of(2) {
         let last = input.last().expect("odd length implies a last node");
@@ -140,6 +143,18 @@ pub fn chunks_root(chunks: &[Chunk]) -> Node {
         scratch.extend_from_slice(chunks);
         root_in_place(scratch)
     })
+}
+
+/// Verifies a piece at `position` against `segment_root` with the fast chunk-tree builder (the result is
+/// that of [`acre_consensus::Piece::verify`]).
+pub fn verify_piece(
+    params: &acre_consensus::ProtocolParams,
+    piece: &acre_consensus::Piece,
+    segment_root: &acre_consensus::SegmentRoot,
+    position: acre_consensus::PiecePosition,
+) -> Result<(), acre_consensus::pieces::PieceVerificationError> {
+    let source_root = acre_consensus::Blake3Hash(chunks_root(piece.record.chunks()));
+    piece.verify_with_source_root(params, segment_root, position, &source_root)
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! Every interior node is `BLAKE3-keyed(node_key, left ‖ right)`: exactly one compression of one 64-byte
 //! block. Hashed one at a time that compression is latency-bound (≈ 60 ns here); the nodes of a tree level
 //! are independent, so this module runs the BLAKE3 compression function over [`LANES`] nodes at once, word
-//! by word across lanes, which the compiler turns into SIMD instructions (SSE2 everywhere, AVX2 when the
-//! CPU has it, chosen at run time). The output is bit-for-bit `blake3::keyed_hash`; a test checks it
+//! by word across lanes: with AVX2 intrinsics when the CPU has them (checked at run time), otherwise with
+//! portable code the compiler vectorises as it can. The output is bit-for-bit `blake3::keyed_hash`; a test checks it
 //! against the `blake3` crate for random keys and blocks.
 
 /// Nodes hashed per call.
@@ -96,9 +96,136 @@ fn hash_lanes_generic(key: &[u32; 8], blocks: &[[u8; 64]; LANES], out: &mut [[u8
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn hash_lanes_avx2(key: &[u32; 8], blocks: &[[u8; 64]; LANES], out: &mut [[u8; 32]; LANES]) {
-    hash_lanes_generic(key, blocks, out);
+#[allow(unsafe_code)]
+mod avx2 {
+    //! The compression across 8 lanes with AVX2 intrinsics (the layout of the `blake3` crate's own
+    //! `hash_many`): message words are transposed so that each 256-bit register holds one word of all
+    //! eight blocks.
+
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK_LEN, FLAGS, IV, LANES, SCHEDULE};
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn rot16(x: __m256i) -> __m256i {
+        _mm256_shuffle_epi8(
+            x,
+            _mm256_set_epi8(
+                13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2, 13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7,
+                6, 1, 0, 3, 2,
+            ),
+        )
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn rot8(x: __m256i) -> __m256i {
+        _mm256_shuffle_epi8(
+            x,
+            _mm256_set_epi8(
+                12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1, 12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6,
+                5, 0, 3, 2, 1,
+            ),
+        )
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn rot12(x: __m256i) -> __m256i {
+        _mm256_or_si256(_mm256_srli_epi32::<12>(x), _mm256_slli_epi32::<20>(x))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn rot7(x: __m256i) -> __m256i {
+        _mm256_or_si256(_mm256_srli_epi32::<7>(x), _mm256_slli_epi32::<25>(x))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn g(v: &mut [__m256i; 16], a: usize, b: usize, c: usize, d: usize, x: __m256i, y: __m256i) {
+        v[a] = _mm256_add_epi32(_mm256_add_epi32(v[a], v[b]), x);
+        v[d] = rot16(_mm256_xor_si256(v[d], v[a]));
+        v[c] = _mm256_add_epi32(v[c], v[d]);
+        v[b] = rot12(_mm256_xor_si256(v[b], v[c]));
+        v[a] = _mm256_add_epi32(_mm256_add_epi32(v[a], v[b]), y);
+        v[d] = rot8(_mm256_xor_si256(v[d], v[a]));
+        v[c] = _mm256_add_epi32(v[c], v[d]);
+        v[b] = rot7(_mm256_xor_si256(v[b], v[c]));
+    }
+
+    /// Transposes an 8×8 matrix of 32-bit words held as eight rows.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn transpose(rows: &mut [__m256i; 8]) {
+        let ab_0145 = _mm256_unpacklo_epi32(rows[0], rows[1]);
+        let ab_2367 = _mm256_unpackhi_epi32(rows[0], rows[1]);
+        let cd_0145 = _mm256_unpacklo_epi32(rows[2], rows[3]);
+        let cd_2367 = _mm256_unpackhi_epi32(rows[2], rows[3]);
+        let ef_0145 = _mm256_unpacklo_epi32(rows[4], rows[5]);
+        let ef_2367 = _mm256_unpackhi_epi32(rows[4], rows[5]);
+        let gh_0145 = _mm256_unpacklo_epi32(rows[6], rows[7]);
+        let gh_2367 = _mm256_unpackhi_epi32(rows[6], rows[7]);
+        let abcd_04 = _mm256_unpacklo_epi64(ab_0145, cd_0145);
+        let abcd_15 = _mm256_unpackhi_epi64(ab_0145, cd_0145);
+        let abcd_26 = _mm256_unpacklo_epi64(ab_2367, cd_2367);
+        let abcd_37 = _mm256_unpackhi_epi64(ab_2367, cd_2367);
+        let efgh_04 = _mm256_unpacklo_epi64(ef_0145, gh_0145);
+        let efgh_15 = _mm256_unpackhi_epi64(ef_0145, gh_0145);
+        let efgh_26 = _mm256_unpacklo_epi64(ef_2367, gh_2367);
+        let efgh_37 = _mm256_unpackhi_epi64(ef_2367, gh_2367);
+        rows[0] = _mm256_permute2x128_si256::<0x20>(abcd_04, efgh_04);
+        rows[1] = _mm256_permute2x128_si256::<0x20>(abcd_15, efgh_15);
+        rows[2] = _mm256_permute2x128_si256::<0x20>(abcd_26, efgh_26);
+        rows[3] = _mm256_permute2x128_si256::<0x20>(abcd_37, efgh_37);
+        rows[4] = _mm256_permute2x128_si256::<0x31>(abcd_04, efgh_04);
+        rows[5] = _mm256_permute2x128_si256::<0x31>(abcd_15, efgh_15);
+        rows[6] = _mm256_permute2x128_si256::<0x31>(abcd_26, efgh_26);
+        rows[7] = _mm256_permute2x128_si256::<0x31>(abcd_37, efgh_37);
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn hash_lanes(key: &[u32; 8], blocks: &[[u8; 64]; LANES], out: &mut [[u8; 32]; LANES]) {
+        let mut low = [_mm256_setzero_si256(); 8];
+        let mut high = [_mm256_setzero_si256(); 8];
+        for (lane, block) in blocks.iter().enumerate() {
+            // SAFETY: `block` is 64 readable bytes; both unaligned 32-byte loads stay inside it.
+            unsafe {
+                low[lane] = _mm256_loadu_si256(block.as_ptr().cast());
+                high[lane] = _mm256_loadu_si256(block.as_ptr().add(32).cast());
+            }
+        }
+        transpose(&mut low);
+        transpose(&mut high);
+        let message: [__m256i; 16] =
+            std::array::from_fn(|word| if word < 8 { low[word] } else { high[word - 8] });
+        let splat = |word: u32| _mm256_set1_epi32(word as i32);
+        let mut v: [__m256i; 16] = std::array::from_fn(|word| match word {
+            0..8 => splat(key[word]),
+            8..12 => splat(IV[word - 8]),
+            14 => splat(BLOCK_LEN),
+            15 => splat(FLAGS),
+            _ => _mm256_setzero_si256(),
+        });
+        for schedule in &SCHEDULE {
+            let m = |i: usize| message[schedule[i]];
+            g(&mut v, 0, 4, 8, 12, m(0), m(1));
+            g(&mut v, 1, 5, 9, 13, m(2), m(3));
+            g(&mut v, 2, 6, 10, 14, m(4), m(5));
+            g(&mut v, 3, 7, 11, 15, m(6), m(7));
+            g(&mut v, 0, 5, 10, 15, m(8), m(9));
+            g(&mut v, 1, 6, 11, 12, m(10), m(11));
+            g(&mut v, 2, 7, 8, 13, m(12), m(13));
+            g(&mut v, 3, 4, 9, 14, m(14), m(15));
+        }
+        let mut words: [__m256i; 8] = std::array::from_fn(|word| _mm256_xor_si256(v[word], v[word + 8]));
+        transpose(&mut words);
+        for (lane, out) in out.iter_mut().enumerate() {
+            // SAFETY: `out` is 32 writable bytes; the unaligned 32-byte store stays inside it.
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), words[lane]) };
+        }
+    }
 }
 
 /// `out[i] = BLAKE3-keyed(key, blocks[i])` for [`LANES`] independent 64-byte blocks.
@@ -109,9 +236,9 @@ pub(crate) fn hash_lanes(key: &[u8; 32], blocks: &[[u8; 64]; LANES], out: &mut [
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         #[allow(unsafe_code)]
-        // SAFETY: `hash_lanes_avx2` only requires AVX2, which was detected on this CPU just above.
+        // SAFETY: `avx2::hash_lanes` only requires AVX2, which was detected on this CPU just above.
         unsafe {
-            hash_lanes_avx2(&key, blocks, out)
+            avx2::hash_lanes(&key, blocks, out)
         };
         return;
     }
