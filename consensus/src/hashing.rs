@@ -82,14 +82,23 @@ pub enum HashContext {
     Record,
     /// Segment header hash (the header chain).
     SegmentHeader,
+    /// A farmer's public key hash: `H(pk)`.
+    PublicKey,
+    /// A record's proof-of-space seed: `H(sector_id ‖ piece_offset)`.
+    EvaluationSeed,
+    /// Sector expiry: `H(sector_id ‖ root of the expiration check segment)`.
+    SectorExpiry,
 }
 
 impl HashContext {
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 7] = [
         Self::MerkleNode,
         Self::MerkleLeaf,
         Self::Record,
         Self::SegmentHeader,
+        Self::PublicKey,
+        Self::EvaluationSeed,
+        Self::SectorExpiry,
     ];
 
     /// The `derive_key` context string: globally unique, hard-coded, never reused for another purpose.
@@ -99,6 +108,9 @@ impl HashContext {
             Self::MerkleLeaf => "acre 2026-11-25 merkle leaf v1",
             Self::Record => "acre 2026-11-25 record root v1",
             Self::SegmentHeader => "acre 2026-11-25 segment header v1",
+            Self::PublicKey => "acre 2026-11-25 public key v1",
+            Self::EvaluationSeed => "acre 2026-11-25 evaluation seed v1",
+            Self::SectorExpiry => "acre 2026-11-25 sector expiry v1",
         }
     }
 

@@ -10,6 +10,7 @@
 //! Functions take `(&params, &state, input)` and return `Result`; heavy builders (fast Merkle trees, erasure
 //! coding, archiving) live in `acre-storage`, which depends on this crate and on nothing above it.
 
+pub mod audit;
 pub mod codec;
 pub mod error;
 pub mod hashing;
@@ -17,6 +18,7 @@ pub mod merkle;
 pub mod params;
 pub mod pieces;
 pub mod quantities;
+pub mod sectors;
 pub mod segments;
 
 pub use error::{DecodeError, Error};

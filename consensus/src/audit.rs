@@ -1,0 +1,91 @@
+//! Auditing maths (spec section 7): which s-bucket of a sector a slot audits, and whether a chunk wins.
+//!
+//! Every slot has a global challenge (from proof of time). Each sector turns it into its own
+//! [`SectorSlotChallenge`], which picks one s-bucket to read; every encoded chunk in that s-bucket is hashed
+//! into an audit value, and the chunk wins if that value is within half the solution range of the
+//! challenge, so the solution range directly sets the expected number of winners per slot.
+
+use crate::hashing::{self, Blake3Hash};
+use crate::params::{Chunk, ProtocolParams};
+use crate::quantities::{SBucket, SolutionRange};
+use crate::sectors::SectorId;
+
+/// `sector_id XOR global_challenge`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SectorSlotChallenge(pub [u8; 32]);
+
+impl SectorSlotChallenge {
+    /// The sector's challenge for a slot with `global_challenge`.
+    pub fn new(sector_id: &SectorId, global_challenge: &Blake3Hash) -> Self {
+        Self(std::array::from_fn(|i| sector_id.0.0[i] ^ global_challenge.0[i]))
+    }
+
+    /// The audited s-bucket: the first two bytes (little-endian) modulo the number of s-buckets.
+    pub fn s_bucket(&self, params: &ProtocolParams) -> SBucket {
+        let value = u32::from(u16::from_le_bytes([self.0[0], self.0[1]]));
+        SBucket(
+            u16::try_from(value % params.s_buckets())
+                .expect("s-bucket index is below a u16 modulus or 65536"),
+        )
+    }
+
+    /// `audit_value`: the first 8 bytes (LE) of `H_keyed(sector_slot_challenge, chunk)`.
+    pub fn audit_value(&self, chunk: &Chunk) -> u64 {
+        let hash = hashing::keyed_hash(&self.0, chunk);
+        u64::from_le_bytes(hash.0[..8].try_into().expect("eight bytes"))
+    }
+}
+
+/// The target audit values are compared with: the first 8 bytes (LE) of the global challenge.
+pub fn challenge_target(global_challenge: &Blake3Hash) -> u64 {
+    u64::from_le_bytes(global_challenge.0[..8].try_into().expect("eight bytes"))
+}
+
+/// Whether `audit_value` wins: its wrapping distance to `target` is below `solution_range / 2`.
+pub fn is_within_solution_range(audit_value: u64, target: u64, solution_range: SolutionRange) -> bool {
+    let distance = audit_value
+        .wrapping_sub(target)
+        .min(target.wrapping_sub(audit_value));
+    distance < solution_range.0 / 2
+}
+
+/// The initial solution range, at which one full sector wins with probability `slot_probability` per
+/// slot: `u64::MAX / prob_den × prob_num / (max_pieces_per_sector × source_chunks / s_buckets)`.
+pub fn initial_solution_range(params: &ProtocolParams) -> SolutionRange {
+    let probability = params.slot_probability;
+    let chunks_per_s_bucket = u64::from(params.max_pieces_per_sector) * u64::from(params.record_chunks)
+        / u64::from(params.s_buckets());
+    SolutionRange(u64::MAX / probability.denominator * probability.numerator / chunks_per_s_bucket.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mainnet_initial_range_is_the_spec_value() {
+        assert_eq!(
+            initial_solution_range(&ProtocolParams::mainnet()),
+            SolutionRange(6_148_914_691_236_517)
+        );
+    }
+
+    #[test]
+    fn distance_wraps_around() {
+        let range = SolutionRange(100);
+        assert!(is_within_solution_range(10, 5, range));
+        assert!(is_within_solution_range(5, 10, range));
+        assert!(is_within_solution_range(u64::MAX - 10, 20, range));
+        assert!(!is_within_solution_range(u64::MAX - 30, 20, range));
+        assert!(!is_within_solution_range(60, 10, range));
+    }
+
+    #[test]
+    fn s_bucket_is_in_range() {
+        let params = ProtocolParams::dev();
+        for byte in 0..=255u8 {
+            let challenge = SectorSlotChallenge([byte; 32]);
+            assert!(u32::from(challenge.s_bucket(&params).0) < params.s_buckets());
+        }
+    }
+}
