@@ -76,14 +76,26 @@ pub enum HashContext {
     Record,
     /// Segment header hash (the header chain).
     SegmentHeader,
+    /// Proof-of-space quality / mask: `H(proof bytes)`.
+    PosQuality,
+    /// Proof-of-time AES key: first 16 bytes of `H(seed)`.
+    PotKey,
+    /// Next proof-of-time seed: first 16 bytes of `H(output)` or `H(output ‖ entropy)`.
+    PotSeed,
+    /// Global slot challenge: `H(pot output ‖ slot number)`.
+    SlotChallenge,
 }
 
 impl HashContext {
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 8] = [
         Self::MerkleNode,
         Self::MerkleLeaf,
         Self::Record,
         Self::SegmentHeader,
+        Self::PosQuality,
+        Self::PotKey,
+        Self::PotSeed,
+        Self::SlotChallenge,
     ];
 
     /// The `derive_key` context string: globally unique, hard-coded, never reused for another purpose.
@@ -93,6 +105,10 @@ impl HashContext {
             Self::MerkleLeaf => "acre 2026-11-25 merkle leaf v1",
             Self::Record => "acre 2026-11-25 record root v1",
             Self::SegmentHeader => "acre 2026-11-25 segment header v1",
+            Self::PosQuality => "acre 2026-11-25 pos quality v1",
+            Self::PotKey => "acre 2026-11-25 pot key v1",
+            Self::PotSeed => "acre 2026-11-25 pot seed v1",
+            Self::SlotChallenge => "acre 2026-11-25 slot challenge v1",
         }
     }
 

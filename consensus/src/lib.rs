@@ -16,6 +16,8 @@ pub mod hashing;
 pub mod merkle;
 pub mod params;
 pub mod pieces;
+pub mod pos;
+pub mod pot;
 pub mod quantities;
 pub mod segments;
 
