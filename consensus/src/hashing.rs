@@ -82,6 +82,14 @@ pub enum HashContext {
     Record,
     /// Segment header hash (the header chain).
     SegmentHeader,
+    /// Proof-of-space quality / mask: `H(proof bytes)`.
+    PosQuality,
+    /// Proof-of-time AES key: first 16 bytes of `H(seed)`.
+    PotKey,
+    /// Next proof-of-time seed: first 16 bytes of `H(output)` or `H(output ‖ entropy)`.
+    PotSeed,
+    /// Global slot challenge: `H(pot output ‖ slot number)`.
+    SlotChallenge,
     /// A farmer's public key hash: `H(pk)`.
     PublicKey,
     /// A record's proof-of-space seed: `H(sector_id ‖ piece_offset)`.
@@ -91,11 +99,15 @@ pub enum HashContext {
 }
 
 impl HashContext {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 11] = [
         Self::MerkleNode,
         Self::MerkleLeaf,
         Self::Record,
         Self::SegmentHeader,
+        Self::PosQuality,
+        Self::PotKey,
+        Self::PotSeed,
+        Self::SlotChallenge,
         Self::PublicKey,
         Self::EvaluationSeed,
         Self::SectorExpiry,
@@ -108,6 +120,10 @@ impl HashContext {
             Self::MerkleLeaf => "acre 2026-11-25 merkle leaf v1",
             Self::Record => "acre 2026-11-25 record root v1",
             Self::SegmentHeader => "acre 2026-11-25 segment header v1",
+            Self::PosQuality => "acre 2026-11-25 pos quality v1",
+            Self::PotKey => "acre 2026-11-25 pot key v1",
+            Self::PotSeed => "acre 2026-11-25 pot seed v1",
+            Self::SlotChallenge => "acre 2026-11-25 slot challenge v1",
             Self::PublicKey => "acre 2026-11-25 public key v1",
             Self::EvaluationSeed => "acre 2026-11-25 evaluation seed v1",
             Self::SectorExpiry => "acre 2026-11-25 sector expiry v1",
@@ -148,6 +164,13 @@ pub fn keyed_hash(key: &[u8; 32], data: &[u8]) -> Blake3Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_lists_every_context_in_discriminant_order() {
+        for (index, context) in HashContext::ALL.iter().enumerate() {
+            assert_eq!(*context as usize, index);
+        }
+    }
 
     #[test]
     fn contexts_are_distinct() {

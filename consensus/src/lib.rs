@@ -17,6 +17,8 @@ pub mod hashing;
 pub mod merkle;
 pub mod params;
 pub mod pieces;
+pub mod pos;
+pub mod pot;
 pub mod quantities;
 pub mod sectors;
 pub mod segments;
