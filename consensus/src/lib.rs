@@ -22,6 +22,7 @@ pub mod pot;
 pub mod quantities;
 pub mod sectors;
 pub mod segments;
+pub mod solutions;
 
 pub use error::{DecodeError, Error};
 pub use hashing::Blake3Hash;
