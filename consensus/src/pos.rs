@@ -125,7 +125,7 @@ pub enum PosError {
     UnsupportedParams { k: u8, s_buckets: u32 },
 }
 
-/// Verifies the proof for `s_bucket` under `params` (dispatching on `pos_k`, 12 or 20); see [`verify`].
+/// Verifies the proof for `s_bucket` under `params` (dispatching on `pos_k`: 12, 16 or 20); see [`verify`].
 pub fn verify_for_params(
     params: &ProtocolParams,
     seed: &PosSeed,
@@ -135,6 +135,7 @@ pub fn verify_for_params(
     let challenge = ChallengeIndex::for_s_bucket(params, s_bucket)?;
     match params.pos_k {
         12 => verify::<12>(seed, challenge, &Proof::from_bytes(proof_bytes)?),
+        16 => verify::<16>(seed, challenge, &Proof::from_bytes(proof_bytes)?),
         20 => verify::<20>(seed, challenge, &Proof::from_bytes(proof_bytes)?),
         k => Err(PosError::UnsupportedParams {
             k,

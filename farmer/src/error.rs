@@ -1,0 +1,72 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+use acre_consensus::pieces::PieceVerificationError;
+use acre_consensus::pos::PosError;
+use acre_consensus::{DecodeError, PieceIndex, PieceOffset, SBucket, SectorIndex, SegmentIndex};
+use thiserror::Error;
+
+/// Errors of the farmer library.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Disk I/O failed.
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    /// Decoding stored data failed.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The archival storage layer failed (erasure coding).
+    #[error(transparent)]
+    Storage(#[from] acre_storage::Error),
+    /// Proof of space failed for parameters this build does not support.
+    #[error(transparent)]
+    ProofOfSpace(#[from] PosError),
+    /// The piece source does not have a piece the sector needs.
+    #[error("piece {0} is not available")]
+    PieceUnavailable(PieceIndex),
+    /// The segment root of a piece is unknown.
+    #[error("segment {0} is unknown")]
+    UnknownSegment(SegmentIndex),
+    /// A piece from the source failed verification.
+    #[error("piece {index} is invalid: {reason}")]
+    InvalidPiece {
+        index: PieceIndex,
+        reason: PieceVerificationError,
+    },
+    /// A sector's bytes do not match their checksum.
+    #[error("{path}: sector {sector_index} is corrupted (checksum mismatch in bytes {offset}..{end})")]
+    CorruptedSector {
+        path: PathBuf,
+        sector_index: SectorIndex,
+        offset: u64,
+        end: u64,
+    },
+    /// A record read back from a sector does not match its record root.
+    #[error("sector {sector_index} record {offset}: decoded record does not match its root")]
+    CorruptedRecord {
+        sector_index: SectorIndex,
+        offset: PieceOffset,
+    },
+    /// The winning chunk has no proof of space (it was stored unmasked).
+    #[error("s-bucket {0} has no proof of space for this record")]
+    NoProofForSBucket(SBucket),
+    /// A sector index or offset beyond what the sector or farm holds.
+    #[error("{what} {value} is out of range (at most {max})")]
+    OutOfRange {
+        what: &'static str,
+        value: u64,
+        max: u64,
+    },
+    /// The plot file is not a farm of this kind.
+    #[error("{path}: {reason}")]
+    InvalidFarm { path: PathBuf, reason: String },
+}
+
+impl Error {
+    /// Wraps an I/O error with what was being done.
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Io { context, source }
+    }
+}

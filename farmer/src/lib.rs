@@ -1,0 +1,19 @@
+//! `acre-farmer`: the farmer's library.
+//!
+//! Farming is four plain functions over reader traits, composed by the daemon:
+//! [`plotting::plot_sector`] turns pieces from a [`piece_source::PieceSource`] into a sector bound to the
+//! farmer's key; [`auditing::audit_sector`] reads one s-bucket of a sector per slot and returns winning
+//! chunks; [`proving::prove`] turns a win into a consensus `Solution`; [`reading::read_piece`] gets any
+//! piece back out of a sector (the farmer is the chain's distributed storage). [`plot_file::Farm`] keeps
+//! sectors on disk, crash-safely.
+
+pub mod auditing;
+pub mod error;
+pub mod piece_source;
+pub mod plotting;
+pub mod pos_table;
+pub mod proving;
+pub mod reading;
+pub mod sector;
+
+pub use error::Error;

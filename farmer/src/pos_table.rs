@@ -1,0 +1,90 @@
+//! Proof-of-space tables for the parameter set's `k`, behind one type.
+//!
+//! `acre_consensus::pos::Table` is monomorphised over `k`; the farmer only knows `params.pos_k` at run
+//! time, so this enum dispatches once per table instead of making every farmer function generic.
+
+use acre_consensus::ProtocolParams;
+use acre_consensus::SBucket;
+use acre_consensus::pos::{ChallengeIndex, PosError, PosSeed, Proof, ProofQuality, Table};
+
+/// A proof-of-space table for one record.
+#[derive(Debug)]
+pub enum PosTable {
+    /// `k = 12` (the spec's original dev size).
+    K12(Table<12>),
+    /// `k = 16` (dev).
+    K16(Table<16>),
+    /// `k = 20` (mainnet).
+    K20(Table<20>),
+}
+
+/// A proof found in a table: its bytes and its quality (the chunk mask).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundProof {
+    /// The proof's encoding (`8·k` bytes).
+    pub bytes: Vec<u8>,
+    /// `H(pos_ctx, bytes)`.
+    pub quality: ProofQuality,
+}
+
+impl PosTable {
+    /// Builds the table for `seed` (single-threaded: plotting parallelises across records).
+    pub fn generate(params: &ProtocolParams, seed: &PosSeed) -> Result<Self, PosError> {
+        match params.pos_k {
+            12 => Ok(Self::K12(Table::generate(seed))),
+            16 => Ok(Self::K16(Table::generate(seed))),
+            20 => Ok(Self::K20(Table::generate(seed))),
+            k => Err(PosError::UnsupportedParams {
+                k,
+                s_buckets: params.s_buckets(),
+            }),
+        }
+    }
+
+    /// The canonical proof for `s_bucket`, if one exists.
+    pub fn find_proof(
+        &self,
+        params: &ProtocolParams,
+        s_bucket: SBucket,
+    ) -> Result<Option<FoundProof>, PosError> {
+        let challenge = ChallengeIndex::for_s_bucket(params, s_bucket)?;
+        fn found<const K: u8>(proof: Option<Proof<K>>) -> Option<FoundProof> {
+            proof.map(|proof| FoundProof {
+                bytes: proof.as_bytes().to_vec(),
+                quality: proof.quality(),
+            })
+        }
+        Ok(match self {
+            Self::K12(table) => found(table.find_proof(challenge)),
+            Self::K16(table) => found(table.find_proof(challenge)),
+            Self::K20(table) => found(table.find_proof(challenge)),
+        })
+    }
+
+    /// The masks of every s-bucket in order (`None` where no proof exists).
+    pub fn masks(&self, params: &ProtocolParams) -> Result<Vec<Option<ProofQuality>>, PosError> {
+        (0..params.s_buckets())
+            .map(|s| {
+                let s_bucket = SBucket(u16::try_from(s).expect("s-buckets fit in u16"));
+                Ok(self.find_proof(params, s_bucket)?.map(|proof| proof.quality))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_tables_have_proofs_for_more_than_half_the_s_buckets() {
+        let params = ProtocolParams::dev();
+        let mut total = 0;
+        for seed in 0..4u8 {
+            let table = PosTable::generate(&params, &PosSeed([seed; 32])).expect("dev k");
+            total += table.masks(&params).expect("masks").iter().flatten().count();
+        }
+        let share = total as f64 / f64::from(4 * params.s_buckets());
+        assert!(share > 0.52 && share < 0.66, "share {share}");
+    }
+}

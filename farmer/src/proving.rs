@@ -1,0 +1,55 @@
+//! Proving: a winning chunk into a full [`Solution`] (spec section 7).
+
+use acre_consensus::sectors::{PublicKey, SectorId};
+use acre_consensus::solutions::Solution;
+use acre_consensus::{PieceOffset, ProtocolParams};
+use acre_storage::record::chunk_proof;
+
+use crate::auditing::AuditWin;
+use crate::error::Error;
+use crate::reading::{SectorReader, decode_record, read_record_metadata};
+use crate::sector::SectorMetadata;
+
+/// Builds the solution for `win` in a sector of the farmer with `public_key`.
+pub fn prove(
+    params: &ProtocolParams,
+    public_key: &PublicKey,
+    reward_address: [u8; 32],
+    metadata: &SectorMetadata,
+    sector: &(impl SectorReader + ?Sized),
+    win: &AuditWin,
+) -> Result<Solution, Error> {
+    let sector_id = SectorId::new(&public_key.hash(), metadata.sector_index, metadata.history_size);
+    let records = read_record_metadata(params, metadata, sector)?;
+    let s = usize::from(win.s_bucket.0);
+    let offset = records
+        .iter()
+        .enumerate()
+        .filter(|(_, record)| record.has(s))
+        .nth(win.position)
+        .map(|(offset, _)| offset)
+        .ok_or(Error::OutOfRange {
+            what: "position in s-bucket",
+            value: win.position as u64,
+            max: records.len() as u64,
+        })?;
+    let offset = PieceOffset(u16::try_from(offset).expect("offsets are below the u16 piece count"));
+    let decoded = decode_record(params, &sector_id, metadata, &records, sector, offset)?;
+    let proof = decoded
+        .table
+        .find_proof(params, win.s_bucket)?
+        .ok_or(Error::NoProofForSBucket(win.s_bucket))?;
+    Ok(Solution {
+        public_key: *public_key,
+        reward_address,
+        sector_index: metadata.sector_index,
+        history_size: metadata.history_size,
+        piece_offset: offset,
+        record_root: decoded.metadata.record_root,
+        record_proof: decoded.metadata.record_proof,
+        chunk: win.chunk,
+        chunk_proof: chunk_proof(&decoded.extended, win.s_bucket)
+            .ok_or(Error::NoProofForSBucket(win.s_bucket))?,
+        proof_of_space: proof.bytes,
+    })
+}

@@ -1,0 +1,163 @@
+//! Reading sectors: random access to their bytes, and records decoded back into verified pieces.
+//!
+//! A record is spread over the s-buckets its bitmap marks; its position inside s-bucket `s` is the number
+//! of earlier records that also store a chunk there. Reading it back regenerates the record's
+//! proof-of-space table to unmask its chunks, erasure-decodes the source chunks from whichever half was
+//! stored, and checks the result against the record root kept in the sector.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use acre_consensus::params::{CHUNK_SIZE, Chunk};
+use acre_consensus::pos::PosSeed;
+use acre_consensus::sectors::SectorId;
+use acre_consensus::{Piece, PieceOffset, ProtocolParams, Record, SBucket};
+use acre_storage::erasure::recover_chunks;
+use acre_storage::record::{commit_extended, extend_record};
+
+use crate::error::Error;
+use crate::pos_table::PosTable;
+use crate::sector::{RecordMetadata, SectorMetadata};
+
+/// Random-access reads of one sector's bytes.
+pub trait SectorReader: Sync {
+    /// Fills `buf` from `offset` within the sector.
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), Error>;
+}
+
+impl SectorReader for [u8] {
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), Error> {
+        let bytes = offset
+            .checked_add(buf.len())
+            .and_then(|end| self.get(offset..end))
+            .ok_or(Error::OutOfRange {
+                what: "sector read end",
+                value: (offset + buf.len()) as u64,
+                max: self.len() as u64,
+            })?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
+impl SectorReader for Vec<u8> {
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), Error> {
+        self.as_slice().read_at(offset, buf)
+    }
+}
+
+/// A sector stored at `base` within a file.
+#[derive(Debug, Clone, Copy)]
+pub struct FileSector<'a> {
+    /// The file.
+    pub file: &'a File,
+    /// Byte offset of the sector in the file.
+    pub base: u64,
+}
+
+impl SectorReader for FileSector<'_> {
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), Error> {
+        self.file
+            .read_exact_at(buf, self.base + offset as u64)
+            .map_err(Error::io(format!(
+                "reading {} bytes at sector offset {offset}",
+                buf.len()
+            )))
+    }
+}
+
+/// Reads every record's metadata of a sector.
+pub fn read_record_metadata(
+    params: &ProtocolParams,
+    metadata: &SectorMetadata,
+    sector: &(impl SectorReader + ?Sized),
+) -> Result<Vec<RecordMetadata>, Error> {
+    let layout = metadata.layout(params);
+    let mut bytes = vec![0u8; layout.pieces * layout.record_metadata_size()];
+    sector.read_at(layout.chunks_size(), &mut bytes)?;
+    bytes
+        .chunks_exact(layout.record_metadata_size())
+        .map(|b| Ok(RecordMetadata::decode(&layout, b)?))
+        .collect()
+}
+
+/// A record decoded from a sector.
+#[derive(Debug)]
+pub struct DecodedRecord {
+    /// The record's metadata.
+    pub metadata: RecordMetadata,
+    /// The full extended record (source then parity chunks), recomputed and checked against its root.
+    pub extended: Vec<Chunk>,
+    /// The record's proof-of-space table.
+    pub table: PosTable,
+}
+
+/// Decodes the record at `offset` of a sector, given all records' metadata.
+pub fn decode_record(
+    params: &ProtocolParams,
+    sector_id: &SectorId,
+    metadata: &SectorMetadata,
+    records: &[RecordMetadata],
+    sector: &(impl SectorReader + ?Sized),
+    offset: PieceOffset,
+) -> Result<DecodedRecord, Error> {
+    let index = usize::from(offset.0);
+    let own = records.get(index).ok_or(Error::OutOfRange {
+        what: "piece offset",
+        value: u64::from(offset.0),
+        max: records.len() as u64,
+    })?;
+    let table = PosTable::generate(params, &PosSeed::from(sector_id.evaluation_seed(offset)))?;
+    let masks = table.masks(params)?;
+    let s_buckets = params.s_buckets() as usize;
+    let mut extended: Vec<Option<Chunk>> = vec![None; s_buckets];
+    let mut chunk = [0u8; CHUNK_SIZE];
+    for (s, slot) in extended.iter_mut().enumerate() {
+        if !own.has(s) {
+            continue;
+        }
+        let position = records[..index].iter().filter(|record| record.has(s)).count();
+        let start = metadata
+            .s_bucket_range(SBucket(u16::try_from(s).expect("s-buckets fit in u16")))
+            .start;
+        sector.read_at(start + position * CHUNK_SIZE, &mut chunk)?;
+        *slot = Some(match masks[s] {
+            Some(mask) => std::array::from_fn(|i| chunk[i] ^ mask.0.0[i]),
+            None => chunk,
+        });
+    }
+    let corrupted = || Error::CorruptedRecord {
+        sector_index: metadata.sector_index,
+        offset,
+    };
+    let source = recover_chunks(&extended).map_err(|_| corrupted())?;
+    let extended = extend_record(&source)?;
+    let commitment = commit_extended(&extended);
+    if commitment.record_root != own.record_root || commitment.parity_chunks_root != own.parity_chunks_root {
+        return Err(corrupted());
+    }
+    Ok(DecodedRecord {
+        metadata: own.clone(),
+        extended,
+        table,
+    })
+}
+
+/// Reads the piece at `offset` back out of a sector, decoded and verified against its record root.
+pub fn read_piece(
+    params: &ProtocolParams,
+    sector_id: &SectorId,
+    metadata: &SectorMetadata,
+    sector: &(impl SectorReader + ?Sized),
+    offset: PieceOffset,
+) -> Result<Piece, Error> {
+    let records = read_record_metadata(params, metadata, sector)?;
+    let decoded = decode_record(params, sector_id, metadata, &records, sector, offset)?;
+    let source: Box<[Chunk]> = decoded.extended[..params.record_chunks as usize].into();
+    Ok(Piece {
+        record: Record::from_chunks(params, source)?,
+        record_root: decoded.metadata.record_root,
+        parity_chunks_root: decoded.metadata.parity_chunks_root,
+        record_proof: decoded.metadata.record_proof,
+    })
+}
