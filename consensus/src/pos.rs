@@ -158,7 +158,7 @@ mod tests {
         let dev = ProtocolParams::dev();
         assert_eq!(
             ChallengeIndex::for_s_bucket(&dev, SBucket(255)),
-            Ok(ChallengeIndex(255 << 4))
+            Ok(ChallengeIndex(255 << 8))
         );
         assert!(ChallengeIndex::for_s_bucket(&dev, SBucket(256)).is_err());
     }
