@@ -169,7 +169,10 @@ fn pack(xs: &[u64; 64]) -> Vec<u8> {
 #[test]
 fn params_entry_point_maps_s_buckets_to_targets() {
     // The dev record shape (256 s-buckets) with the small k of these tests' shared table.
-    let params = ProtocolParams { pos_k: DEV_K, ..ProtocolParams::dev() };
+    let params = ProtocolParams {
+        pos_k: DEV_K,
+        ..ProtocolParams::dev()
+    };
     let mut found = 0;
     for s_bucket in (0..=u8::MAX).map(|s| SBucket(u16::from(s))) {
         let challenge = ChallengeIndex::for_s_bucket(&params, s_bucket).expect("in range");
