@@ -10,6 +10,7 @@
 pub mod auditing;
 pub mod error;
 pub mod piece_source;
+pub mod plot_file;
 pub mod plotting;
 pub mod pos_table;
 pub mod proving;

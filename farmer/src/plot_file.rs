@@ -1,0 +1,311 @@
+//! Plot files: one file per farm, holding its sectors crash-safely.
+//!
+//! ```text
+//! [ header, 4 KiB: magic ‖ format version ‖ params id ‖ farmer public key hash ‖ genesis hash ‖
+//!   sector count ‖ pieces per sector ‖ checksum ]
+//! [ sector metadata slots, one per sector: encoded SectorMetadata ‖ checksum (all zero = empty) ]
+//! [ sectors, 4 KiB aligned, each `SectorLayout::sector_size()` bytes ]
+//! ```
+//!
+//! Writing a sector first empties its metadata slot (synced), then writes and syncs the sector, then writes
+//! and syncs the slot. A crash at any point leaves either the old state or an empty slot, so on reopening
+//! a sector is either fully written and recorded, or ignored and plotted again. Sectors carry their own
+//! checksum, which [`Farm::scrub`] checks to find corruption after the fact.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use acre_consensus::codec;
+use acre_consensus::hashing::Blake3Hash;
+use acre_consensus::{HistorySize, ProtocolParams, SectorIndex};
+use tracing::warn;
+
+use crate::error::Error;
+use crate::plotting::PlottedSector;
+use crate::reading::FileSector;
+use crate::sector::{SectorLayout, SectorMetadata, checksum, verify_checksum};
+
+const MAGIC: &[u8; 8] = b"ACREFARM";
+const FORMAT_VERSION: u32 = 1;
+const HEADER_SIZE: u64 = 4096;
+const ALIGNMENT: u64 = 4096;
+
+/// What a farm is for: fixed when it is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FarmHeader {
+    /// Hash of the protocol parameters' canonical encoding.
+    pub params_id: Blake3Hash,
+    /// The farmer's public key hash (sectors are bound to it).
+    pub public_key_hash: Blake3Hash,
+    /// The chain's genesis hash.
+    pub genesis_hash: Blake3Hash,
+    /// Sectors the farm holds.
+    pub sector_count: u16,
+    /// Pieces in each sector.
+    pub pieces_per_sector: u16,
+}
+
+impl FarmHeader {
+    fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(HEADER_SIZE as usize);
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&self.params_id.0);
+        bytes.extend_from_slice(&self.public_key_hash.0);
+        bytes.extend_from_slice(&self.genesis_hash.0);
+        bytes.extend_from_slice(&self.sector_count.to_le_bytes());
+        bytes.extend_from_slice(&self.pieces_per_sector.to_le_bytes());
+        let sum = checksum(&bytes);
+        bytes.extend_from_slice(&sum);
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        const LEN: usize = 8 + 4 + 32 * 3 + 2 + 2;
+        let body = bytes.get(..LEN).ok_or("truncated header")?;
+        if &body[..8] != MAGIC {
+            return Err("not an Acre plot file (bad magic)".into());
+        }
+        let version = u32::from_le_bytes(body[8..12].try_into().expect("four bytes"));
+        if version != FORMAT_VERSION {
+            return Err(format!("unsupported plot format version {version}"));
+        }
+        if bytes.get(LEN..LEN + 32) != Some(&checksum(body)[..]) {
+            return Err("header checksum mismatch".into());
+        }
+        let hash = |at: usize| Blake3Hash(body[at..at + 32].try_into().expect("32 bytes"));
+        Ok(Self {
+            params_id: hash(12),
+            public_key_hash: hash(44),
+            genesis_hash: hash(76),
+            sector_count: u16::from_le_bytes([body[108], body[109]]),
+            pieces_per_sector: u16::from_le_bytes([body[110], body[111]]),
+        })
+    }
+}
+
+/// The id of a parameter set: BLAKE3 of its canonical encoding.
+pub fn params_id(params: &ProtocolParams) -> Blake3Hash {
+    Blake3Hash(checksum(&codec::encode(params)))
+}
+
+/// An open farm.
+#[derive(Debug)]
+pub struct Farm {
+    path: PathBuf,
+    file: File,
+    params: ProtocolParams,
+    header: FarmHeader,
+    layout: SectorLayout,
+    sectors: Vec<Option<SectorMetadata>>,
+}
+
+impl Farm {
+    fn slot_size(params: &ProtocolParams) -> u64 {
+        // sector index u16, pieces u16, history size u64, s-bucket sizes (u32 length + u16 each), checksum.
+        (2 + 2 + 8 + 4 + 2 * params.s_buckets() as usize + 32) as u64
+    }
+
+    fn sectors_start(&self) -> u64 {
+        let end = HEADER_SIZE + u64::from(self.header.sector_count) * Self::slot_size(&self.params);
+        end.div_ceil(ALIGNMENT) * ALIGNMENT
+    }
+
+    fn slot_offset(&self, index: SectorIndex) -> u64 {
+        HEADER_SIZE + u64::from(index.0) * Self::slot_size(&self.params)
+    }
+
+    fn sector_offset(&self, index: SectorIndex) -> u64 {
+        self.sectors_start() + u64::from(index.0) * self.layout.sector_size() as u64
+    }
+
+    /// Creates a new farm file of `sector_count` sectors (the file must not exist).
+    pub fn create(path: &Path, params: &ProtocolParams, header: FarmHeader) -> Result<Self, Error> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(Error::io(format!("creating {}", path.display())))?;
+        let farm = Self {
+            path: path.to_owned(),
+            file,
+            params: params.clone(),
+            header,
+            layout: SectorLayout::new(params, header.pieces_per_sector),
+            sectors: vec![None; usize::from(header.sector_count)],
+        };
+        let len = farm.sector_offset(SectorIndex(header.sector_count));
+        farm.file
+            .set_len(len)
+            .map_err(Error::io(format!("sizing {} to {len} bytes", path.display())))?;
+        farm.write_synced(0, &header.encode(), "header")?;
+        Ok(farm)
+    }
+
+    /// Opens an existing farm, checking it was made for these parameters; sectors whose metadata is missing
+    /// or fails its checksum (an interrupted write) are treated as unplotted.
+    pub fn open(path: &Path, params: &ProtocolParams) -> Result<Self, Error> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(Error::io(format!("opening {}", path.display())))?;
+        let invalid = |reason: String| Error::InvalidFarm {
+            path: path.to_owned(),
+            reason,
+        };
+        let mut bytes = vec![0u8; HEADER_SIZE as usize];
+        file.read_exact_at(&mut bytes, 0)
+            .map_err(|e| invalid(format!("reading the header: {e}")))?;
+        let header = FarmHeader::decode(&bytes).map_err(invalid)?;
+        if header.params_id != params_id(params) {
+            return Err(invalid(
+                "the farm was made for another protocol parameter set".into(),
+            ));
+        }
+        let mut farm = Self {
+            path: path.to_owned(),
+            file,
+            params: params.clone(),
+            header,
+            layout: SectorLayout::new(params, header.pieces_per_sector),
+            sectors: Vec::new(),
+        };
+        let expected_len = farm.sector_offset(SectorIndex(header.sector_count));
+        let len = farm
+            .file
+            .metadata()
+            .map_err(Error::io("reading the farm's size"))?
+            .len();
+        if len < expected_len {
+            return Err(invalid(format!(
+                "the file is {len} bytes, {expected_len} expected"
+            )));
+        }
+        farm.sectors = (0..header.sector_count)
+            .map(|index| farm.read_slot(SectorIndex(index)))
+            .collect::<Result<_, _>>()?;
+        Ok(farm)
+    }
+
+    fn read_slot(&self, index: SectorIndex) -> Result<Option<SectorMetadata>, Error> {
+        let mut slot = vec![0u8; Self::slot_size(&self.params) as usize];
+        self.file
+            .read_exact_at(&mut slot, self.slot_offset(index))
+            .map_err(Error::io(format!("reading metadata of sector {index}")))?;
+        if slot.iter().all(|&byte| byte == 0) {
+            return Ok(None);
+        }
+        let (body, sum) = slot.split_at(slot.len() - 32);
+        let decoded = codec::decode_bounded::<SectorMetadata>("sector metadata", body, body.len());
+        match decoded {
+            Ok(metadata) if checksum(body)[..] == *sum && metadata.sector_index == index => {
+                Ok(Some(metadata))
+            }
+            _ => {
+                warn!(target: "acre::farm", path = %self.path.display(), sector = index.0, "sector metadata is invalid (interrupted write?); the sector will be plotted again");
+                Ok(None)
+            }
+        }
+    }
+
+    fn write_synced(&self, offset: u64, bytes: &[u8], what: &str) -> Result<(), Error> {
+        let context = || format!("writing {what} of {}", self.path.display());
+        self.file
+            .write_all_at(bytes, offset)
+            .map_err(Error::io(context()))?;
+        self.file.sync_data().map_err(Error::io(context()))
+    }
+
+    /// The farm's header.
+    pub fn header(&self) -> &FarmHeader {
+        &self.header
+    }
+
+    /// The farm's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The metadata of every plotted sector.
+    pub fn plotted(&self) -> impl Iterator<Item = &SectorMetadata> {
+        self.sectors.iter().flatten()
+    }
+
+    /// The metadata of sector `index`, if plotted.
+    pub fn sector(&self, index: SectorIndex) -> Option<&SectorMetadata> {
+        self.sectors.get(usize::from(index.0)).and_then(Option::as_ref)
+    }
+
+    /// The first sector not plotted yet.
+    pub fn first_unplotted(&self) -> Option<SectorIndex> {
+        self.sectors
+            .iter()
+            .position(Option::is_none)
+            .map(|i| SectorIndex(i as u16))
+    }
+
+    /// Reads the bytes of sector `index`.
+    pub fn reader(&self, index: SectorIndex) -> FileSector<'_> {
+        FileSector {
+            file: &self.file,
+            base: self.sector_offset(index),
+        }
+    }
+
+    /// Writes a plotted sector crash-safely (see the module docs).
+    pub fn write_sector(&mut self, sector: &PlottedSector) -> Result<(), Error> {
+        let index = sector.metadata.sector_index;
+        let slot = usize::from(index.0);
+        if slot >= self.sectors.len() || sector.bytes.len() != self.layout.sector_size() {
+            return Err(Error::OutOfRange {
+                what: "sector index",
+                value: u64::from(index.0),
+                max: self.sectors.len() as u64,
+            });
+        }
+        let slot_size = Self::slot_size(&self.params) as usize;
+        self.sectors[slot] = None;
+        self.write_synced(
+            self.slot_offset(index),
+            &vec![0u8; slot_size],
+            "an emptied metadata slot",
+        )?;
+        self.write_synced(self.sector_offset(index), &sector.bytes, "a sector")?;
+        let mut encoded = codec::encode(&sector.metadata);
+        let sum = checksum(&encoded);
+        encoded.extend_from_slice(&sum);
+        self.write_synced(self.slot_offset(index), &encoded, "sector metadata")?;
+        self.sectors[slot] = Some(sector.metadata.clone());
+        Ok(())
+    }
+
+    /// Checks every plotted sector's checksum; returns the corrupted ones.
+    pub fn scrub(&self) -> Result<Vec<Error>, Error> {
+        let mut corrupted = Vec::new();
+        let mut bytes = vec![0u8; self.layout.sector_size()];
+        for metadata in self.plotted() {
+            let offset = self.sector_offset(metadata.sector_index);
+            self.file
+                .read_exact_at(&mut bytes, offset)
+                .map_err(Error::io(format!("reading sector {}", metadata.sector_index)))?;
+            if !verify_checksum(&self.layout, &bytes) {
+                corrupted.push(Error::CorruptedSector {
+                    path: self.path.clone(),
+                    sector_index: metadata.sector_index,
+                    offset,
+                    end: offset + bytes.len() as u64,
+                });
+            }
+        }
+        Ok(corrupted)
+    }
+
+    /// History sizes of the plotted sectors (for replotting decisions).
+    pub fn history_sizes(&self) -> impl Iterator<Item = (SectorIndex, HistorySize)> + '_ {
+        self.plotted()
+            .map(|metadata| (metadata.sector_index, metadata.history_size))
+    }
+}
