@@ -181,17 +181,14 @@ fn benches(c: &mut Criterion) {
             .map(|(id, metadata, region_start)| {
                 let s_bucket =
                     acre_consensus::audit::SectorSlotChallenge::new(id, challenge).s_bucket(&params);
-                let base = region_start - metadata.s_bucket_range(s_bucket).start as u64;
-                audit_sector(
-                    &params,
-                    id,
-                    metadata,
-                    &FileSector { file: &file, base },
-                    challenge,
-                    range,
-                )
-                .expect("audits")
-                .len()
+                let reader = SimulatedSector {
+                    file: &file,
+                    region_start: *region_start,
+                    s_bucket_start: metadata.s_bucket_range(s_bucket).start,
+                };
+                audit_sector(&params, id, metadata, &reader, challenge, range)
+                    .expect("audits")
+                    .len()
             })
             .sum::<usize>()
     };
