@@ -14,10 +14,12 @@
 // Casts: positions and x values fit in u32 because a table has fewer than 2^32 entries (k ≤ 26), remainders fit in u16.
 #![allow(clippy::cast_possible_truncation)]
 
+mod grouping;
 mod matching;
 
 use std::ops::Range;
 
+use self::grouping::{group_starts, scatter};
 use self::matching::{Entry, Level, Rmap, bucket_of};
 use super::f1::{f1_from_keystream, keystream, keystream_len};
 use super::{ChallengeIndex, PARAM_BC, PARAM_EXT, PROOF_X_VALUES, PosSeed, Proof};
@@ -81,7 +83,7 @@ impl<const K: u8> Table<K> {
         let (level, parents_6) = Self::next_table::<6>(level, parallel, &mut buffers);
         let chunks = Self::matches::<7>(&level, parallel, &mut buffers.pending);
         drop(level);
-        let (parents_7, by_target) = Self::group_by_target(&chunks);
+        let (parents_7, by_target) = Self::group_by_target(&chunks, parallel);
         Self {
             xs,
             parents: [parents_2, parents_3, parents_4, parents_5, parents_6, parents_7],
@@ -105,29 +107,18 @@ impl<const K: u8> Table<K> {
         };
         run_chunks(&mut ys, X_CHUNK, parallel, fill);
 
-        let starts = Self::bucket_starts(ys.iter().copied());
-        let mut cursor = starts.clone();
+        let chunks = [ys.as_slice()];
+        let key = |y: &u32| bucket_of(*y);
+        let starts = group_starts(&chunks, Self::BUCKETS, key);
         let mut entries = vec![Entry::default(); count];
-        for (x, &y) in ys.iter().enumerate() {
-            let slot = &mut cursor[bucket_of(y)];
-            entries[*slot as usize] = Entry {
-                meta: x as u128,
-                y,
-                left: 0,
-                right: 0,
-            };
-            *slot += 1;
-        }
+        let entry = |x: usize, &y: &u32| Entry {
+            meta: x as u128,
+            y,
+            left: 0,
+            right: 0,
+        };
+        scatter(&chunks, &starts, key, entry, &mut entries, parallel);
         Level { entries, starts }
-    }
-
-    /// `starts[b]` = index of the first entry of bucket `b`, for entries with these `y` values.
-    fn bucket_starts(ys: impl Iterator<Item = u32>) -> Vec<u32> {
-        let mut counts = vec![0u32; Self::BUCKETS + 1];
-        for y in ys {
-            counts[bucket_of(y) + 1] += 1;
-        }
-        prefix_sums(counts)
     }
 
     /// Table `T` (2..=6) from the previous table: its level and each entry's parents.
@@ -137,21 +128,29 @@ impl<const K: u8> Table<K> {
         buffers: &mut Buffers,
     ) -> (Level, Vec<[u32; 2]>) {
         let chunks = Self::matches::<T>(&previous, parallel, &mut buffers.pending);
-        let total: usize = chunks.iter().map(Vec::len).sum();
-        let starts = Self::bucket_starts(chunks.iter().flatten().map(|entry| entry.y));
-        let mut cursor = starts.clone();
+        let slices: Vec<&[Entry]> = chunks.iter().map(Vec::as_slice).collect();
+        let key = |entry: &Entry| bucket_of(entry.y);
+        let starts = group_starts(&slices, Self::BUCKETS, key);
         let mut entries = std::mem::take(&mut buffers.spare);
-        // Every slot below `total` is written exactly once below; stale contents beyond it are cut off.
-        entries.resize(total, Entry::default());
-        for entry in chunks.iter().flatten() {
-            let slot = &mut cursor[bucket_of(entry.y)];
-            entries[*slot as usize] = *entry;
-            *slot += 1;
-        }
-        let parents = entries.iter().map(|entry| [entry.left, entry.right]).collect();
+        // Every slot is written exactly once by the scatter; stale contents are overwritten or cut off.
+        entries.resize(starts[Self::BUCKETS] as usize, Entry::default());
+        scatter(&slices, &starts, key, |_, entry| *entry, &mut entries, parallel);
+        let parents = Self::parents(&entries, parallel);
         buffers.spare = previous.entries;
         buffers.pending = chunks.into_iter().next().unwrap_or_default();
         (Level { entries, starts }, parents)
+    }
+
+    /// Each entry's parent positions.
+    fn parents(entries: &[Entry], parallel: bool) -> Vec<[u32; 2]> {
+        let parents = |entry: &Entry| [entry.left, entry.right];
+        #[cfg(feature = "parallel")]
+        if parallel {
+            use rayon::prelude::*;
+            return entries.par_iter().map(parents).collect();
+        }
+        let _ = parallel;
+        entries.iter().map(parents).collect()
     }
 
     /// All matches between adjacent buckets of `previous`, with `f_T` computed, in bucket order: one vector
@@ -189,20 +188,13 @@ impl<const K: u8> Table<K> {
     }
 
     /// Orders table 7 by its `k`-bit output (`y >> 6`).
-    fn group_by_target(chunks: &[Vec<Entry>]) -> (Vec<[u32; 2]>, Vec<u32>) {
-        let total: usize = chunks.iter().map(Vec::len).sum();
-        let mut counts = vec![0u32; (1usize << K) + 1];
-        for entry in chunks.iter().flatten() {
-            counts[(entry.y >> PARAM_EXT) as usize + 1] += 1;
-        }
-        let by_target = prefix_sums(counts);
-        let mut cursor = by_target.clone();
-        let mut parents = vec![[0u32; 2]; total];
-        for entry in chunks.iter().flatten() {
-            let slot = &mut cursor[(entry.y >> PARAM_EXT) as usize];
-            parents[*slot as usize] = [entry.left, entry.right];
-            *slot += 1;
-        }
+    fn group_by_target(chunks: &[Vec<Entry>], parallel: bool) -> (Vec<[u32; 2]>, Vec<u32>) {
+        let slices: Vec<&[Entry]> = chunks.iter().map(Vec::as_slice).collect();
+        let key = |entry: &Entry| (entry.y >> PARAM_EXT) as usize;
+        let by_target = group_starts(&slices, 1 << K, key);
+        let mut parents = vec![[0u32; 2]; by_target[1 << K] as usize];
+        let parent = |_, entry: &Entry| [entry.left, entry.right];
+        scatter(&slices, &by_target, key, parent, &mut parents, parallel);
         (parents, by_target)
     }
 
@@ -295,14 +287,6 @@ impl<const K: u8> Table<K> {
             }
         }
     }
-}
-
-/// Turns `counts[b + 1] = size of bucket b` into `starts[b] = first index of bucket b`.
-fn prefix_sums(mut counts: Vec<u32>) -> Vec<u32> {
-    for index in 1..counts.len() {
-        counts[index] += counts[index - 1];
-    }
-    counts
 }
 
 /// Runs `work` on `(index, chunk)` of `items` split into `chunk`-sized pieces, in parallel when asked.
