@@ -29,7 +29,7 @@ use super::{ChallengeIndex, PARAM_BC, PARAM_EXT, PROOF_X_VALUES, PosSeed, Proof}
 const PARALLEL_CHUNKS: usize = 64;
 
 /// All seven tables of one seed, reduced to what finding proofs needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Table<const K: u8> {
     /// Table 1's x values, in bucket order.
     xs: Vec<u32>,
@@ -38,6 +38,13 @@ pub struct Table<const K: u8> {
     parents: [Vec<[u32; 2]>; 6],
     /// Table 7 entries with output `t` are `by_target[t]..by_target[t + 1]`.
     by_target: Vec<u32>,
+}
+
+impl<const K: u8> std::fmt::Debug for Table<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sizes = self.parents.each_ref().map(Vec::len);
+        write!(f, "Table<{K}>(entries per table: {}, {sizes:?})", self.xs.len())
+    }
 }
 
 /// Buffers reused from table to table, so building touches no fresh memory after table 2.
