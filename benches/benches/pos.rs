@@ -40,6 +40,9 @@ fn tables(c: &mut Criterion) {
     let challenges = challenges(&params);
     let table = Table::<K>::generate(&seed());
     group.bench_function("find_proofs/k=20,s_buckets=65536", |b| {
+        b.iter(|| table.find_proofs(black_box(&challenges)))
+    });
+    group.bench_function("find_proof_each/k=20,s_buckets=65536", |b| {
         b.iter(|| {
             challenges
                 .iter()
@@ -51,10 +54,7 @@ fn tables(c: &mut Criterion) {
         b.iter(|| {
             single.install(|| {
                 let table = Table::<K>::generate(black_box(&seed()));
-                challenges
-                    .iter()
-                    .filter_map(|&challenge| table.find_proof(challenge))
-                    .count()
+                table.find_proofs(&challenges)
             })
         })
     });

@@ -5,6 +5,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use acre_benches::pool;
+use acre_consensus::ProtocolParams;
 use acre_consensus::pot::{self, PotSeed};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -67,6 +68,21 @@ fn aes_latency(c: &mut Criterion) {
     group.bench_function("verify/iterations=8388608,threads=2", |b| {
         b.iter(|| double.install(|| pot::verify(black_box(&seed), &key, ITERATIONS, &checkpoints)))
     });
+    group.finish();
+
+    // One slot's checkpoints at the shipped parameters, as a node verifies them.
+    let mut group = c.benchmark_group("pot");
+    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    for (name, params) in [
+        ("dev", ProtocolParams::dev()),
+        ("mainnet", ProtocolParams::mainnet()),
+    ] {
+        let iterations = params.pot_iterations;
+        let checkpoints = pot::prove(&seed, &key, iterations).expect("valid iterations");
+        group.bench_function(format!("verify_slot/params={name},threads=2"), |b| {
+            b.iter(|| double.install(|| pot::verify(black_box(&seed), &key, iterations, &checkpoints)))
+        });
+    }
     group.finish();
 }
 

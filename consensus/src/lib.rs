@@ -3,8 +3,9 @@
 //! Everything a node, a farmer or a research tool must agree on bit for bit lives here: the protocol
 //! parameters ([`params`]), the newtypes for protocol quantities ([`quantities`]), the domain-separated
 //! BLAKE3 hashing rules ([`hashing`]), the Merkle hashing and proof-verification rules ([`merkle`]), the
-//! canonical encodings of records, pieces and segment headers ([`pieces`], [`segments`]) and the bounded
-//! decoding helpers every untrusted byte string goes through ([`codec`]).
+//! canonical encodings of records, pieces and segment headers ([`pieces`], [`segments`]), the bounded
+//! decoding helpers every untrusted byte string goes through ([`codec`]), the proof of space that masks
+//! plotted chunks ([`pos`]) and the proof of time that paces slots and derives their challenges ([`pot`]).
 //!
 //! The crate is deliberately pure: no clock, no disk, no network, no global state and no async runtime.
 //! Functions take `(&params, &state, input)` and return `Result`; heavy builders (fast Merkle trees, erasure

@@ -75,7 +75,7 @@ impl ProtocolParams {
                 numerator: 1,
                 denominator: 6,
             },
-            pot_iterations: 200_000_000,
+            pot_iterations: 89_000_000,
             pot_checkpoints: 8,
             block_authoring_delay: 4,
             pot_entropy_injection_interval: 50,
@@ -102,7 +102,7 @@ impl ProtocolParams {
             // at tiny k); a record needs 50 %. k = 16 gives ~57 % (docs/decisions.md).
             pos_k: 16,
             max_pieces_per_sector: 16,
-            pot_iterations: 40_000_000,
+            pot_iterations: 44_500_000,
             pot_entropy_injection_interval: 20,
             era_duration: 100,
             confirmation_depth: 10,

@@ -14,60 +14,22 @@
 // Casts: positions and x values fit in u32 because a table has fewer than 2^32 entries (k ≤ 26), remainders fit in u16.
 #![allow(clippy::cast_possible_truncation)]
 
+mod grouping;
+mod matching;
+
 use std::ops::Range;
 
+use self::grouping::{group_starts, scatter};
+use self::matching::{Entry, Level, Rmap, bucket_of};
 use super::f1::{f1_from_keystream, keystream, keystream_len};
-use super::fx::{compute_fx, match_targets};
 use super::{ChallengeIndex, PARAM_BC, PARAM_EXT, PROOF_X_VALUES, PosSeed, Proof};
 
 /// Chunks of bucket pairs handed to parallel workers (enough to balance two to a few dozen threads).
 #[cfg(feature = "parallel")]
 const PARALLEL_CHUNKS: usize = 64;
 
-/// One table while the next is built: `y` and metadata of every entry, grouped by bucket.
-struct Level {
-    ys: Vec<u32>,
-    metas: Vec<u128>,
-    /// Bucket `b` holds entries `starts[b]..starts[b + 1]`.
-    starts: Vec<u32>,
-}
-
-impl Level {
-    fn bucket(&self, bucket: usize) -> Range<usize> {
-        self.starts[bucket] as usize..self.starts[bucket + 1] as usize
-    }
-}
-
-/// A match waiting to be placed in its bucket.
-#[derive(Clone, Copy)]
-struct Pending {
-    meta: u128,
-    y: u32,
-    left: u32,
-    right: u32,
-}
-
-/// The right bucket indexed by remainder: `heads[r]` is 1 + the index of an entry with remainder `r` (0
-/// when none), `next` chains entries sharing a remainder.
-struct Rmap {
-    heads: Vec<u16>,
-    next: Vec<u16>,
-}
-
-impl Rmap {
-    /// Entries indexed at once: indices must fit in `u16` with 0 reserved.
-    const WINDOW: usize = u16::MAX as usize - 1;
-
-    fn new() -> Self {
-        Self {
-            heads: vec![0; usize::from(PARAM_BC)],
-            next: Vec::new(),
-        }
-    }
-}
-
 /// All seven tables of one seed, reduced to what finding proofs needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Table<const K: u8> {
     /// Table 1's x values, in bucket order.
     xs: Vec<u32>,
@@ -76,6 +38,21 @@ pub struct Table<const K: u8> {
     parents: [Vec<[u32; 2]>; 6],
     /// Table 7 entries with output `t` are `by_target[t]..by_target[t + 1]`.
     by_target: Vec<u32>,
+}
+
+impl<const K: u8> std::fmt::Debug for Table<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sizes = self.parents.each_ref().map(Vec::len);
+        write!(f, "Table<{K}>(entries per table: {}, {sizes:?})", self.xs.len())
+    }
+}
+
+/// Buffers reused from table to table, so building touches no fresh memory after table 2.
+struct Buffers {
+    /// Matches in discovery order, before they are grouped by bucket.
+    pending: Vec<Entry>,
+    /// The previous table's entries, recycled as the next table's.
+    spare: Vec<Entry>,
 }
 
 impl<const K: u8> Table<K> {
@@ -100,15 +77,20 @@ impl<const K: u8> Table<K> {
     }
 
     fn build(seed: &PosSeed, parallel: bool) -> Self {
-        let (level, xs) = Self::table_1(seed, parallel);
-        let (level, parents_2) = Self::next_table::<2>(&level, parallel);
-        let (level, parents_3) = Self::next_table::<3>(&level, parallel);
-        let (level, parents_4) = Self::next_table::<4>(&level, parallel);
-        let (level, parents_5) = Self::next_table::<5>(&level, parallel);
-        let (level, parents_6) = Self::next_table::<6>(&level, parallel);
-        let pending = Self::matches::<7>(&level, parallel);
+        let level = Self::table_1(seed, parallel);
+        let xs = level.entries.iter().map(|entry| entry.meta as u32).collect();
+        let mut buffers = Buffers {
+            pending: Vec::new(),
+            spare: Vec::new(),
+        };
+        let (level, parents_2) = Self::next_table::<2>(level, parallel, &mut buffers);
+        let (level, parents_3) = Self::next_table::<3>(level, parallel, &mut buffers);
+        let (level, parents_4) = Self::next_table::<4>(level, parallel, &mut buffers);
+        let (level, parents_5) = Self::next_table::<5>(level, parallel, &mut buffers);
+        let (level, parents_6) = Self::next_table::<6>(level, parallel, &mut buffers);
+        let chunks = Self::matches::<7>(&level, parallel, &mut buffers.pending);
         drop(level);
-        let (parents_7, by_target) = Self::group_by_target(&pending);
+        let (parents_7, by_target) = Self::group_by_target(&chunks, parallel);
         Self {
             xs,
             parents: [parents_2, parents_3, parents_4, parents_5, parents_6, parents_7],
@@ -116,8 +98,8 @@ impl<const K: u8> Table<K> {
         }
     }
 
-    /// Table 1: `f1` of every x, grouped by bucket (x ascending within a bucket).
-    fn table_1(seed: &PosSeed, parallel: bool) -> (Level, Vec<u32>) {
+    /// Table 1: `f1` of every x, grouped by bucket (x ascending within a bucket), with x as metadata.
+    fn table_1(seed: &PosSeed, parallel: bool) -> Level {
         let count = 1usize << K;
         let mut ys = vec![0u32; count];
         // Chunks of x whose keystream starts on a byte boundary (x·k bits is a multiple of 8 when 8 | x).
@@ -132,144 +114,94 @@ impl<const K: u8> Table<K> {
         };
         run_chunks(&mut ys, X_CHUNK, parallel, fill);
 
-        let mut counts = vec![0u32; Self::BUCKETS + 1];
-        for &y in &ys {
-            counts[bucket_of(y) + 1] += 1;
-        }
-        let starts = prefix_sums(counts);
-        let mut cursor = starts.clone();
-        let mut sorted_ys = vec![0u32; count];
-        let mut xs = vec![0u32; count];
-        for (x, &y) in ys.iter().enumerate() {
-            let slot = &mut cursor[bucket_of(y)];
-            sorted_ys[*slot as usize] = y;
-            xs[*slot as usize] = x as u32;
-            *slot += 1;
-        }
-        let metas = xs.iter().map(|&x| u128::from(x)).collect();
-        (
-            Level {
-                ys: sorted_ys,
-                metas,
-                starts,
-            },
-            xs,
-        )
+        let chunks = [ys.as_slice()];
+        let key = |y: &u32| bucket_of(*y);
+        let starts = group_starts(&chunks, Self::BUCKETS, key);
+        let mut entries = vec![Entry::default(); count];
+        let entry = |x: usize, &y: &u32| Entry {
+            meta: x as u128,
+            y,
+            left: 0,
+            right: 0,
+        };
+        scatter(&chunks, &starts, key, entry, &mut entries, parallel);
+        Level { entries, starts }
     }
 
     /// Table `T` (2..=6) from the previous table: its level and each entry's parents.
-    fn next_table<const T: u8>(previous: &Level, parallel: bool) -> (Level, Vec<[u32; 2]>) {
-        let pending = Self::matches::<T>(previous, parallel);
-        let total: usize = pending.iter().map(Vec::len).sum();
-        let mut counts = vec![0u32; Self::BUCKETS + 1];
-        for entry in pending.iter().flatten() {
-            counts[bucket_of(entry.y) + 1] += 1;
-        }
-        let starts = prefix_sums(counts);
-        let mut cursor = starts.clone();
-        let mut ys = vec![0u32; total];
-        let mut metas = vec![0u128; total];
-        let mut parents = vec![[0u32; 2]; total];
-        for entry in pending.iter().flatten() {
-            let slot = &mut cursor[bucket_of(entry.y)];
-            let index = *slot as usize;
-            ys[index] = entry.y;
-            metas[index] = entry.meta;
-            parents[index] = [entry.left, entry.right];
-            *slot += 1;
-        }
-        (Level { ys, metas, starts }, parents)
+    fn next_table<const T: u8>(
+        previous: Level,
+        parallel: bool,
+        buffers: &mut Buffers,
+    ) -> (Level, Vec<[u32; 2]>) {
+        let chunks = Self::matches::<T>(&previous, parallel, &mut buffers.pending);
+        let slices: Vec<&[Entry]> = chunks.iter().map(Vec::as_slice).collect();
+        let key = |entry: &Entry| bucket_of(entry.y);
+        let starts = group_starts(&slices, Self::BUCKETS, key);
+        let mut entries = std::mem::take(&mut buffers.spare);
+        // Every slot is written exactly once by the scatter; stale contents are overwritten or cut off.
+        entries.resize(starts[Self::BUCKETS] as usize, Entry::default());
+        scatter(&slices, &starts, key, |_, entry| *entry, &mut entries, parallel);
+        let parents = Self::parents(&entries, parallel);
+        buffers.spare = previous.entries;
+        buffers.pending = chunks.into_iter().next().unwrap_or_default();
+        (Level { entries, starts }, parents)
     }
 
-    /// All matches between adjacent buckets of `previous`, with `f_T` computed, in bucket order (one
-    /// vector per chunk of buckets).
-    fn matches<const T: u8>(previous: &Level, parallel: bool) -> Vec<Vec<Pending>> {
-        let pairs = previous.starts.len().saturating_sub(2);
-        let work = |range: Range<usize>| {
+    /// Each entry's parent positions.
+    fn parents(entries: &[Entry], parallel: bool) -> Vec<[u32; 2]> {
+        let parents = |entry: &Entry| [entry.left, entry.right];
+        #[cfg(feature = "parallel")]
+        if parallel {
+            use rayon::prelude::*;
+            return entries.par_iter().map(parents).collect();
+        }
+        let _ = parallel;
+        entries.iter().map(parents).collect()
+    }
+
+    /// All matches between adjacent buckets of `previous`, with `f_T` computed, in bucket order: one vector
+    /// per chunk of buckets (a single one, reusing `recycled`, when not parallel).
+    fn matches<const T: u8>(previous: &Level, parallel: bool, recycled: &mut Vec<Entry>) -> Vec<Vec<Entry>> {
+        let pairs = previous.bucket_pairs();
+        let run = |buckets: Range<usize>, mut out: Vec<Entry>| {
+            out.clear();
+            // Tables hold about as many entries as the previous one; a little slack avoids regrowth.
+            out.reserve(previous.entries.len() * buckets.len() / pairs.max(1) * 17 / 16);
             let mut rmap = Rmap::new();
-            let mut pairs_found = Vec::new();
-            let mut out = Vec::with_capacity(range.len() * 256);
-            for bucket in range {
-                Self::match_buckets::<T>(previous, bucket, &mut rmap, &mut pairs_found, &mut out);
+            for bucket in buckets {
+                rmap.match_buckets::<K, T>(previous, bucket, &mut out);
             }
             out
         };
-        split_work(pairs, parallel, work)
-    }
-
-    /// Matches bucket `bucket` with `bucket + 1` and appends the resulting entries.
-    fn match_buckets<const T: u8>(
-        previous: &Level,
-        bucket: usize,
-        rmap: &mut Rmap,
-        pairs: &mut Vec<(u32, u32)>,
-        out: &mut Vec<Pending>,
-    ) {
-        let left = previous.bucket(bucket);
-        let right = previous.bucket(bucket + 1);
-        if left.is_empty() || right.is_empty() {
-            return;
+        #[cfg(feature = "parallel")]
+        if parallel {
+            use rayon::prelude::*;
+            let chunk = pairs.div_ceil(PARALLEL_CHUNKS).max(1);
+            let ranges: Vec<_> = (0..pairs)
+                .step_by(chunk)
+                .map(|start| start..(start + chunk).min(pairs))
+                .collect();
+            return ranges
+                .into_par_iter()
+                .map(|buckets| {
+                    let capacity = buckets.len() * 256;
+                    run(buckets, Vec::with_capacity(capacity))
+                })
+                .collect();
         }
-        let left_base = (bucket * usize::from(PARAM_BC)) as u32;
-        let right_base = left_base + u32::from(PARAM_BC);
-        let parity = bucket % 2;
-        pairs.clear();
-        for window_start in right.clone().step_by(Rmap::WINDOW) {
-            let window = window_start..(window_start + Rmap::WINDOW).min(right.end);
-            rmap.next.clear();
-            for (index, &y) in previous.ys[window.clone()].iter().enumerate() {
-                let head = &mut rmap.heads[(y - right_base) as usize];
-                rmap.next.push(*head);
-                *head = index as u16 + 1;
-            }
-            for (left_index, &y) in previous.ys[left.clone()].iter().enumerate() {
-                for target in match_targets(y - left_base, parity) {
-                    let mut link = rmap.heads[usize::from(target)];
-                    while link != 0 {
-                        let right_index = usize::from(link - 1);
-                        pairs.push((
-                            (left.start + left_index) as u32,
-                            (window.start + right_index) as u32,
-                        ));
-                        link = rmap.next[right_index];
-                    }
-                }
-            }
-            for &y in &previous.ys[window] {
-                rmap.heads[(y - right_base) as usize] = 0;
-            }
-        }
-        out.extend(pairs.iter().map(|&(left, right)| {
-            let (y, meta) = compute_fx::<K>(
-                T,
-                u64::from(previous.ys[left as usize]),
-                previous.metas[left as usize],
-                previous.metas[right as usize],
-            );
-            Pending {
-                meta,
-                y: y as u32,
-                left,
-                right,
-            }
-        }));
+        let _ = parallel;
+        vec![run(0..pairs, std::mem::take(recycled))]
     }
 
     /// Orders table 7 by its `k`-bit output (`y >> 6`).
-    fn group_by_target(pending: &[Vec<Pending>]) -> (Vec<[u32; 2]>, Vec<u32>) {
-        let total: usize = pending.iter().map(Vec::len).sum();
-        let mut counts = vec![0u32; (1usize << K) + 1];
-        for entry in pending.iter().flatten() {
-            counts[(entry.y >> PARAM_EXT) as usize + 1] += 1;
-        }
-        let by_target = prefix_sums(counts);
-        let mut cursor = by_target.clone();
-        let mut parents = vec![[0u32; 2]; total];
-        for entry in pending.iter().flatten() {
-            let slot = &mut cursor[(entry.y >> PARAM_EXT) as usize];
-            parents[*slot as usize] = [entry.left, entry.right];
-            *slot += 1;
-        }
+    fn group_by_target(chunks: &[Vec<Entry>], parallel: bool) -> (Vec<[u32; 2]>, Vec<u32>) {
+        let slices: Vec<&[Entry]> = chunks.iter().map(Vec::as_slice).collect();
+        let key = |entry: &Entry| (entry.y >> PARAM_EXT) as usize;
+        let by_target = group_starts(&slices, 1 << K, key);
+        let mut parents = vec![[0u32; 2]; by_target[1 << K] as usize];
+        let parent = |_, entry: &Entry| [entry.left, entry.right];
+        scatter(&slices, &by_target, key, parent, &mut parents, parallel);
         (parents, by_target)
     }
 
@@ -280,6 +212,34 @@ impl<const K: u8> Table<K> {
             .map(|entry| self.x_values(entry))
             .min()
             .map(|xs| Proof::from_x_values(&xs))
+    }
+
+    /// [`Self::find_proof`] for each of `challenges`, in order. Faster than one call per challenge: the
+    /// memory lookups of many proofs' trees overlap instead of waiting on each other.
+    pub fn find_proofs(&self, challenges: &[ChallengeIndex]) -> Vec<Option<Proof<K>>> {
+        const BATCH: usize = 32;
+        let mut best: Vec<Option<[u32; PROOF_X_VALUES]>> = vec![None; challenges.len()];
+        let candidates: Vec<(usize, usize)> = challenges
+            .iter()
+            .enumerate()
+            .flat_map(|(index, &challenge)| self.entries(challenge).map(move |entry| (index, entry)))
+            .collect();
+        let mut nodes = [[0u32; PROOF_X_VALUES]; BATCH];
+        for batch in candidates.chunks(BATCH) {
+            for (slot, &(_, entry)) in nodes.iter_mut().zip(batch) {
+                slot[0] = entry as u32;
+            }
+            let nodes = &mut nodes[..batch.len()];
+            self.expand(nodes);
+            for (xs, &(index, _)) in nodes.iter().zip(batch) {
+                if best[index].is_none_or(|current| *xs < current) {
+                    best[index] = Some(*xs);
+                }
+            }
+        }
+        best.iter()
+            .map(|xs| xs.as_ref().map(Proof::from_x_values))
+            .collect()
     }
 
     /// Every proof for `challenge`, canonical (smallest) first.
@@ -308,51 +268,32 @@ impl<const K: u8> Table<K> {
 
     /// The x values of table-7 entry `entry`, in proof order (left subtree first).
     fn x_values(&self, entry: usize) -> [u32; PROOF_X_VALUES] {
-        let mut nodes = [0u32; PROOF_X_VALUES];
-        nodes[0] = entry as u32;
+        let mut nodes = [[0u32; PROOF_X_VALUES]];
+        nodes[0][0] = entry as u32;
+        self.expand(&mut nodes);
+        nodes[0]
+    }
+
+    /// Replaces each tree's table-7 position (slot 0) by its 64 x values in proof order, walking all
+    /// trees level by level so their independent lookups overlap.
+    fn expand(&self, trees: &mut [[u32; PROOF_X_VALUES]]) {
         let mut len = 1;
         for parents in self.parents.iter().rev() {
             for index in (0..len).rev() {
-                let [left, right] = parents[nodes[index] as usize];
-                nodes[2 * index] = left;
-                nodes[2 * index + 1] = right;
+                for nodes in trees.iter_mut() {
+                    let [left, right] = parents[nodes[index] as usize];
+                    nodes[2 * index] = left;
+                    nodes[2 * index + 1] = right;
+                }
             }
             len *= 2;
         }
-        nodes.map(|position| self.xs[position as usize])
+        for nodes in trees.iter_mut() {
+            for node in nodes.iter_mut() {
+                *node = self.xs[*node as usize];
+            }
+        }
     }
-}
-
-fn bucket_of(y: u32) -> usize {
-    (y / u32::from(PARAM_BC)) as usize
-}
-
-/// Turns `counts[b + 1] = size of bucket b` into `starts[b] = first index of bucket b`.
-fn prefix_sums(mut counts: Vec<u32>) -> Vec<u32> {
-    for index in 1..counts.len() {
-        counts[index] += counts[index - 1];
-    }
-    counts
-}
-
-/// Runs `work` on ordered chunks of `0..items`, in parallel when asked (and built with `parallel`).
-fn split_work<T: Send>(
-    items: usize,
-    parallel: bool,
-    work: impl Fn(Range<usize>) -> T + Sync + Send,
-) -> Vec<T> {
-    #[cfg(feature = "parallel")]
-    if parallel {
-        use rayon::prelude::*;
-        let chunk = items.div_ceil(PARALLEL_CHUNKS).max(1);
-        let ranges: Vec<_> = (0..items)
-            .step_by(chunk)
-            .map(|start| start..(start + chunk).min(items))
-            .collect();
-        return ranges.into_par_iter().map(work).collect();
-    }
-    let _ = parallel;
-    vec![work(0..items)]
 }
 
 /// Runs `work` on `(index, chunk)` of `items` split into `chunk`-sized pieces, in parallel when asked.

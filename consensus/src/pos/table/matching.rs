@@ -1,0 +1,167 @@
+//! Matching adjacent buckets of a table and computing the next table's entries.
+
+// Casts: positions fit in u32 because a table has fewer than 2^32 entries (k ≤ 26); remainders are below
+// BC and window indices below 2^16.
+#![allow(clippy::cast_possible_truncation)]
+
+use std::ops::Range;
+
+use super::super::fx::{compute_fx, match_targets};
+use super::super::{PARAM_BC, PARAM_M};
+
+/// One entry of a table while the next one is built. Table 1 entries carry `x` as metadata and no parents.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Entry {
+    /// Metadata: `metadata_bits(k, table)` bits.
+    pub(super) meta: u128,
+    /// `f` of the entry (`k + 6` bits).
+    pub(super) y: u32,
+    /// Position of the left parent in the previous table.
+    pub(super) left: u32,
+    /// Position of the right parent in the previous table.
+    pub(super) right: u32,
+}
+
+/// A table grouped by BC bucket.
+pub(super) struct Level {
+    pub(super) entries: Vec<Entry>,
+    /// Bucket `b` holds entries `starts[b]..starts[b + 1]`.
+    pub(super) starts: Vec<u32>,
+}
+
+impl Level {
+    fn bucket(&self, bucket: usize) -> Range<usize> {
+        self.starts[bucket] as usize..self.starts[bucket + 1] as usize
+    }
+
+    /// Number of adjacent bucket pairs.
+    pub(super) fn bucket_pairs(&self) -> usize {
+        self.starts.len().saturating_sub(2)
+    }
+}
+
+/// The BC bucket of `y`.
+pub(super) fn bucket_of(y: u32) -> usize {
+    (y / u32::from(PARAM_BC)) as usize
+}
+
+/// The right bucket indexed by remainder: `present` has bit `r` set when some entry has remainder `r` (a
+/// 2 KiB bitmap that stays in L1, so the 64 probes per left entry rarely touch anything else); `heads[r]`
+/// is 1 + the index of the last such entry and `next` chains entries sharing a remainder.
+pub(super) struct Rmap {
+    present: Box<[u64; PRESENT_WORDS]>,
+    heads: Box<[u16; HEADS]>,
+    next: Vec<u16>,
+    /// Matches of the current bucket pair (positions in the previous table).
+    pairs: Vec<(u32, u32)>,
+}
+
+/// Words of the presence bitmap: enough for every remainder (< BC), rounded up to a power of two so a
+/// masked `u16 >> 6` indexes it without a bounds check.
+const PRESENT_WORDS: usize = 256;
+/// Slots of `heads`: every `u16`, so a remainder indexes it without a bounds check.
+const HEADS: usize = 1 << 16;
+const _: () = assert!(PRESENT_WORDS * 64 >= PARAM_BC as usize);
+
+impl Rmap {
+    /// Entries indexed at once: indices must fit in `u16` with 0 reserved.
+    const WINDOW: usize = u16::MAX as usize - 1;
+
+    pub(super) fn new() -> Self {
+        Self {
+            present: Box::new([0; PRESENT_WORDS]),
+            heads: Box::new([0; HEADS]),
+            next: Vec::new(),
+            pairs: Vec::new(),
+        }
+    }
+
+    fn insert(&mut self, remainder: u16, index: usize) {
+        let word = &mut self.present[usize::from(remainder >> 6) % PRESENT_WORDS];
+        let bit = 1 << (remainder % 64);
+        let previous = if *word & bit == 0 {
+            0
+        } else {
+            self.heads[usize::from(remainder)]
+        };
+        *word |= bit;
+        self.next.push(previous);
+        self.heads[usize::from(remainder)] = index as u16 + 1;
+    }
+
+    /// Bit `m` is set when some right entry has remainder `targets[m]` (branch-free: a miss is the
+    /// common case and would otherwise cost a branch per target).
+    #[inline(always)]
+    fn probe(&self, targets: &[u16; PARAM_M]) -> u64 {
+        let present = &*self.present;
+        let mut hits = 0u64;
+        for (m, &target) in targets.iter().enumerate() {
+            let word = present[usize::from(target >> 6) % PRESENT_WORDS];
+            hits |= ((word >> (target % 64)) & 1) << m;
+        }
+        hits
+    }
+
+    fn clear(&mut self) {
+        self.present.fill(0);
+        self.next.clear();
+    }
+
+    /// Finds every match between `bucket` and `bucket + 1` of `level` and appends the entries of table
+    /// `T` they produce, in order: left entries in bucket order, then the 64 targets in order, then right
+    /// entries sharing a remainder, last inserted first.
+    pub(super) fn match_buckets<const K: u8, const T: u8>(
+        &mut self,
+        level: &Level,
+        bucket: usize,
+        out: &mut Vec<Entry>,
+    ) {
+        let left = level.bucket(bucket);
+        let right = level.bucket(bucket + 1);
+        if left.is_empty() || right.is_empty() {
+            return;
+        }
+        let entries = &level.entries;
+        let left_base = (bucket * usize::from(PARAM_BC)) as u32;
+        let right_base = left_base + u32::from(PARAM_BC);
+        let parity = bucket % 2;
+        self.pairs.clear();
+        for window_start in right.clone().step_by(Self::WINDOW) {
+            let window = window_start..(window_start + Self::WINDOW).min(right.end);
+            for (index, entry) in entries[window.clone()].iter().enumerate() {
+                self.insert((entry.y - right_base) as u16, index);
+            }
+            for (entry, left_position) in entries[left.clone()].iter().zip(left.start..) {
+                let targets = match_targets(entry.y - left_base, parity);
+                let mut hits = self.probe(&targets);
+                while hits != 0 {
+                    let target = targets[hits.trailing_zeros() as usize];
+                    hits &= hits - 1;
+                    let mut link = self.heads[usize::from(target)];
+                    while link != 0 {
+                        let right_index = usize::from(link - 1);
+                        let pair = (left_position as u32, (window.start + right_index) as u32);
+                        self.pairs.push(pair);
+                        link = self.next[right_index];
+                    }
+                }
+            }
+            self.clear();
+        }
+        out.extend(self.pairs.iter().map(|&(left, right)| {
+            let left_entry = &entries[left as usize];
+            let (y, meta) = compute_fx::<K>(
+                T,
+                u64::from(left_entry.y),
+                left_entry.meta,
+                entries[right as usize].meta,
+            );
+            Entry {
+                meta,
+                y: y as u32,
+                left,
+                right,
+            }
+        }));
+    }
+}
