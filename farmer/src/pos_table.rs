@@ -61,14 +61,24 @@ impl PosTable {
         })
     }
 
-    /// The masks of every s-bucket in order (`None` where no proof exists).
+    /// The masks of every s-bucket in order (`None` where no proof exists), found in one batched search.
     pub fn masks(&self, params: &ProtocolParams) -> Result<Vec<Option<ProofQuality>>, PosError> {
-        (0..params.s_buckets())
+        let challenges = (0..params.s_buckets())
             .map(|s| {
-                let s_bucket = SBucket(u16::try_from(s).expect("s-buckets fit in u16"));
-                Ok(self.find_proof(params, s_bucket)?.map(|proof| proof.quality))
+                ChallengeIndex::for_s_bucket(params, SBucket(u16::try_from(s).expect("s-buckets fit in u16")))
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        fn qualities<const K: u8>(proofs: Vec<Option<Proof<K>>>) -> Vec<Option<ProofQuality>> {
+            proofs
+                .into_iter()
+                .map(|proof| proof.map(|proof| proof.quality()))
+                .collect()
+        }
+        Ok(match self {
+            Self::K12(table) => qualities(table.find_proofs(&challenges)),
+            Self::K16(table) => qualities(table.find_proofs(&challenges)),
+            Self::K20(table) => qualities(table.find_proofs(&challenges)),
+        })
     }
 }
 

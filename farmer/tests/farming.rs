@@ -17,7 +17,7 @@ use acre_storage::Archiver;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub struct Chain<'a>(pub &'a InMemoryPieceSource);
+struct Chain<'a>(&'a InMemoryPieceSource);
 
 impl SegmentRoots for Chain<'_> {
     fn segment_root(&self, index: SegmentIndex) -> Option<SegmentRoot> {
