@@ -32,9 +32,9 @@ pub struct PlottedSector {
     pub bytes: Vec<u8>,
 }
 
-/// One record's stored chunks (by ascending s-bucket) and metadata.
+/// One record's stored chunks (by ascending s-bucket, as its bitmap marks them) and metadata.
 struct EncodedRecord {
-    chunks: Vec<(usize, Chunk)>,
+    chunks: Vec<Chunk>,
     metadata: RecordMetadata,
 }
 
@@ -94,11 +94,12 @@ fn encode_record(
     let extended = extend_record(piece.record.chunks())?;
     let table = PosTable::generate(params, &PosSeed::from(sector_id.evaluation_seed(offset)))?;
     let masks = table.masks(params)?;
-    let chunks = select_chunks(&extended, &masks, layout.record_chunks);
+    let selected = select_chunks(&extended, &masks, layout.record_chunks);
     let mut bitmap = vec![0u8; layout.bitmap_size()];
-    for &(s, _) in &chunks {
+    for &(s, _) in &selected {
         bitmap[s / 8] |= 1 << (s % 8);
     }
+    let chunks = selected.into_iter().map(|(_, chunk)| chunk).collect();
     Ok(EncodedRecord {
         chunks,
         metadata: RecordMetadata {
@@ -145,20 +146,14 @@ pub fn plot_sector(
         .collect::<Result<Vec<_>, Error>>()?;
 
     let mut s_bucket_sizes = vec![0u16; layout.s_buckets];
-    for record in &records {
-        for &(s, _) in &record.chunks {
-            s_bucket_sizes[s] += 1;
-        }
-    }
     let mut bytes = Vec::with_capacity(layout.sector_size());
     let mut cursors = vec![0usize; records.len()];
-    for s in 0..layout.s_buckets {
+    for (s, size) in s_bucket_sizes.iter_mut().enumerate() {
         for (record, cursor) in records.iter().zip(cursors.iter_mut()) {
-            if let Some(&(chunk_s, chunk)) = record.chunks.get(*cursor)
-                && chunk_s == s
-            {
-                bytes.extend_from_slice(&chunk);
+            if record.metadata.has(s) {
+                bytes.extend_from_slice(&record.chunks[*cursor]);
                 *cursor += 1;
+                *size += 1;
             }
         }
     }
