@@ -100,12 +100,14 @@ fn not_enough(header: &SegmentHeader, pieces: &[Option<Piece>], valid: usize, re
     }
 }
 
-/// Recovers a segment's source records from its pieces (`pieces[position]`, `None` where missing).
-pub fn recover_segment(
+/// Verifies the pieces and recovers the source records from the valid ones; returns the valid pieces'
+/// source-chunks roots by position, the records and the rejected pieces.
+#[allow(clippy::type_complexity)]
+fn verify_and_recover(
     params: &ProtocolParams,
     header: &SegmentHeader,
     pieces: &[Option<Piece>],
-) -> Result<RecoveredSegment, Error> {
+) -> Result<(Vec<Option<Node>>, Vec<Vec<Chunk>>, Rejected), Error> {
     let (valid, rejected) = verify_all(params, header, pieces)?;
     let valid_count = valid.iter().flatten().count();
     if valid_count < pieces.len() / 2 {
@@ -116,10 +118,18 @@ pub fn recover_segment(
         .zip(&valid)
         .map(|(piece, valid)| valid.and(piece.as_ref()).map(|piece| piece.record.chunks()))
         .collect();
-    Ok(RecoveredSegment {
-        records: erasure::recover_records(&available)?,
-        rejected,
-    })
+    let records = erasure::recover_records(&available)?;
+    Ok((valid, records, rejected))
+}
+
+/// Recovers a segment's source records from its pieces (`pieces[position]`, `None` where missing).
+pub fn recover_segment(
+    params: &ProtocolParams,
+    header: &SegmentHeader,
+    pieces: &[Option<Piece>],
+) -> Result<RecoveredSegment, Error> {
+    let (_, records, rejected) = verify_and_recover(params, header, pieces)?;
+    Ok(RecoveredSegment { records, rejected })
 }
 
 /// Rebuilds all pieces of a segment from any half of them.
@@ -128,17 +138,7 @@ pub fn rebuild_pieces(
     header: &SegmentHeader,
     pieces: &[Option<Piece>],
 ) -> Result<Vec<Piece>, Error> {
-    let (valid, rejected) = verify_all(params, header, pieces)?;
-    let valid_count = valid.iter().flatten().count();
-    if valid_count < pieces.len() / 2 {
-        return Err(not_enough(header, pieces, valid_count, rejected.len()));
-    }
-    let available: Vec<Option<&[Chunk]>> = pieces
-        .iter()
-        .zip(&valid)
-        .map(|(piece, valid)| valid.and(piece.as_ref()).map(|piece| piece.record.chunks()))
-        .collect();
-    let mut records = erasure::recover_records(&available)?;
+    let (valid, mut records, _) = verify_and_recover(params, header, pieces)?;
     let parity = erasure::encode_records(&records.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
     records.extend(parity);
     let commitments: Vec<RecordCommitment> = records
