@@ -242,3 +242,24 @@ fn genesis_segment_is_produced_at_once_when_closed() {
     assert!(archiver.close_segment().expect("nothing to close").is_none());
     assert!(archiver.add_block(BlockNumber(5), b"gap").is_err());
 }
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn decoders_never_panic_on_garbage(bytes in prop::collection::vec(any::<u8>(), 0..600), len in 0usize..600) {
+        let params = ProtocolParams::dev();
+        let _ = acre_storage::segment::decode_items(acre_consensus::SegmentIndex(1), &bytes);
+        let _ = SegmentHeader::decode(&bytes[..len.min(bytes.len())]);
+        let _ = Piece::decode(&params, &bytes);
+        // A reconstructor fed a garbage "segment" errors or yields blocks; it never panics.
+        let header = SegmentHeader {
+            version: SegmentHeader::VERSION,
+            segment_index: acre_consensus::SegmentIndex(0),
+            segment_root: SegmentRoot::default(),
+            prev_segment_header_hash: acre_consensus::Blake3Hash::ZERO,
+            last_archived_block: acre_consensus::LastArchivedBlock { number: BlockNumber(0), archived_progress: 0 },
+        };
+        let _ = BlockReconstructor::new().add_segment(&header, &bytes);
+    }
+}
