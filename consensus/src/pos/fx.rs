@@ -104,7 +104,7 @@ fn hash_bits(hash: &[u8; 32], start: u32, bits: u32) -> u128 {
 #[inline(always)]
 pub fn compute_fx<const K: u8>(table: u8, left_y: u64, left_meta: u128, right_meta: u128) -> (u64, u128) {
     let y_bits = u32::from(K + PARAM_EXT);
-    let parent_bits = metadata_bits(K, table - 1);
+    let parent_bits = metadata_bits(K, table.saturating_sub(1));
     let mut writer = BitWriter::new();
     writer.push64(left_y, y_bits);
     writer.push(left_meta, parent_bits);
