@@ -40,8 +40,10 @@ pub(super) fn read_bits(bytes: &[u8], bit: usize, bits: u32) -> u64 {
     (u64::from_be_bytes(word) << (bit % 8)) >> (64 - bits)
 }
 
-/// `f1(x)` for one `x < 2^k`, generating only the keystream bytes it needs (for verification).
+/// `f1(x)` for one `x < 2^k` (higher bits are ignored), generating only the keystream bytes it needs (for
+/// verification).
 pub fn compute_f1<const K: u8>(seed: &PosSeed, x: u64) -> u64 {
+    let x = x & ((1u64 << K) - 1);
     let bit = x * u64::from(K);
     let mut bytes = [0u8; 16];
     keystream(seed, bit / 8, &mut bytes);

@@ -104,7 +104,7 @@ fn hash_bits(hash: &[u8; 32], start: u32, bits: u32) -> u128 {
 #[inline(always)]
 pub fn compute_fx<const K: u8>(table: u8, left_y: u64, left_meta: u128, right_meta: u128) -> (u64, u128) {
     let y_bits = u32::from(K + PARAM_EXT);
-    let parent_bits = metadata_bits(K, table - 1);
+    let parent_bits = metadata_bits(K, table.saturating_sub(1));
     let mut writer = BitWriter::new();
     writer.push64(left_y, y_bits);
     writer.push(left_meta, parent_bits);
@@ -162,7 +162,7 @@ pub(super) fn match_targets(left_r: u32, parity: usize) -> [u16; PARAM_M] {
 }
 
 /// Whether `left_y` and `right_y` match (in this order).
-pub fn matches(left_y: u64, right_y: u64) -> bool {
+pub fn is_match(left_y: u64, right_y: u64) -> bool {
     let bc = u64::from(PARAM_BC);
     let left_bucket = left_y / bc;
     if right_y / bc != left_bucket + 1 {
@@ -255,8 +255,8 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             let left = (state >> 20) % (bc * 40);
             let right = (left / bc + 1) * bc + (state >> 5) % bc;
-            assert_eq!(matches(left, right), reference_match(left, right));
-            found += usize::from(matches(left, right));
+            assert_eq!(is_match(left, right), reference_match(left, right));
+            found += usize::from(is_match(left, right));
         }
         assert!(found > 0);
         // Every target really matches, and the 64 targets are distinct.

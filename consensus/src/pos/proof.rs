@@ -6,7 +6,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use super::f1::{compute_f1, read_bits};
-use super::fx::{compute_fx, matches};
+use super::fx::{compute_fx, is_match};
 use super::{ChallengeIndex, PARAM_EXT, PROOF_X_VALUES, PosError, PosSeed, ProofQuality};
 
 /// Largest supported `k`: `y` (k + 6 bits) and four `k`-bit metadata fit the fixed-width arithmetic.
@@ -110,7 +110,7 @@ pub fn evaluate_proof<const K: u8>(seed: &PosSeed, proof: &Proof<K>) -> Result<u
         len /= 2;
         for pair in 0..len {
             let (left_y, right_y) = (ys[2 * pair], ys[2 * pair + 1]);
-            if !matches(left_y, right_y) {
+            if !is_match(left_y, right_y) {
                 return Err(PosError::NoMatch { table, pair });
             }
             let (y, meta) = compute_fx::<K>(table, left_y, metas[2 * pair], metas[2 * pair + 1]);

@@ -11,7 +11,7 @@
 //! The layout is a deterministic function of the seed: the parallel build splits the bucket pairs into
 //! ordered chunks and concatenates their results in order, so it produces exactly the serial tables.
 
-// Casts: positions and x values fit in u32 because a table has fewer than 2^32 entries (k ≤ 26), remainders fit in u16.
+// Casts: positions and x values fit in u32 because a table has fewer than 2^32 entries (k ≤ 26).
 #![allow(clippy::cast_possible_truncation)]
 
 mod grouping;

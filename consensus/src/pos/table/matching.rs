@@ -45,23 +45,23 @@ pub(super) fn bucket_of(y: u32) -> usize {
     (y / u32::from(PARAM_BC)) as usize
 }
 
-/// The right bucket indexed by remainder: `present` has bit `r` set when some entry has remainder `r` (a
-/// 2 KiB bitmap that stays in L1, so the 64 probes per left entry rarely touch anything else); `heads[r]`
-/// is 1 + the index of the last such entry and `next` chains entries sharing a remainder.
+/// The right bucket indexed by remainder: `present[r]` is non-zero when some entry has remainder `r` (15 KB
+/// of it are ever touched, so the 64 probes per left entry stay in L1); `heads[r]` is 1 + the index of the
+/// last such entry and `next` chains entries sharing a remainder.
 pub(super) struct Rmap {
-    present: Box<[u64; PRESENT_WORDS]>,
-    heads: Box<[u16; HEADS]>,
+    present: Box<[u8; SLOTS]>,
+    heads: Box<[u16; SLOTS]>,
     next: Vec<u16>,
+    /// Remainders inserted since the last clear.
+    inserted: Vec<u16>,
     /// Matches of the current bucket pair (positions in the previous table).
     pairs: Vec<(u32, u32)>,
 }
 
-/// Words of the presence bitmap: enough for every remainder (< BC), rounded up to a power of two so a
-/// masked `u16 >> 6` indexes it without a bounds check.
-const PRESENT_WORDS: usize = 256;
-/// Slots of `heads`: every `u16`, so a remainder indexes it without a bounds check.
-const HEADS: usize = 1 << 16;
-const _: () = assert!(PRESENT_WORDS * 64 >= PARAM_BC as usize);
+/// Slots of the remainder maps: every `u16`, so a remainder indexes them without a bounds check.
+const SLOTS: usize = 1 << 16;
+/// Targets probed together before looking at them one by one (a group holds a match about 1 time in 8).
+const PROBE_GROUP: usize = 8;
 
 impl Rmap {
     /// Entries indexed at once: indices must fit in `u16` with 0 reserved.
@@ -69,41 +69,53 @@ impl Rmap {
 
     pub(super) fn new() -> Self {
         Self {
-            present: Box::new([0; PRESENT_WORDS]),
-            heads: Box::new([0; HEADS]),
+            present: Box::new([0; SLOTS]),
+            heads: Box::new([0; SLOTS]),
             next: Vec::new(),
+            inserted: Vec::new(),
             pairs: Vec::new(),
         }
     }
 
+    #[inline(always)]
     fn insert(&mut self, remainder: u16, index: usize) {
-        let word = &mut self.present[usize::from(remainder >> 6) % PRESENT_WORDS];
-        let bit = 1 << (remainder % 64);
-        let previous = if *word & bit == 0 {
+        let slot = usize::from(remainder);
+        let previous = if self.present[slot] == 0 {
             0
         } else {
-            self.heads[usize::from(remainder)]
+            self.heads[slot]
         };
-        *word |= bit;
+        self.present[slot] = 1;
         self.next.push(previous);
-        self.heads[usize::from(remainder)] = index as u16 + 1;
+        self.inserted.push(remainder);
+        self.heads[slot] = index as u16 + 1;
     }
 
-    /// Bit `m` is set when some right entry has remainder `targets[m]` (branch-free: a miss is the
-    /// common case and would otherwise cost a branch per target).
+    /// Bit `m` is set when some right entry has remainder `targets[m]`. Most groups of targets hold no
+    /// match, so a group is first tested as a whole with loads and ORs only.
     #[inline(always)]
     fn probe(&self, targets: &[u16; PARAM_M]) -> u64 {
         let present = &*self.present;
         let mut hits = 0u64;
-        for (m, &target) in targets.iter().enumerate() {
-            let word = present[usize::from(target >> 6) % PRESENT_WORDS];
-            hits |= ((word >> (target % 64)) & 1) << m;
+        for (group, chunk) in targets.chunks_exact(PROBE_GROUP).enumerate() {
+            let any = chunk
+                .iter()
+                .fold(0u8, |any, &target| any | present[usize::from(target)]);
+            if any != 0 {
+                for (offset, &target) in chunk.iter().enumerate() {
+                    let hit = u64::from(present[usize::from(target)]);
+                    hits |= hit << (group * PROBE_GROUP + offset);
+                }
+            }
         }
         hits
     }
 
     fn clear(&mut self) {
-        self.present.fill(0);
+        for &remainder in &self.inserted {
+            self.present[usize::from(remainder)] = 0;
+        }
+        self.inserted.clear();
         self.next.clear();
     }
 
