@@ -136,6 +136,11 @@ impl ProtocolParams {
                 "source_records_per_segment must be a power of two up to 2^14",
             ));
         }
+        if usize::from(self.pot_checkpoints) != crate::pot::POT_CHECKPOINTS {
+            return Err(Error::InvalidParams(
+                "pot_checkpoints must be 8 (the proof-of-time format fixes it)",
+            ));
+        }
         if self.pot_checkpoints == 0
             || !self
                 .pot_iterations
