@@ -62,6 +62,9 @@ pub enum Error {
         expected_after: SegmentIndex,
         got: SegmentIndex,
     },
+    /// The database failed or holds data this version cannot read.
+    #[error("database: {0}")]
+    Database(String),
     /// A count of pieces or records that does not match the parameters.
     #[error("expected {expected} {what}, got {got}")]
     WrongCount {

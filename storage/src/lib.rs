@@ -8,10 +8,11 @@
 //! segment, and consecutive segments back into blocks.
 //!
 //! Everything here is pure computation over bytes; CPU-heavy steps run on the caller's rayon pool (use a
-//! one-thread pool for single-threaded figures). The node database will join this crate later.
+//! one-thread pool for single-threaded figures). [`db`] is the node database: typed tables on redb.
 
 pub mod archiver;
 pub mod commitment;
+pub mod db;
 pub mod erasure;
 pub mod error;
 pub mod merkle;
