@@ -96,10 +96,12 @@ pub enum HashContext {
     EvaluationSeed,
     /// Sector expiry: `H(sector_id ‖ root of the expiration check segment)`.
     SectorExpiry,
+    /// What a transaction's signature signs: `H(transaction payload)`.
+    Transaction,
 }
 
 impl HashContext {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 12] = [
         Self::MerkleNode,
         Self::MerkleLeaf,
         Self::Record,
@@ -111,6 +113,7 @@ impl HashContext {
         Self::PublicKey,
         Self::EvaluationSeed,
         Self::SectorExpiry,
+        Self::Transaction,
     ];
 
     /// The `derive_key` context string: globally unique, hard-coded, never reused for another purpose.
@@ -127,6 +130,7 @@ impl HashContext {
             Self::PublicKey => "acre 2026-11-25 public key v1",
             Self::EvaluationSeed => "acre 2026-11-25 evaluation seed v1",
             Self::SectorExpiry => "acre 2026-11-25 sector expiry v1",
+            Self::Transaction => "acre 2026-11-25 transaction v1",
         }
     }
 
