@@ -6,11 +6,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use acre_consensus::{BlockNumber, ProtocolParams, SegmentHeader};
+use acre_storage::archive_dir;
 use acre_storage::{ArchivedSegment, Archiver, BlockReconstructor, recover_segment};
 use anyhow::{Context, Result, bail, ensure};
 use indicatif::{ProgressBar, ProgressStyle};
-
-use crate::archive_dir;
 
 const MIB: f64 = (1 << 20) as f64;
 
@@ -59,7 +58,7 @@ pub(crate) fn archive(params: &ProtocolParams, file: &Path, dir: &Path, block_si
     let mut headers: Vec<SegmentHeader> = Vec::new();
     let write = |segment: ArchivedSegment, headers: &mut Vec<SegmentHeader>| -> Result<()> {
         headers.push(segment.header);
-        archive_dir::write_segment(dir, &segment.pieces, headers)
+        Ok(archive_dir::write_segment(dir, &segment.pieces, headers)?)
     };
     let progress = progress_bar(file_len, "{bytes}/{total_bytes} ({bytes_per_sec}");
     let mut buffer = vec![0u8; block_size];

@@ -5,7 +5,6 @@
 //! reconstruction from any half of the pieces. Chain commands join it as the node does.
 
 mod archive;
-mod archive_dir;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -62,6 +62,12 @@ pub enum Error {
         expected_after: SegmentIndex,
         got: SegmentIndex,
     },
+    /// A file operation failed.
+    #[error("{context}: {reason}")]
+    Io { context: String, reason: String },
+    /// An archive directory is missing parts or corrupted.
+    #[error("{0}")]
+    InvalidArchive(String),
     /// The database failed or holds data this version cannot read.
     #[error("database: {0}")]
     Database(String),

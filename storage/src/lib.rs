@@ -10,6 +10,7 @@
 //! Everything here is pure computation over bytes; CPU-heavy steps run on the caller's rayon pool (use a
 //! one-thread pool for single-threaded figures). [`db`] is the node database: typed tables on redb.
 
+pub mod archive_dir;
 pub mod archiver;
 pub mod commitment;
 pub mod db;
