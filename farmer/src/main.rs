@@ -1,0 +1,263 @@
+//! `acre-farmer`: the farming daemon's command line.
+//!
+//! Today it plots farms from a local archive directory (`acre archive` output) and inspects them; farming
+//! against a node (`acre-farmer farm --node ws://…`) joins when the node's RPC exists.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use acre_consensus::ProtocolParams;
+use acre_consensus::hashing::Blake3Hash;
+use acre_farmer::piece_source::ArchiveDirSource;
+use acre_farmer::plot_file::{Farm, FarmHeader, params_id};
+use acre_farmer::plotting::plot_sector;
+use acre_farmer::sector::SectorLayout;
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use tracing_subscriber::EnvFilter;
+
+/// Name of the plot file inside a farm directory.
+const PLOT_FILE: &str = "farm.plot";
+
+#[derive(Debug, Parser)]
+#[command(name = "acre-farmer", version, about = "The Acre farmer")]
+struct Cli {
+    /// Protocol parameter set.
+    #[arg(long, value_enum, default_value = "mainnet", global = true)]
+    params: ParamsName,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ParamsName {
+    Mainnet,
+    Dev,
+}
+
+/// A farm: `path=DIR,size=SIZE` (SIZE in bytes, or with a K, M, G or T suffix).
+#[derive(Debug, Clone)]
+struct FarmSpec {
+    path: PathBuf,
+    size: u64,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    };
+    let value: u64 = digits.parse().map_err(|_| format!("invalid size {text:?}"))?;
+    let multiplier: u64 = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("unknown size unit in {text:?} (use K, M, G or T)")),
+    };
+    value
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+fn parse_farm(text: &str) -> Result<FarmSpec, String> {
+    let (mut path, mut size) = (None, None);
+    for part in text.split(',') {
+        match part.split_once('=') {
+            Some(("path", value)) => path = Some(PathBuf::from(value)),
+            Some(("size", value)) => size = Some(parse_size(value)?),
+            _ => return Err(format!("expected path=DIR,size=SIZE, got {part:?}")),
+        }
+    }
+    Ok(FarmSpec {
+        path: path.ok_or("missing path=DIR")?,
+        size: size.ok_or("missing size=SIZE")?,
+    })
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Plot farms from an archive directory made by `acre archive` (resumes an interrupted plot).
+    Plot {
+        /// The archive directory to plot history from.
+        #[arg(long)]
+        archive: PathBuf,
+        /// The farmer's ed25519 public key, hex (sectors are bound to it).
+        #[arg(long)]
+        public_key: String,
+        /// Farms to plot, each `path=DIR,size=SIZE`.
+        #[arg(required = true, value_parser = parse_farm)]
+        farms: Vec<FarmSpec>,
+    },
+    /// Show what a farm holds.
+    Info {
+        /// The farm directory.
+        farm: PathBuf,
+    },
+    /// Check every plotted sector's checksum; exits with 1 if any is corrupted.
+    Scrub {
+        /// The farm directory.
+        farm: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let params = match cli.params {
+        ParamsName::Mainnet => ProtocolParams::mainnet(),
+        ParamsName::Dev => ProtocolParams::dev(),
+    };
+    let result = match cli.command {
+        Command::Plot {
+            archive,
+            public_key,
+            farms,
+        } => plot(&params, &archive, &public_key, &farms),
+        Command::Info { farm } => info(&params, &farm),
+        Command::Scrub { farm } => scrub(&params, &farm),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn plot(params: &ProtocolParams, archive: &Path, public_key: &str, farms: &[FarmSpec]) -> Result<ExitCode> {
+    let key: [u8; 32] = hex::decode(public_key)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .context("--public-key must be 32 bytes of hex")?;
+    let public_key_hash = acre_consensus::sectors::PublicKey(key).hash();
+    let source = ArchiveDirSource::open(params.clone(), archive)?;
+    let history_size = source.history_size();
+    let genesis_hash = source
+        .headers()
+        .first()
+        .map_or(Blake3Hash::ZERO, |header| header.hash());
+    let pieces = params.max_pieces_per_sector;
+    let sector_size = SectorLayout::new(params, pieces).sector_size() as u64;
+
+    for spec in farms {
+        std::fs::create_dir_all(&spec.path).with_context(|| format!("creating {}", spec.path.display()))?;
+        let path = spec.path.join(PLOT_FILE);
+        let sectors = u16::try_from(spec.size / sector_size).unwrap_or(u16::MAX);
+        if sectors == 0 {
+            bail!(
+                "{}: size {} is smaller than one sector ({sector_size} bytes)",
+                spec.path.display(),
+                spec.size
+            );
+        }
+        let mut farm = if path.exists() {
+            Farm::open(&path, params)?
+        } else {
+            let header = FarmHeader {
+                params_id: params_id(params),
+                public_key_hash,
+                genesis_hash,
+                sector_count: sectors,
+                pieces_per_sector: pieces,
+            };
+            Farm::create(&path, params, header)?
+        };
+        if farm.header().public_key_hash != public_key_hash {
+            bail!("{} belongs to another farmer key", path.display());
+        }
+        let total = u64::from(farm.header().sector_count);
+        let progress = ProgressBar::new(total).with_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] [{bar:40}] {pos}/{len} sectors ({msg}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        progress.set_position(farm.plotted().count() as u64);
+        let start = Instant::now();
+        let mut plotted_bytes = 0u64;
+        while let Some(index) = farm.first_unplotted() {
+            let sector = plot_sector(params, &public_key_hash, index, history_size, pieces, &source)
+                .with_context(|| format!("plotting sector {index} of {}", path.display()))?;
+            farm.write_sector(&sector)?;
+            plotted_bytes += sector_size;
+            let rate = plotted_bytes as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            progress.set_message(format!("{rate:.1} MiB/s"));
+            progress.inc(1);
+        }
+        progress.finish_and_clear();
+        println!(
+            "{}: {total} sectors plotted ({:.1} MiB) at history size {history_size} in {:.1} s",
+            path.display(),
+            (total * sector_size) as f64 / (1 << 20) as f64,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_farm(params: &ProtocolParams, dir: &Path) -> Result<Farm> {
+    Ok(Farm::open(&dir.join(PLOT_FILE), params)?)
+}
+
+fn info(params: &ProtocolParams, dir: &Path) -> Result<ExitCode> {
+    let farm = open_farm(params, dir)?;
+    let header = farm.header();
+    println!("farm:              {}", farm.path().display());
+    println!("public key hash:   {}", header.public_key_hash);
+    println!("genesis hash:      {}", header.genesis_hash);
+    println!(
+        "sectors plotted:   {} of {}",
+        farm.plotted().count(),
+        header.sector_count
+    );
+    println!("pieces per sector: {}", header.pieces_per_sector);
+    for (index, history_size) in farm.history_sizes() {
+        println!("  sector {index}: plotted at history size {history_size}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scrub(params: &ProtocolParams, dir: &Path) -> Result<ExitCode> {
+    let farm = open_farm(params, dir)?;
+    let corrupted = farm.scrub()?;
+    for error in &corrupted {
+        println!("{error}");
+    }
+    let checked = farm.plotted().count();
+    println!("{checked} sectors checked, {} corrupted", corrupted.len());
+    Ok(if corrupted.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_farm_specs_parse() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("2M"), Ok(2 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert!(parse_size("5X").is_err());
+        let spec = parse_farm("path=/tmp/farm,size=10M").expect("valid");
+        assert_eq!((spec.path, spec.size), (PathBuf::from("/tmp/farm"), 10 << 20));
+        assert!(parse_farm("path=/tmp/farm").is_err());
+    }
+}
