@@ -54,6 +54,19 @@ fn db_error(context: &'static str) -> impl FnOnce(redb::Error) -> Error {
     move |error| Error::Database(format!("{context}: {error}"))
 }
 
+/// Reads and decodes the value at `key` from an open table.
+fn get_from<T: Table>(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key: &T::Key,
+) -> Result<Option<T::Value>, Error> {
+    let value = table
+        .get(key.encode_key().as_slice())
+        .map_err(|e| db_error("reading")(e.into()))?;
+    value
+        .map(|guard| T::Value::decode_value(guard.value()))
+        .transpose()
+}
+
 /// The node database.
 #[derive(Debug)]
 pub struct Database {
@@ -128,12 +141,7 @@ impl ReadTx {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(error) => return Err(db_error("opening a table")(error.into())),
         };
-        let value = table
-            .get(key.encode_key().as_slice())
-            .map_err(|e| db_error("reading")(e.into()))?;
-        value
-            .map(|guard| T::Value::decode_value(guard.value()))
-            .transpose()
+        get_from::<T>(&table, key)
     }
 
     /// The entry with the largest key.
@@ -194,12 +202,7 @@ impl WriteTx {
             .0
             .open_table(definition::<T>())
             .map_err(|e| db_error("opening a table")(e.into()))?;
-        let value = table
-            .get(key.encode_key().as_slice())
-            .map_err(|e| db_error("reading")(e.into()))?;
-        value
-            .map(|guard| T::Value::decode_value(guard.value()))
-            .transpose()
+        get_from::<T>(&table, key)
     }
 
     /// Makes every write of the transaction durable and visible, atomically.
