@@ -44,6 +44,47 @@ fn read_full(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize
     Ok(filled)
 }
 
+/// Reads `input` as blocks of `block_size` bytes and sends every sealed segment to `sender`.
+fn produce_segments(
+    params: &ProtocolParams,
+    file: &Path,
+    input: &mut File,
+    file_len: u64,
+    block_size: usize,
+    sender: std::sync::mpsc::SyncSender<ArchivedSegment>,
+) -> Result<()> {
+    let send = |segment: ArchivedSegment| {
+        sender
+            .send(segment)
+            .map_err(|_| anyhow::anyhow!("the writer stopped (see the error it reported)"))
+    };
+    let mut archiver = Archiver::new(params.clone()).context("invalid parameter set")?;
+    let progress = progress_bar(file_len, "{bytes}/{total_bytes} ({bytes_per_sec}");
+    let mut buffer = vec![0u8; block_size];
+    let mut number = 0u64;
+    loop {
+        let read = read_full(input, &mut buffer).with_context(|| format!("reading {}", file.display()))?;
+        // An empty file is archived as one empty block, so every archive has at least one segment.
+        if read == 0 && number > 0 {
+            break;
+        }
+        for segment in archiver.add_block(BlockNumber(number), &buffer[..read])? {
+            progress.set_message(format!("segment {}", segment.header.segment_index));
+            send(segment)?;
+        }
+        number += 1;
+        progress.inc(read as u64);
+        if read < buffer.len() {
+            break;
+        }
+    }
+    if let Some(segment) = archiver.close_segment()? {
+        send(segment)?;
+    }
+    progress.finish_and_clear();
+    Ok(())
+}
+
 /// Archives `file` into `dir` as blocks of `block_size` bytes.
 pub(crate) fn archive(params: &ProtocolParams, file: &Path, dir: &Path, block_size: usize) -> Result<()> {
     let start = Instant::now();
@@ -54,36 +95,29 @@ pub(crate) fn archive(params: &ProtocolParams, file: &Path, dir: &Path, block_si
         .len();
     archive_dir::create(dir)?;
 
-    let mut archiver = Archiver::new(params.clone()).context("invalid parameter set")?;
-    let mut headers: Vec<SegmentHeader> = Vec::new();
-    let write = |segment: ArchivedSegment, headers: &mut Vec<SegmentHeader>| -> Result<()> {
-        headers.push(segment.header);
-        Ok(archive_dir::write_segment(dir, &segment.pieces, headers)?)
-    };
-    let progress = progress_bar(file_len, "{bytes}/{total_bytes} ({bytes_per_sec}");
-    let mut buffer = vec![0u8; block_size];
-    let mut number = 0u64;
-    loop {
-        let read =
-            read_full(&mut input, &mut buffer).with_context(|| format!("reading {}", file.display()))?;
-        // An empty file is archived as one empty block, so every archive has at least one segment.
-        if read == 0 && number > 0 {
-            break;
-        }
-        for segment in archiver.add_block(BlockNumber(number), &buffer[..read])? {
-            progress.set_message(format!("segment {}", segment.header.segment_index));
-            write(segment, &mut headers)?;
-        }
-        number += 1;
-        progress.inc(read as u64);
-        if read < buffer.len() {
-            break;
-        }
-    }
-    if let Some(segment) = archiver.close_segment()? {
-        write(segment, &mut headers)?;
-    }
-    progress.finish_and_clear();
+    // Sealed segments go to a writer thread, so writing one segment's pieces overlaps with erasure
+    // coding the next (one segment in flight bounds the memory).
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<ArchivedSegment>(1);
+    let headers = std::thread::scope(|scope| -> Result<Vec<SegmentHeader>> {
+        let writer = scope.spawn(move || -> Result<Vec<SegmentHeader>> {
+            let mut headers = Vec::new();
+            for segment in receiver {
+                headers.push(segment.header);
+                archive_dir::write_segment(dir, &segment.pieces, &headers)?;
+            }
+            Ok(headers)
+        });
+        let produced = produce_segments(params, file, &mut input, file_len, block_size, sender);
+        let written = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        let headers = written?;
+        produced?;
+        Ok(headers)
+    })?;
+    let number = headers
+        .last()
+        .map_or(0, |header| header.last_archived_block.number.0 + 1);
 
     let elapsed = start.elapsed();
     let pieces = headers.len() * params.pieces_per_segment() as usize;
