@@ -98,10 +98,16 @@ pub enum HashContext {
     SectorExpiry,
     /// What a transaction's signature signs: `H(transaction payload)`.
     Transaction,
+    /// State tree leaf: `H(key ‖ value hash)`.
+    StateLeaf,
+    /// State tree interior node: `H(left ‖ right)`.
+    StateNode,
+    /// State value: `H(value bytes)`.
+    StateValue,
 }
 
 impl HashContext {
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 15] = [
         Self::MerkleNode,
         Self::MerkleLeaf,
         Self::Record,
@@ -114,6 +120,9 @@ impl HashContext {
         Self::EvaluationSeed,
         Self::SectorExpiry,
         Self::Transaction,
+        Self::StateLeaf,
+        Self::StateNode,
+        Self::StateValue,
     ];
 
     /// The `derive_key` context string: globally unique, hard-coded, never reused for another purpose.
@@ -131,6 +140,9 @@ impl HashContext {
             Self::EvaluationSeed => "acre 2026-11-25 evaluation seed v1",
             Self::SectorExpiry => "acre 2026-11-25 sector expiry v1",
             Self::Transaction => "acre 2026-11-25 transaction v1",
+            Self::StateLeaf => "acre 2026-11-25 state leaf v1",
+            Self::StateNode => "acre 2026-11-25 state node v1",
+            Self::StateValue => "acre 2026-11-25 state value v1",
         }
     }
 

@@ -25,6 +25,7 @@ pub mod quantities;
 pub mod sectors;
 pub mod segments;
 pub mod solutions;
+pub mod state_tree;
 
 pub use error::{DecodeError, Error};
 pub use hashing::Blake3Hash;
