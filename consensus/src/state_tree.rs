@@ -10,11 +10,15 @@
 //! most one entry, plus what that subtree holds: nothing (the key is absent), the key's own leaf (present,
 //! with its value hash), or another key's leaf (absent). One proof shape serves inclusion and exclusion.
 
+mod witness;
+
 use std::collections::BTreeMap;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::hashing::{self, Blake3Hash, HashContext};
+
+pub use witness::{Witness, WitnessError};
 
 /// A 256-bit state key.
 pub type StateKey = [u8; 32];
@@ -123,6 +127,15 @@ impl StateTree {
         subtree_root(&entries, 0)
     }
 
+    /// The witness of `keys`: enough to read them and to recompute the root after changing them.
+    pub fn witness(&self, keys: &[StateKey]) -> Witness {
+        let entries: Vec<_> = self.entries.iter().collect();
+        let mut keys = keys.to_vec();
+        keys.sort_unstable();
+        keys.dedup();
+        witness::build(&entries, &keys, 0)
+    }
+
     /// A proof of `key`'s value or absence.
     pub fn prove(&self, key: &StateKey) -> StateProof {
         let mut entries: Vec<_> = self.entries.iter().collect();
@@ -192,6 +205,37 @@ mod tests {
         b.remove(&key(99));
         assert_eq!(a.root(), b.root());
         assert_eq!(StateTree::new().root(), Blake3Hash::ZERO);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, rng_seed: proptest::test_runner::RngSeed::Fixed(23), failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// A verifier holding only a witness reads the keys and computes the same new root as the full
+        /// tree after any inserts, updates and deletes of those keys.
+        #[test]
+        fn witnesses_recompute_the_root_after_updates(
+            present in prop::collection::btree_set(0u8..64, 0..40),
+            changes in prop::collection::vec((0u8..64, prop::option::of(any::<u8>())), 1..12),
+        ) {
+            let mut tree = StateTree::new();
+            for &i in &present {
+                tree.insert(key(i), value_hash(&[i]));
+            }
+            let touched: Vec<StateKey> = changes.iter().map(|(i, _)| key(*i)).collect();
+            let mut witness = tree.witness(&touched);
+            prop_assert_eq!(witness.root(), tree.root());
+            for (i, value) in &changes {
+                let expected = tree.get(&key(*i)).copied();
+                prop_assert_eq!(witness.get(&key(*i)), Ok(expected));
+                let value = value.map(|v| value_hash(&[v, 0xff]));
+                match value {
+                    Some(v) => tree.insert(key(*i), v),
+                    None => tree.remove(&key(*i)),
+                }
+                witness.set(&key(*i), value).expect("covered key");
+                prop_assert_eq!(witness.root(), tree.root());
+            }
+        }
     }
 
     proptest! {
