@@ -21,6 +21,7 @@ pub mod params;
 pub mod pieces;
 pub mod pos;
 pub mod pot;
+pub mod pot_chain;
 pub mod quantities;
 pub mod sectors;
 pub mod segments;

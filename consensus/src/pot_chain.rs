@@ -1,0 +1,173 @@
+//! The proof-of-time chain across slots and blocks (spec section 6).
+//!
+//! Slot 1 starts from the chain spec's genesis seed; every later slot's seed comes from the previous
+//! slot's output, with entropy mixed in at injection slots. Injections are scheduled by blocks: at every
+//! block whose number is a non-zero multiple of `pot_entropy_injection_interval`, the proof-of-time output
+//! of the block `lookback` intervals earlier becomes entropy, injected `pot_entropy_injection_delay` slots
+//! after the scheduling block's slot. The lookback makes the entropy hard to grind (it is buried under
+//! many blocks); the delay puts the injection safely in the future of the block that announces it.
+
+use thiserror::Error;
+
+use crate::params::ProtocolParams;
+use crate::pot::{self, PotCheckpoints, PotError, PotOutput, PotSeed};
+use crate::quantities::{BlockNumber, SlotNumber};
+
+/// Entropy mixed into the seed of `slot`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntropyInjection {
+    /// The slot whose seed takes the entropy.
+    pub slot: SlotNumber,
+    /// The entropy: a proof-of-time output carried by an earlier block.
+    pub entropy: PotOutput,
+}
+
+/// Where a run of slots starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PotStart {
+    /// Slot 1, from the genesis seed.
+    Genesis(PotSeed),
+    /// The slot after one whose output is known.
+    After(SlotNumber, PotOutput),
+}
+
+impl PotStart {
+    /// The first slot of the run.
+    pub fn first_slot(&self) -> SlotNumber {
+        match self {
+            Self::Genesis(_) => SlotNumber(1),
+            Self::After(slot, _) => SlotNumber(slot.0 + 1),
+        }
+    }
+}
+
+/// Why a run of slots does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PotChainError {
+    /// One slot's checkpoints are wrong.
+    #[error("proof of time of slot {slot}: {source}")]
+    InvalidSlot { slot: SlotNumber, source: PotError },
+}
+
+/// The seed of `slot` given the previous slot's output.
+pub fn next_seed(previous: &PotOutput, slot: SlotNumber, injections: &[EntropyInjection]) -> PotSeed {
+    match injections.iter().find(|injection| injection.slot == slot) {
+        Some(injection) => previous.next_seed_with_entropy(&injection.entropy),
+        None => previous.next_seed(),
+    }
+}
+
+/// Verifies consecutive slots' checkpoints from `start`; returns the last slot's output (or the start's
+/// output when `checkpoints` is empty: `None` from genesis).
+pub fn verify_slots(
+    params: &ProtocolParams,
+    start: PotStart,
+    checkpoints: &[PotCheckpoints],
+    injections: &[EntropyInjection],
+) -> Result<Option<PotOutput>, PotChainError> {
+    let mut state = start;
+    for slot_checkpoints in checkpoints {
+        let slot = state.first_slot();
+        let seed = match state {
+            PotStart::Genesis(seed) => seed,
+            PotStart::After(_, output) => next_seed(&output, slot, injections),
+        };
+        pot::verify(&seed, &seed.key(), params.pot_iterations, slot_checkpoints)
+            .map_err(|source| PotChainError::InvalidSlot { slot, source })?;
+        state = PotStart::After(slot, slot_checkpoints.output());
+    }
+    Ok(match state {
+        PotStart::Genesis(_) => None,
+        PotStart::After(_, output) => Some(output),
+    })
+}
+
+/// The block whose proof-of-time output block `number` turns into entropy, if `number` schedules an
+/// injection (a non-zero multiple of the interval, at least `lookback` intervals from genesis).
+pub fn entropy_source(params: &ProtocolParams, number: BlockNumber) -> Option<BlockNumber> {
+    let interval = params.pot_entropy_injection_interval;
+    if interval == 0 || number.0 == 0 || !number.0.is_multiple_of(interval) {
+        return None;
+    }
+    let back = interval.checked_mul(u64::from(params.pot_entropy_injection_lookback))?;
+    number.0.checked_sub(back).map(BlockNumber)
+}
+
+/// The slot at which entropy scheduled by a block at `slot` is injected.
+pub fn injection_slot(params: &ProtocolParams, slot: SlotNumber) -> SlotNumber {
+    SlotNumber(slot.0.saturating_add(params.pot_entropy_injection_delay))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> ProtocolParams {
+        ProtocolParams {
+            pot_iterations: 800,
+            ..ProtocolParams::dev()
+        }
+    }
+
+    /// Proves `count` slots from `start` (the timekeeper's job, here for the test).
+    fn prove_slots(
+        params: &ProtocolParams,
+        start: PotStart,
+        count: usize,
+        injections: &[EntropyInjection],
+    ) -> Vec<PotCheckpoints> {
+        let mut out: Vec<PotCheckpoints> = Vec::new();
+        for offset in 0..count {
+            let slot = SlotNumber(start.first_slot().0 + offset as u64);
+            let seed = match (out.last(), start) {
+                (Some(last), _) => next_seed(&last.output(), slot, injections),
+                (None, PotStart::Genesis(seed)) => seed,
+                (None, PotStart::After(_, output)) => next_seed(&output, slot, injections),
+            };
+            out.push(pot::prove(&seed, &seed.key(), params.pot_iterations).expect("valid iterations"));
+        }
+        out
+    }
+
+    #[test]
+    fn slots_chain_and_entropy_changes_the_chain() {
+        let params = params();
+        let genesis = PotStart::Genesis(PotSeed([7; 16]));
+        let plain = prove_slots(&params, genesis, 6, &[]);
+        let last = verify_slots(&params, genesis, &plain, &[]).expect("valid");
+        assert_eq!(last, Some(plain[5].output()));
+        // Continuing from slot 3's output verifies slots 4..=6.
+        let middle = PotStart::After(SlotNumber(3), plain[2].output());
+        assert_eq!(
+            verify_slots(&params, middle, &plain[3..], &[]),
+            Ok(Some(plain[5].output()))
+        );
+
+        let injection = EntropyInjection {
+            slot: SlotNumber(4),
+            entropy: plain[0].output(),
+        };
+        let injected = prove_slots(&params, genesis, 6, &[injection]);
+        assert_eq!(injected[..3], plain[..3]);
+        assert_ne!(injected[3], plain[3]);
+        assert!(verify_slots(&params, genesis, &injected, &[injection]).is_ok());
+        assert!(matches!(
+            verify_slots(&params, genesis, &injected, &[]),
+            Err(PotChainError::InvalidSlot {
+                slot: SlotNumber(4),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn injections_are_scheduled_every_interval_after_the_lookback() {
+        let params = ProtocolParams::dev(); // interval 20, lookback 2, delay 15
+        assert_eq!(entropy_source(&params, BlockNumber(0)), None);
+        assert_eq!(entropy_source(&params, BlockNumber(20)), None);
+        assert_eq!(entropy_source(&params, BlockNumber(39)), None);
+        assert_eq!(entropy_source(&params, BlockNumber(40)), Some(BlockNumber(0)));
+        assert_eq!(entropy_source(&params, BlockNumber(60)), Some(BlockNumber(20)));
+        assert_eq!(injection_slot(&params, SlotNumber(100)), SlotNumber(115));
+    }
+}
