@@ -104,10 +104,14 @@ pub enum HashContext {
     StateNode,
     /// State value: `H(value bytes)`.
     StateValue,
+    /// Block header hash: `H(unsealed header)`, what the seal signs.
+    Header,
+    /// Block body root: `H(transactions root ‖ segment headers root)`.
+    Body,
 }
 
 impl HashContext {
-    const ALL: [Self; 15] = [
+    const ALL: [Self; 17] = [
         Self::MerkleNode,
         Self::MerkleLeaf,
         Self::Record,
@@ -123,6 +127,8 @@ impl HashContext {
         Self::StateLeaf,
         Self::StateNode,
         Self::StateValue,
+        Self::Header,
+        Self::Body,
     ];
 
     /// The `derive_key` context string: globally unique, hard-coded, never reused for another purpose.
@@ -143,6 +149,8 @@ impl HashContext {
             Self::StateLeaf => "acre 2026-11-25 state leaf v1",
             Self::StateNode => "acre 2026-11-25 state node v1",
             Self::StateValue => "acre 2026-11-25 state value v1",
+            Self::Header => "acre 2026-11-25 block header v1",
+            Self::Body => "acre 2026-11-25 block body v1",
         }
     }
 

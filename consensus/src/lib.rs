@@ -12,6 +12,7 @@
 //! coding, archiving) live in `acre-storage`, which depends on this crate and on nothing above it.
 
 pub mod audit;
+pub mod blocks;
 pub mod chain_rules;
 pub mod codec;
 pub mod error;

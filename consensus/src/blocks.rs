@@ -1,0 +1,236 @@
+//! Blocks: headers, bodies, seals (spec section 8).
+//!
+//! A header commits to its parent, its slot and the proof of time up to `slot + block_authoring_delay`,
+//! the farmer's solution, the solution range it was won at, and the state and body roots. The farmer seals
+//! the header's hash with the ed25519 key its sectors are bound to, checked with `verify_strict`. Bodies
+//! carry transactions (opaque here: the runtime decodes them) and the segment headers archived since the
+//! parent.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use thiserror::Error;
+
+use crate::codec;
+use crate::error::DecodeError;
+use crate::hashing::{self, Blake3Hash, HashContext};
+use crate::merkle;
+use crate::pot::PotCheckpoints;
+use crate::quantities::{BlockNumber, SlotNumber, SolutionRange};
+use crate::segments::SegmentHeader;
+use crate::solutions::Solution;
+
+/// Largest encoded header accepted from anyone.
+pub const MAX_HEADER_SIZE: usize = 1 << 20;
+/// Largest encoded body accepted from anyone.
+pub const MAX_BODY_SIZE: usize = 8 << 20;
+
+/// A block's hash: the hash of its unsealed header.
+pub type BlockHash = Blake3Hash;
+
+/// Everything a header commits to; the seal signs its hash.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct UnsealedHeader {
+    /// Encoding version, currently [`Header::VERSION`].
+    pub version: u8,
+    /// The parent's hash (zero for genesis).
+    pub parent_hash: BlockHash,
+    /// Height.
+    pub number: BlockNumber,
+    /// The slot this block was won in.
+    pub slot: SlotNumber,
+    /// Checkpoints of every slot after the parent's last covered slot, up to `slot + block_authoring_delay`
+    /// (empty for genesis).
+    pub pot_checkpoints: Vec<PotCheckpoints>,
+    /// The winning solution (`None` only for genesis).
+    pub solution: Option<Solution>,
+    /// The solution range the solution was won at.
+    pub solution_range: SolutionRange,
+    /// At an era boundary, the range children must use.
+    pub next_solution_range: Option<SolutionRange>,
+    /// Root of the state after this block.
+    pub state_root: Blake3Hash,
+    /// Root of the body.
+    pub body_root: Blake3Hash,
+}
+
+/// A sealed header.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Header {
+    /// The header's contents.
+    pub unsealed: UnsealedHeader,
+    /// ed25519 signature of the block hash by the solution's public key (zero for genesis).
+    pub seal: [u8; 64],
+}
+
+/// Why a seal is not valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum SealError {
+    /// Only genesis may lack a solution.
+    #[error("block {0} has no solution")]
+    MissingSolution(BlockNumber),
+    /// The solution's public key is not a valid ed25519 key.
+    #[error("the solution's public key is not a valid ed25519 key")]
+    InvalidPublicKey,
+    /// The signature does not verify (strictly).
+    #[error("the seal does not verify against the solution's public key")]
+    BadSignature,
+}
+
+impl UnsealedHeader {
+    /// The block hash.
+    pub fn hash(&self) -> BlockHash {
+        hashing::hash(HashContext::Header, &codec::encode(self))
+    }
+
+    /// Seals the header with the farmer's key.
+    pub fn seal(self, key: &SigningKey) -> Header {
+        let seal = key.sign(&self.hash().0).to_bytes();
+        Header { unsealed: self, seal }
+    }
+}
+
+impl Header {
+    /// The current encoding version.
+    pub const VERSION: u8 = 1;
+
+    /// The block hash.
+    pub fn hash(&self) -> BlockHash {
+        self.unsealed.hash()
+    }
+
+    /// Canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a header from untrusted bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let header: Self = codec::decode_bounded("block header", bytes, MAX_HEADER_SIZE)?;
+        if header.unsealed.version != Self::VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                what: "block header",
+                version: header.unsealed.version,
+            });
+        }
+        Ok(header)
+    }
+
+    /// Checks the seal against the solution's public key (stateless).
+    pub fn verify_seal(&self) -> Result<(), SealError> {
+        let solution = self
+            .unsealed
+            .solution
+            .as_ref()
+            .ok_or(SealError::MissingSolution(self.unsealed.number))?;
+        let key =
+            VerifyingKey::from_bytes(&solution.public_key.0).map_err(|_| SealError::InvalidPublicKey)?;
+        key.verify_strict(&self.hash().0, &Signature::from_bytes(&self.seal))
+            .map_err(|_| SealError::BadSignature)
+    }
+}
+
+/// A block body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Body {
+    /// Encoded transactions, in execution order.
+    pub transactions: Vec<Vec<u8>>,
+    /// Segment headers archived since the parent, in order.
+    pub segment_headers: Vec<SegmentHeader>,
+}
+
+impl Body {
+    /// `H(body_ctx, transactions root ‖ segment headers root)`, each a Merkle root over hashed leaves.
+    pub fn root(&self) -> Blake3Hash {
+        let transactions: Vec<_> = self.transactions.iter().map(|tx| merkle::leaf(tx)).collect();
+        let segment_headers: Vec<_> = self
+            .segment_headers
+            .iter()
+            .map(|h| merkle::leaf(&h.encode()))
+            .collect();
+        hashing::hash_pair(
+            HashContext::Body,
+            &Blake3Hash(merkle::root(&transactions)),
+            &Blake3Hash(merkle::root(&segment_headers)),
+        )
+    }
+
+    /// Canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a body from untrusted bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        codec::decode_bounded("block body", bytes, MAX_BODY_SIZE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quantities::{HistorySize, PieceOffset, SectorIndex};
+    use crate::sectors::PublicKey;
+
+    fn header(key: &SigningKey) -> UnsealedHeader {
+        UnsealedHeader {
+            version: Header::VERSION,
+            parent_hash: Blake3Hash([1; 32]),
+            number: BlockNumber(5),
+            slot: SlotNumber(40),
+            pot_checkpoints: vec![PotCheckpoints([crate::pot::PotOutput([3; 16]); 8])],
+            solution: Some(Solution {
+                public_key: PublicKey(key.verifying_key().to_bytes()),
+                reward_address: [4; 32],
+                sector_index: SectorIndex(1),
+                history_size: HistorySize::ONE,
+                piece_offset: PieceOffset(2),
+                record_root: Default::default(),
+                record_proof: vec![[5; 32]; 5],
+                chunk: [6; 32],
+                chunk_proof: vec![[7; 32]; 8],
+                proof_of_space: vec![8; 128],
+            }),
+            solution_range: SolutionRange(1000),
+            next_solution_range: None,
+            state_root: Blake3Hash([9; 32]),
+            body_root: Body::default().root(),
+        }
+    }
+
+    #[test]
+    fn seals_verify_and_bind_every_field() {
+        let key = SigningKey::from_bytes(&[11; 32]);
+        let sealed = header(&key).seal(&key);
+        assert_eq!(sealed.verify_seal(), Ok(()));
+        let bytes = sealed.encode();
+        assert_eq!(Header::decode(&bytes).as_ref(), Ok(&sealed));
+        assert!(Header::decode(&bytes[..bytes.len() - 1]).is_err());
+
+        let mut changed = sealed.clone();
+        changed.unsealed.slot = SlotNumber(41);
+        assert_eq!(changed.verify_seal(), Err(SealError::BadSignature));
+        let other = SigningKey::from_bytes(&[12; 32]);
+        let forged = header(&key).seal(&other);
+        assert_eq!(forged.verify_seal(), Err(SealError::BadSignature));
+        let mut genesis = sealed;
+        genesis.unsealed.solution = None;
+        assert_eq!(
+            genesis.verify_seal(),
+            Err(SealError::MissingSolution(BlockNumber(5)))
+        );
+    }
+
+    #[test]
+    fn body_root_commits_to_order_and_kind() {
+        let a = Body {
+            transactions: vec![b"a".to_vec(), b"b".to_vec()],
+            segment_headers: vec![],
+        };
+        let b = Body {
+            transactions: vec![b"b".to_vec(), b"a".to_vec()],
+            segment_headers: vec![],
+        };
+        assert_ne!(a.root(), b.root());
+        assert_eq!(Body::decode(&a.encode()), Ok(a));
+    }
+}
