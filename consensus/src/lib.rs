@@ -28,6 +28,7 @@ pub mod sectors;
 pub mod segments;
 pub mod solutions;
 pub mod state_tree;
+pub mod validation;
 
 pub use error::{DecodeError, Error};
 pub use hashing::Blake3Hash;

@@ -1,0 +1,233 @@
+//! Header validation against its parent (spec section 8).
+//!
+//! [`validate_header`] runs every check a header can have without executing its body: structure, seal,
+//! the proof of time from the parent's last covered slot, the slot's challenge, the solution range of the
+//! era, and the solution itself against the chain's segment roots. What it returns ([`ValidHeader`]) is what
+//! the importer needs next: the slot's PoT output (entropy for later injections) and the child's parent
+//! info. Executing the body (state root) and checking its segment headers are the importer's stateful
+//! steps after this.
+
+use std::collections::HashMap;
+
+use thiserror::Error;
+
+use crate::blocks::{BlockHash, Header, SealError};
+use crate::chain_rules::Era;
+use crate::params::ProtocolParams;
+use crate::pot::{PotOutput, PotSeed, slot_challenge};
+use crate::pot_chain::{EntropyInjection, PotChainError, PotStart, verify_slots};
+use crate::quantities::{BlockNumber, SlotNumber, SolutionRange};
+use crate::sectors::PublicKey;
+use crate::solutions::{SegmentRoots, SolutionVerificationError, verify_solution};
+
+/// What a child needs to know about its parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentInfo {
+    /// The parent's hash.
+    pub hash: BlockHash,
+    /// The parent's number.
+    pub number: BlockNumber,
+    /// The parent's slot.
+    pub slot: SlotNumber,
+    /// The last slot whose proof of time the chain up to the parent covers (0: none yet).
+    pub pot_covered_slot: SlotNumber,
+    /// Outputs of the last covered slots, oldest first, ending with `pot_covered_slot`'s (empty before
+    /// slot 1; at most `block_authoring_delay + 1`): a child's slot may already be covered by its parent.
+    pub pot_recent_outputs: Vec<PotOutput>,
+    /// The era the child belongs to (after applying the parent).
+    pub era: Era,
+}
+
+/// Why a header is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HeaderError {
+    /// Unknown encoding version.
+    #[error("unsupported header version {0}")]
+    Version(u8),
+    /// The header does not extend the given parent.
+    #[error("header does not extend its parent: {0}")]
+    NotAChild(&'static str),
+    /// The slot is not after the parent's.
+    #[error("slot {slot} is not after the parent's slot {parent}")]
+    SlotNotAfterParent { slot: SlotNumber, parent: SlotNumber },
+    /// The proof of time does not cover exactly the slots it must.
+    #[error("expected proof of time for {expected} slots, got {got}")]
+    PotSlotCount { expected: u64, got: usize },
+    /// A slot's checkpoints are wrong.
+    #[error(transparent)]
+    ProofOfTime(#[from] PotChainError),
+    /// The seal is wrong.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// The solution range is not the era's.
+    #[error("solution range {got:?}, expected {expected:?}")]
+    SolutionRange {
+        expected: SolutionRange,
+        got: SolutionRange,
+    },
+    /// The announced next solution range is not the retarget rule's.
+    #[error("next solution range {got:?}, expected {expected:?}")]
+    NextSolutionRange {
+        expected: Option<SolutionRange>,
+        got: Option<SolutionRange>,
+    },
+    /// The solution does not win this slot.
+    #[error(transparent)]
+    Solution(#[from] SolutionVerificationError),
+}
+
+/// A header that passed [`validate_header`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidHeader {
+    /// The block hash.
+    pub hash: BlockHash,
+    /// The proof-of-time output of the block's slot (the block's entropy).
+    pub slot_output: PotOutput,
+    /// What the block's children need.
+    pub child_parent_info: ParentInfo,
+}
+
+/// Validates `header` as a child of `parent` on a chain that knows `chain`'s segment roots.
+pub fn validate_header(
+    params: &ProtocolParams,
+    header: &Header,
+    parent: &ParentInfo,
+    genesis_seed: &PotSeed,
+    injections: &[EntropyInjection],
+    chain: &impl SegmentRoots,
+) -> Result<ValidHeader, HeaderError> {
+    let unsealed = &header.unsealed;
+    if unsealed.version != Header::VERSION {
+        return Err(HeaderError::Version(unsealed.version));
+    }
+    if unsealed.parent_hash != parent.hash {
+        return Err(HeaderError::NotAChild("wrong parent hash"));
+    }
+    if unsealed.number.0 != parent.number.0 + 1 {
+        return Err(HeaderError::NotAChild("number is not the parent's plus one"));
+    }
+    if unsealed.slot <= parent.slot {
+        return Err(HeaderError::SlotNotAfterParent {
+            slot: unsealed.slot,
+            parent: parent.slot,
+        });
+    }
+    header.verify_seal()?;
+
+    // Proof of time: every slot after the parent's coverage up to slot + authoring delay.
+    let covered = SlotNumber(unsealed.slot.0.saturating_add(params.block_authoring_delay));
+    let expected = covered.0.saturating_sub(parent.pot_covered_slot.0);
+    if expected != unsealed.pot_checkpoints.len() as u64 {
+        return Err(HeaderError::PotSlotCount {
+            expected,
+            got: unsealed.pot_checkpoints.len(),
+        });
+    }
+    let start = match parent.pot_recent_outputs.last() {
+        Some(output) => PotStart::After(parent.pot_covered_slot, *output),
+        None => PotStart::Genesis(*genesis_seed),
+    };
+    verify_slots(params, start, &unsealed.pot_checkpoints, injections)?;
+    let mut recent = parent.pot_recent_outputs.clone();
+    recent.extend(
+        unsealed
+            .pot_checkpoints
+            .iter()
+            .map(|checkpoints| checkpoints.output()),
+    );
+    let window = usize::try_from(params.block_authoring_delay)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    recent.drain(..recent.len().saturating_sub(window));
+    // `recent` ends with `covered`'s output; the block's slot is `delay` slots before it.
+    let slot_output = usize::try_from(covered.0 - unsealed.slot.0)
+        .ok()
+        .and_then(|back| recent.len().checked_sub(back + 1))
+        .and_then(|index| recent.get(index))
+        .copied()
+        .ok_or(HeaderError::NotAChild(
+            "the slot's proof of time is not available",
+        ))?;
+
+    if unsealed.solution_range != parent.era.solution_range {
+        return Err(HeaderError::SolutionRange {
+            expected: parent.era.solution_range,
+            got: unsealed.solution_range,
+        });
+    }
+    let next_era = parent.era.after_block(params, unsealed.number, unsealed.slot);
+    let expected_next = (next_era != parent.era).then_some(next_era.solution_range);
+    if unsealed.next_solution_range != expected_next {
+        return Err(HeaderError::NextSolutionRange {
+            expected: expected_next,
+            got: unsealed.next_solution_range,
+        });
+    }
+
+    let solution = unsealed
+        .solution
+        .as_ref()
+        .ok_or(SealError::MissingSolution(unsealed.number))?;
+    verify_solution(
+        params,
+        solution,
+        &slot_challenge(&slot_output, unsealed.slot),
+        unsealed.solution_range,
+        chain,
+    )?;
+
+    let hash = header.hash();
+    Ok(ValidHeader {
+        hash,
+        slot_output,
+        child_parent_info: ParentInfo {
+            hash,
+            number: unsealed.number,
+            slot: unsealed.slot,
+            pot_covered_slot: covered,
+            pot_recent_outputs: recent,
+            era: next_era,
+        },
+    })
+}
+
+/// Remembers which block each solution sealed, to catch a farmer sealing two blocks with one solution.
+#[derive(Debug, Default, Clone)]
+pub struct EquivocationDetector {
+    seen: HashMap<(PublicKey, SlotNumber, Vec<u8>), BlockHash>,
+    equivocators: Vec<PublicKey>,
+}
+
+impl EquivocationDetector {
+    /// Records `header`; returns `true` if its solution already sealed a different block (the header must
+    /// then be rejected, and the key is remembered).
+    pub fn is_equivocation(&mut self, header: &Header) -> bool {
+        let Some(solution) = &header.unsealed.solution else {
+            return false;
+        };
+        let key = (
+            solution.public_key,
+            header.unsealed.slot,
+            crate::codec::encode(solution),
+        );
+        let hash = header.hash();
+        match self.seen.get(&key) {
+            Some(existing) if *existing != hash => {
+                if !self.equivocators.contains(&solution.public_key) {
+                    self.equivocators.push(solution.public_key);
+                }
+                true
+            }
+            Some(_) => false,
+            None => {
+                self.seen.insert(key, hash);
+                false
+            }
+        }
+    }
+
+    /// Keys caught equivocating.
+    pub fn equivocators(&self) -> &[PublicKey] {
+        &self.equivocators
+    }
+}
