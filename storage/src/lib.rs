@@ -12,6 +12,7 @@
 
 pub mod archive_dir;
 pub mod archiver;
+pub mod chain_index;
 pub mod commitment;
 pub mod db;
 pub mod erasure;
