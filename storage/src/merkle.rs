@@ -4,7 +4,7 @@
 //! trees fast and keeps them when proofs are needed. [`MerkleTree`] stores every level, so a proof is a
 //! walk up the levels; [`chunks_root`] computes a chunk tree's root in a reusable scratch buffer, which is
 //! the hot path of archiving and piece verification. Both hash the independent nodes of a level
-//! [`lanes::LANES`] at a time with SIMD; the result is identical to the rules' scalar definition.
+//! eight at a time with SIMD; the result is identical to the rules' scalar definition.
 
 mod lanes;
 
