@@ -1,10 +1,12 @@
 //! `acre`: the Acre command-line client.
 //!
-//! Today it turns files into archived history and back (`acre archive`, `acre retrieve`), which exercises
+//! Today it manages keys (`acre key`) and turns files into archived history and back (`acre archive`,
+//! `acre retrieve`), which exercises
 //! the whole archival storage layer from the outside: segments, erasure coding, piece verification and
 //! reconstruction from any half of the pieces. Chain commands join it as the node does.
 
 mod archive;
+mod keys;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,7 +41,24 @@ impl ParamsName {
 }
 
 #[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create a new ed25519 key in FILE (never overwrites) and print its public key.
+    Generate {
+        /// Where to write the secret key (created with owner-only permissions).
+        file: PathBuf,
+    },
+    /// Print the public key of the key in FILE.
+    Inspect {
+        /// The key file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
+    /// Manage keys: a key's public key is both an account address and a farmer identity.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Archive FILE into DIR as segments of erasure-coded, verifiable pieces.
     ///
     /// DIR receives `segment-headers` (the encoded segment headers, back to back) and
@@ -83,6 +102,8 @@ fn main() -> ExitCode {
             block_size,
         } => archive::archive(&params.params(), &file, &dir, block_size as usize),
         Command::Retrieve { dir, file, params } => archive::retrieve(&params.params(), &dir, &file),
+        Command::Key(KeyCommand::Generate { file }) => keys::generate(&file),
+        Command::Key(KeyCommand::Inspect { file }) => keys::inspect(&file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
