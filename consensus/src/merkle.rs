@@ -23,25 +23,6 @@ pub fn leaf(item: &[u8]) -> Node {
     hashing::hash(HashContext::MerkleLeaf, item).0
 }
 
-/// Hashes one level into the next: `output[i] = node(input[2i], input[2i + 1])`, with a missing last
-/// right sibling taken as zero. `output` must hold `input.len().div_ceil(2)` nodes.
-pub fn hash_level(input: &[Node], output: &mut [Node]) {
-    assert_eq!(
-        output.len(),
-        input.len().div_ceil(2),
-        "output level has the wrong size"
-    );
-    let key = hashing::context_key(HashContext::MerkleNode);
-    let (pairs, odd) = input.as_flattened().as_chunks::<{ 2 * HASH_SIZE }>();
-    for (pair, out) in pairs.iter().zip(output.iter_mut()) {
-        *out = *blake3::keyed_hash(key, pair).as_bytes();
-    }
-    if !odd.is_empty() {
-        let last = input.last().expect("odd remainder implies a non-empty level");
-        *output.last_mut().expect("output is non-empty when input is") = node(last, &Blake3Hash::ZERO.0);
-    }
-}
-
 /// Depth of a tree with `leaf_count` level-0 nodes (the length of its proofs).
 pub fn depth(leaf_count: usize) -> usize {
     leaf_count.next_power_of_two().trailing_zeros() as usize
