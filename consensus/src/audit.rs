@@ -58,6 +58,15 @@ pub fn initial_solution_range(params: &ProtocolParams) -> SolutionRange {
     SolutionRange(u64::MAX / probability.denominator * probability.numerator / chunks_per_s_bucket.max(1))
 }
 
+/// The space pledged to the chain, in bytes, that a solution range implies: the initial range is what one
+/// full sector (of `max_pieces_per_sector` records) needs to win with the slot probability, and the range
+/// shrinks in proportion as more sectors compete.
+pub fn space_pledged(params: &ProtocolParams, solution_range: SolutionRange) -> u64 {
+    let sectors = u128::from(initial_solution_range(params).0) / u128::from(solution_range.0.max(1));
+    let sector_bytes = u128::from(params.max_pieces_per_sector) * params.record_size() as u128;
+    u64::try_from(sectors.saturating_mul(sector_bytes)).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

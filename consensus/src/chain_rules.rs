@@ -10,7 +10,7 @@ use crate::params::ProtocolParams;
 use crate::quantities::{BlockNumber, SlotNumber, SolutionRange};
 
 /// Where the current era stands: the range blocks must use, and the slot the era started at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct Era {
     /// The solution range of blocks in this era.
     pub solution_range: SolutionRange,

@@ -108,10 +108,12 @@ pub enum HashContext {
     Header,
     /// Block body root: `H(transactions root ‖ segment headers root)`.
     Body,
+    /// State keys of accounts: `H(account_key_ctx, address)`.
+    AccountKey,
 }
 
 impl HashContext {
-    const ALL: [Self; 17] = [
+    const ALL: [Self; 18] = [
         Self::MerkleNode,
         Self::MerkleLeaf,
         Self::Record,
@@ -129,6 +131,7 @@ impl HashContext {
         Self::StateValue,
         Self::Header,
         Self::Body,
+        Self::AccountKey,
     ];
 
     /// The `derive_key` context string: globally unique, hard-coded, never reused for another purpose.
@@ -151,6 +154,7 @@ impl HashContext {
             Self::StateValue => "acre 2026-11-25 state value v1",
             Self::Header => "acre 2026-11-25 block header v1",
             Self::Body => "acre 2026-11-25 block body v1",
+            Self::AccountKey => "acre 2026-11-25 account key v1",
         }
     }
 

@@ -14,7 +14,7 @@ use crate::pot::{self, PotCheckpoints, PotError, PotOutput, PotSeed};
 use crate::quantities::{BlockNumber, SlotNumber};
 
 /// Entropy mixed into the seed of `slot`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct EntropyInjection {
     /// The slot whose seed takes the entropy.
     pub slot: SlotNumber,
@@ -65,6 +65,34 @@ pub fn verify_slots(
     checkpoints: &[PotCheckpoints],
     injections: &[EntropyInjection],
 ) -> Result<Option<PotOutput>, PotChainError> {
+    verify_slots_cached(params, start, checkpoints, injections, &NoPotCache)
+}
+
+/// Slots whose checkpoints are already known to be right, so verification can skip them: a node's own
+/// timekeeper proved them (re-verifying what it computed itself would only cost time).
+pub trait PotCache {
+    /// Whether `checkpoints` are known to be the proof of time of `slot` from `seed`.
+    fn is_known(&self, slot: SlotNumber, seed: &PotSeed, checkpoints: &PotCheckpoints) -> bool;
+}
+
+/// A cache that knows nothing: every slot is verified.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPotCache;
+
+impl PotCache for NoPotCache {
+    fn is_known(&self, _: SlotNumber, _: &PotSeed, _: &PotCheckpoints) -> bool {
+        false
+    }
+}
+
+/// As [`verify_slots`], skipping slots `cache` already knows.
+pub fn verify_slots_cached(
+    params: &ProtocolParams,
+    start: PotStart,
+    checkpoints: &[PotCheckpoints],
+    injections: &[EntropyInjection],
+    cache: &impl PotCache,
+) -> Result<Option<PotOutput>, PotChainError> {
     let mut state = start;
     for slot_checkpoints in checkpoints {
         let slot = state.first_slot();
@@ -72,8 +100,10 @@ pub fn verify_slots(
             PotStart::Genesis(seed) => seed,
             PotStart::After(_, output) => next_seed(&output, slot, injections),
         };
-        pot::verify(&seed, &seed.key(), params.pot_iterations, slot_checkpoints)
-            .map_err(|source| PotChainError::InvalidSlot { slot, source })?;
+        if !cache.is_known(slot, &seed, slot_checkpoints) {
+            pot::verify(&seed, &seed.key(), params.pot_iterations, slot_checkpoints)
+                .map_err(|source| PotChainError::InvalidSlot { slot, source })?;
+        }
         state = PotStart::After(slot, slot_checkpoints.output());
     }
     Ok(match state {

@@ -15,13 +15,15 @@ use crate::blocks::{BlockHash, Header, SealError};
 use crate::chain_rules::Era;
 use crate::params::ProtocolParams;
 use crate::pot::{PotOutput, PotSeed, slot_challenge};
-use crate::pot_chain::{EntropyInjection, PotChainError, PotStart, verify_slots};
+use crate::pot_chain::{
+    EntropyInjection, NoPotCache, PotCache, PotChainError, PotStart, verify_slots_cached,
+};
 use crate::quantities::{BlockNumber, SlotNumber, SolutionRange};
 use crate::sectors::PublicKey;
 use crate::solutions::{SegmentRoots, SolutionVerificationError, verify_solution};
 
 /// What a child needs to know about its parent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct ParentInfo {
     /// The parent's hash.
     pub hash: BlockHash,
@@ -72,7 +74,7 @@ pub enum HeaderError {
         got: Option<SolutionRange>,
     },
     /// The solution does not win this slot.
-    #[error(transparent)]
+    #[error("invalid solution: {0}")]
     Solution(#[from] SolutionVerificationError),
 }
 
@@ -95,6 +97,27 @@ pub fn validate_header(
     genesis_seed: &PotSeed,
     injections: &[EntropyInjection],
     chain: &impl SegmentRoots,
+) -> Result<ValidHeader, HeaderError> {
+    validate_header_cached(
+        params,
+        header,
+        parent,
+        genesis_seed,
+        injections,
+        chain,
+        &NoPotCache,
+    )
+}
+
+/// As [`validate_header`], skipping proof-of-time slots `pot_cache` already knows to be right.
+pub fn validate_header_cached(
+    params: &ProtocolParams,
+    header: &Header,
+    parent: &ParentInfo,
+    genesis_seed: &PotSeed,
+    injections: &[EntropyInjection],
+    chain: &impl SegmentRoots,
+    pot_cache: &impl PotCache,
 ) -> Result<ValidHeader, HeaderError> {
     let unsealed = &header.unsealed;
     if unsealed.version != Header::VERSION {
@@ -127,7 +150,7 @@ pub fn validate_header(
         Some(output) => PotStart::After(parent.pot_covered_slot, *output),
         None => PotStart::Genesis(*genesis_seed),
     };
-    verify_slots(params, start, &unsealed.pot_checkpoints, injections)?;
+    verify_slots_cached(params, start, &unsealed.pot_checkpoints, injections, pot_cache)?;
     let mut recent = parent.pot_recent_outputs.clone();
     recent.extend(
         unsealed

@@ -28,9 +28,9 @@ impl FromStr for Hex32 {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.strip_prefix("0x").unwrap_or(text);
         let bytes = hex::decode(text).map_err(|error| format!("{text:?} is not hex: {error}"))?;
-        let bytes: [u8; 32] = bytes
-            .try_into()
-            .map_err(|bytes: Vec<u8>| format!("expected 32 bytes (64 hex characters), got {}", bytes.len()))?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|bytes: Vec<u8>| {
+            format!("expected 32 bytes (64 hex characters), got {}", bytes.len())
+        })?;
         Ok(Self(bytes))
     }
 }
@@ -250,7 +250,10 @@ mod tests {
         let bytes = HexBytes(vec![1, 2, 255]);
         let json = serde_json::to_string(&bytes).expect("serialises");
         assert_eq!(json, "\"0102ff\"");
-        assert_eq!(serde_json::from_str::<HexBytes>("\"0x0102ff\"").expect("parses"), bytes);
+        assert_eq!(
+            serde_json::from_str::<HexBytes>("\"0x0102ff\"").expect("parses"),
+            bytes
+        );
         assert!(serde_json::from_str::<HexBytes>("\"012\"").is_err());
     }
 }

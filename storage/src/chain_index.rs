@@ -60,6 +60,9 @@ pub struct ImportOutcome {
     pub is_best: bool,
     /// Blocks that left the canonical chain (newest first), if the best chain switched branches.
     pub retracted: Vec<BlockHash>,
+    /// Blocks that joined the canonical chain (oldest first, ending with the imported block), if it became
+    /// the best.
+    pub enacted: Vec<BlockHash>,
 }
 
 /// The block tree over a [`Database`].
@@ -93,6 +96,11 @@ impl<'a> ChainIndex<'a> {
             tx.commit()?;
         }
         Ok(index)
+    }
+
+    /// The index over a database [`ChainIndex::open`] already initialised.
+    pub fn open_existing(db: &'a Database) -> Self {
+        Self { db }
     }
 
     /// The metadata of a stored block.
@@ -150,6 +158,18 @@ impl<'a> ChainIndex<'a> {
     /// Stores a block whose header and body the caller has validated, and moves the best chain to it if it
     /// now wins fork choice (unless that would revert the finalized block). One atomic write.
     pub fn import(&self, header: &Header, body: &Body) -> Result<ImportOutcome, Error> {
+        self.import_with(header, body, |_, _| Ok(()))
+    }
+
+    /// As [`ChainIndex::import`], with `extra` writing the caller's own per-block data (state, consensus
+    /// context) into the same transaction, knowing how the canonical chain moved: a crash keeps either all
+    /// of it or none.
+    pub fn import_with(
+        &self,
+        header: &Header,
+        body: &Body,
+        extra: impl FnOnce(&WriteTx, &ImportOutcome) -> Result<(), Error>,
+    ) -> Result<ImportOutcome, Error> {
         let unsealed = &header.unsealed;
         let parent = self
             .meta(&unsealed.parent_hash)?
@@ -178,6 +198,7 @@ impl<'a> ChainIndex<'a> {
         let mut outcome = ImportOutcome {
             is_best: false,
             retracted: Vec::new(),
+            enacted: Vec::new(),
         };
         if wins {
             // Walk the new branch back to the canonical chain, collecting its blocks.
@@ -199,10 +220,12 @@ impl<'a> ChainIndex<'a> {
                 for block in &enacted {
                     tx.put::<CanonicalHashes>(&block.number, &block.hash)?;
                 }
+                outcome.enacted = enacted.iter().rev().map(|block| block.hash).collect();
                 tx.put::<Meta>(&MetaKey::BestBlock, &meta.hash.encode_key())?;
                 outcome.is_best = true;
             }
         }
+        extra(&tx, &outcome)?;
         tx.commit()?;
         Ok(outcome)
     }

@@ -160,6 +160,25 @@ impl ReadTx {
         })
         .transpose()
     }
+
+    /// Every entry of table `T`, in key order.
+    pub fn all<T: Table>(&self) -> Result<Vec<Entry<T>>, Error> {
+        let table = match self.0.open_table(definition::<T>()) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(db_error("opening a table")(error.into())),
+        };
+        let entries = table.iter().map_err(|e| db_error("reading")(e.into()))?;
+        entries
+            .map(|entry| {
+                let (key, value) = entry.map_err(|e| db_error("reading")(e.into()))?;
+                Ok((
+                    T::Key::decode_key(key.value())?,
+                    T::Value::decode_value(value.value())?,
+                ))
+            })
+            .collect()
+    }
 }
 
 /// A write transaction.

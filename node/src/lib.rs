@@ -1,0 +1,194 @@
+//! The Acre node: a standalone proof-of-archival-storage chain, assembled from the workspace's crates.
+//!
+//! - [`chain`]: the import pipeline (header against parent, body against parent state, one write
+//!   transaction per block, reorgs) and block proposal, over `acre-storage`'s redb database;
+//! - [`timekeeper`]: proof of time on a dedicated thread, the chain's clock;
+//! - [`service`]: slot announcements, farmers' solutions and seals, block authoring;
+//! - [`archiving`]: confirmed blocks into segments and pieces, finality;
+//! - [`txpool`], [`rpc`] (jsonrpsee over WebSocket, the `acre-rpc-api` contract) and [`metrics`]
+//!   (Prometheus text on `/metrics`).
+//!
+//! [`Node::start`] runs all of it inside the caller's tokio runtime, so `acre dev` can embed a node next to
+//! a farmer; the `acre-node` binary is a thin command line around it.
+
+pub mod archiving;
+pub mod chain;
+pub mod chain_spec;
+pub mod error;
+pub mod metrics;
+pub mod rpc;
+pub mod service;
+pub mod state;
+pub mod timekeeper;
+pub mod txpool;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use acre_consensus::SlotNumber;
+use acre_consensus::pot_chain::PotStart;
+use acre_rpc_api::BlockInfo;
+use jsonrpsee::server::ServerHandle;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+pub use chain::Chain;
+pub use chain_spec::ChainSpec;
+pub use error::{Error, ImportError};
+
+use crate::metrics::Metrics;
+use crate::service::Shared;
+use crate::timekeeper::Timekeeper;
+
+/// Name of the database file inside the data directory.
+pub const DATABASE_FILE: &str = "chain.redb";
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The chain.
+    pub spec: ChainSpec,
+    /// Where the database lives (created if missing).
+    pub data_dir: PathBuf,
+    /// The RPC server's address.
+    pub rpc_address: SocketAddr,
+    /// The metrics server's address, if any.
+    pub metrics_address: Option<SocketAddr>,
+    /// How long to wait for a farmer's seal.
+    pub seal_timeout: Duration,
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    shared: Arc<Shared>,
+    rpc_address: SocketAddr,
+    metrics_address: Option<SocketAddr>,
+    rpc: ServerHandle,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Opens the chain, starts the timekeeper, the authoring loop and the RPC (and metrics) servers.
+    pub async fn start(config: NodeConfig) -> Result<Self, Error> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
+            context: format!("creating the data directory {}", config.data_dir.display()),
+            source,
+        })?;
+        let path = config.data_dir.join(DATABASE_FILE);
+        let chain = tokio::task::spawn_blocking(move || Chain::open(config.spec, Some(&path)))
+            .await
+            .map_err(|error| Error::Corrupt(format!("opening the chain: {error}")))??;
+
+        let (best, context) = chain.best();
+        let start = match context.child.pot_recent_outputs.last() {
+            Some(output) => PotStart::After(context.child.pot_covered_slot, *output),
+            None => PotStart::Genesis(chain.genesis_seed()),
+        };
+        let (timekeeper, newest) = Timekeeper::spawn(chain.params(), start, context.injections.clone())
+            .map_err(|source| Error::Io {
+                context: "starting the timekeeper thread".into(),
+                source,
+            })?;
+        tracing::info!(best = %best.number, first_slot = %start.first_slot(), "timekeeper started");
+
+        let metrics = Arc::new(Metrics::new());
+        metrics.best_number.set(best.number.0);
+        metrics.segments.set(chain.archive_progress().0);
+        let shared = Arc::new(Shared::new(
+            chain,
+            timekeeper,
+            Arc::clone(&metrics),
+            config.seal_timeout,
+        ));
+        let (shutdown, shutdown_receiver) = watch::channel(false);
+
+        let (rpc_address, rpc) = rpc::start(Arc::clone(&shared), config.rpc_address)
+            .await
+            .map_err(|source| Error::Io {
+                context: format!("starting the RPC server on {}", config.rpc_address),
+                source,
+            })?;
+        tracing::info!(address = %rpc_address, "RPC server listening");
+
+        let mut tasks = Vec::new();
+        let mut metrics_address = None;
+        if let Some(address) = config.metrics_address {
+            let listener = metrics::bind(address).await.map_err(|source| Error::Io {
+                context: format!("starting the metrics server on {address}"),
+                source,
+            })?;
+            metrics_address = listener.local_addr().ok();
+            tracing::info!(address = ?metrics_address, "metrics served on /metrics");
+            tasks.push(tokio::spawn(metrics::serve(
+                listener,
+                metrics,
+                shutdown_receiver.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(service::authoring(
+            Arc::clone(&shared),
+            newest,
+            shutdown_receiver,
+        )));
+        Ok(Self {
+            shared,
+            rpc_address,
+            metrics_address,
+            rpc,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The RPC server's address.
+    pub fn rpc_address(&self) -> SocketAddr {
+        self.rpc_address
+    }
+
+    /// The metrics server's address.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
+    }
+
+    /// New best blocks.
+    pub fn subscribe_new_heads(&self) -> broadcast::Receiver<BlockInfo> {
+        self.shared.heads.subscribe()
+    }
+
+    /// The newest proved slot.
+    pub fn current_slot(&self) -> SlotNumber {
+        self.shared.timekeeper.newest_slot()
+    }
+
+    /// Stops everything: no new blocks are authored, the RPC server closes, the timekeeper finishes its
+    /// slot. Every imported block is already durable, so stopping loses nothing.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.rpc.stop();
+        self.rpc.stopped().await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.shared.timekeeper.stop();
+        // Connection tasks of the RPC server let go of the shared state shortly after it stops; the last
+        // reference joins the timekeeper thread and closes the database.
+        let mut shared = self.shared;
+        for _ in 0..100 {
+            match Arc::try_unwrap(shared) {
+                Ok(owned) => {
+                    let _ = tokio::task::spawn_blocking(move || drop(owned)).await;
+                    tracing::info!("node stopped");
+                    return;
+                }
+                Err(still_shared) => shared = still_shared,
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::warn!("node state still referenced after shutdown; the database closes when it is released");
+        tracing::info!("node stopped");
+    }
+}

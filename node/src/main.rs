@@ -1,0 +1,102 @@
+//! `acre-node`: runs an Acre node.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use acre_node::{ChainSpec, Node, NodeConfig};
+use acre_rpc_api::{DEFAULT_METRICS_PORT, DEFAULT_RPC_PORT};
+use anyhow::{Context, Result};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// How long a graceful shutdown may take before the process exits anyway.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Parser)]
+#[command(name = "acre-node", version, about = "The Acre node")]
+struct Cli {
+    /// The chain: `dev` or a chain spec JSON file.
+    #[arg(long, default_value = "dev")]
+    chain: String,
+    /// Where the chain's database lives [default: ~/.local/share/acre/<chain name>].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Port of the JSON-RPC (WebSocket) server.
+    #[arg(long, default_value_t = DEFAULT_RPC_PORT)]
+    rpc_port: u16,
+    /// Address the RPC and metrics servers listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    listen: IpAddr,
+    /// Port of the Prometheus metrics server (`GET /metrics`).
+    #[arg(long, default_value_t = DEFAULT_METRICS_PORT)]
+    metrics_port: u16,
+    /// Do not serve metrics.
+    #[arg(long)]
+    no_metrics: bool,
+    /// Seconds to wait for a farmer's block seal.
+    #[arg(long, default_value_t = 4.0)]
+    seal_timeout: f64,
+    /// Print the chain spec as JSON and exit (a starting point for custom chains).
+    #[arg(long)]
+    print_spec: bool,
+}
+
+/// The default data directory of a chain.
+fn default_data_dir(chain: &str) -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("acre").join(chain)
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let spec = ChainSpec::load(&cli.chain).with_context(|| format!("loading chain {:?}", cli.chain))?;
+    if cli.print_spec {
+        println!("{}", serde_json::to_string_pretty(&spec)?);
+        return Ok(());
+    }
+    let data_dir = cli.data_dir.unwrap_or_else(|| default_data_dir(&spec.name));
+    let config = NodeConfig {
+        spec,
+        data_dir: data_dir.clone(),
+        rpc_address: SocketAddr::new(cli.listen, cli.rpc_port),
+        metrics_address: (!cli.no_metrics).then_some(SocketAddr::new(cli.listen, cli.metrics_port)),
+        seal_timeout: Duration::from_secs_f64(cli.seal_timeout.max(0.1)),
+    };
+    let node = Node::start(config)
+        .await
+        .with_context(|| format!("starting the node in {}", data_dir.display()))?;
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tracing::info!("shutting down (Ctrl-C again to exit at once)");
+    tokio::select! {
+        () = node.stop() => {}
+        _ = tokio::time::sleep(SHUTDOWN_DEADLINE) => tracing::warn!("shutdown deadline passed; exiting"),
+        _ = tokio::signal::ctrl_c() => tracing::warn!("exiting at once"),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Prometheus metrics, served as text on `GET /metrics`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The node's metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    registry: Registry,
+    /// Best block number.
+    pub best_number: Gauge<u64, AtomicU64>,
+    /// Finalized block number.
+    pub finalized_number: Gauge<u64, AtomicU64>,
+    /// Archived segments.
+    pub segments: Gauge<u64, AtomicU64>,
+    /// Newest proved slot.
+    pub current_slot: Gauge<u64, AtomicU64>,
+    /// Pending transactions.
+    pub txpool_size: Gauge<u64, AtomicU64>,
+    /// Blocks imported.
+    pub blocks_imported: Counter,
+    /// Blocks rejected by import.
+    pub blocks_rejected: Counter,
+    /// Blocks this node authored.
+    pub blocks_authored: Counter,
+    /// Solutions accepted from farmers.
+    pub solutions: Counter,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut metrics = Self::default();
+        let registry = &mut metrics.registry;
+        registry.register(
+            "acre_best_block_number",
+            "Best block number",
+            metrics.best_number.clone(),
+        );
+        registry.register(
+            "acre_finalized_block_number",
+            "Finalized block number",
+            metrics.finalized_number.clone(),
+        );
+        registry.register(
+            "acre_segments_archived",
+            "Archived segments",
+            metrics.segments.clone(),
+        );
+        registry.register(
+            "acre_current_slot",
+            "Newest proved slot",
+            metrics.current_slot.clone(),
+        );
+        registry.register(
+            "acre_txpool_size",
+            "Pending transactions",
+            metrics.txpool_size.clone(),
+        );
+        registry.register(
+            "acre_blocks_imported",
+            "Blocks imported",
+            metrics.blocks_imported.clone(),
+        );
+        registry.register(
+            "acre_blocks_rejected",
+            "Blocks rejected",
+            metrics.blocks_rejected.clone(),
+        );
+        registry.register(
+            "acre_blocks_authored",
+            "Blocks authored",
+            metrics.blocks_authored.clone(),
+        );
+        registry.register("acre_solutions", "Solutions accepted", metrics.solutions.clone());
+        metrics
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` flips.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(connection) => connection,
+            Err(error) => {
+                tracing::warn!(%error, "metrics: accept failed");
+                continue;
+            }
+        };
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                let metrics = Arc::clone(&metrics);
+                async move { Ok::<_, std::convert::Infallible>(respond(&request, &metrics)) }
+            });
+            if let Err(error) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%error, %peer, "metrics connection ended");
+            }
+        });
+    }
+}
+
+fn respond(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
+    let mut response = if request.method() == hyper::Method::GET && request.uri().path() == "/metrics" {
+        let mut response = Response::new(Full::new(Bytes::from(metrics.render())));
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        response
+    } else {
+        Response::new(Full::new(Bytes::from_static(b"not found: try GET /metrics\n")))
+    };
+    if request.uri().path() != "/metrics" || request.method() != hyper::Method::GET {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
+    response
+}
+
+/// Binds the metrics listener.
+pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(address).await
+}

@@ -1,0 +1,238 @@
+//! The proof-of-time timekeeper: proves slot after slot on a dedicated thread.
+//!
+//! Proof of time is the chain's clock, so it runs on its own OS thread at full speed (one AES chain is
+//! inherently sequential; sharing a core with anything else only slows the clock). It starts after the best
+//! block's last covered slot (or from the genesis seed), keeps every slot it proved since, and publishes the
+//! newest slot number on a `watch` channel.
+//!
+//! Entropy injections come from the best chain and may arrive after the timekeeper passed the slot they
+//! apply to (a late block, a reorg): [`Timekeeper::set_injections`] then drops the slots proved with the
+//! wrong seed and the thread re-proves them. Blocks verify their proof of time against what the
+//! timekeeper proved ([`PotCache`]) instead of recomputing it.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use acre_consensus::ProtocolParams;
+use acre_consensus::SlotNumber;
+use acre_consensus::pot::{self, PotCheckpoints, PotOutput, PotSeed};
+use acre_consensus::pot_chain::{EntropyInjection, PotCache, PotStart, next_seed};
+use tokio::sync::watch;
+
+#[derive(Debug)]
+struct State {
+    /// Where the proved slots start.
+    start: PotStart,
+    /// Seeds and checkpoints of consecutive slots from `start.first_slot()`.
+    slots: Vec<(PotSeed, PotCheckpoints)>,
+    injections: Vec<EntropyInjection>,
+    /// Bumped whenever `slots` is truncated, so a proof started before is discarded.
+    generation: u64,
+    stop: bool,
+}
+
+impl State {
+    fn first_slot(&self) -> u64 {
+        self.start.first_slot().0
+    }
+
+    fn seed_for(&self, index: usize) -> PotSeed {
+        let slot = SlotNumber(self.first_slot() + index as u64);
+        match index.checked_sub(1).and_then(|previous| self.slots.get(previous)) {
+            Some((_, previous)) => next_seed(&previous.output(), slot, &self.injections),
+            None => match self.start {
+                PotStart::Genesis(seed) => seed,
+                PotStart::After(_, output) => next_seed(&output, slot, &self.injections),
+            },
+        }
+    }
+
+    fn get(&self, slot: SlotNumber) -> Option<&(PotSeed, PotCheckpoints)> {
+        let index = slot.0.checked_sub(self.first_slot())?;
+        self.slots.get(usize::try_from(index).ok()?)
+    }
+}
+
+/// Handle to the timekeeper thread; dropping it stops the thread.
+#[derive(Debug)]
+pub struct Timekeeper {
+    state: Arc<Mutex<State>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Timekeeper {
+    /// Starts proving from `start` with the best chain's pending `injections`; the receiver sees the
+    /// newest proved slot (the slot before the first until one is proved).
+    pub fn spawn(
+        params: &ProtocolParams,
+        start: PotStart,
+        injections: Vec<EntropyInjection>,
+    ) -> std::io::Result<(Self, watch::Receiver<SlotNumber>)> {
+        let state = Arc::new(Mutex::new(State {
+            start,
+            slots: Vec::new(),
+            injections,
+            generation: 0,
+            stop: false,
+        }));
+        let (sender, receiver) = watch::channel(SlotNumber(start.first_slot().0 - 1));
+        let iterations = params.pot_iterations;
+        let shared = Arc::clone(&state);
+        let thread = std::thread::Builder::new()
+            .name("acre-timekeeper".into())
+            .spawn(move || run(&shared, iterations, &sender))?;
+        Ok((
+            Self {
+                state,
+                thread: Some(thread),
+            },
+            receiver,
+        ))
+    }
+
+    /// The output of `slot`, if proved.
+    pub fn output(&self, slot: SlotNumber) -> Option<PotOutput> {
+        lock(&self.state)
+            .get(slot)
+            .map(|(_, checkpoints)| checkpoints.output())
+    }
+
+    /// The checkpoints of slots `first..=last`, if all are proved.
+    pub fn checkpoints(&self, first: SlotNumber, last: SlotNumber) -> Option<Vec<PotCheckpoints>> {
+        let state = lock(&self.state);
+        (first.0..=last.0)
+            .map(|slot| state.get(SlotNumber(slot)).map(|(_, checkpoints)| *checkpoints))
+            .collect()
+    }
+
+    /// The newest proved slot.
+    pub fn newest_slot(&self) -> SlotNumber {
+        let state = lock(&self.state);
+        SlotNumber(state.first_slot() + state.slots.len() as u64 - 1)
+    }
+
+    /// Replaces the pending injections (the best chain's); slots proved with a seed they change are
+    /// dropped and proved again.
+    pub fn set_injections(&self, injections: Vec<EntropyInjection>) {
+        let mut state = lock(&self.state);
+        if state.injections == injections {
+            return;
+        }
+        state.injections = injections;
+        let stale = (0..state.slots.len()).find(|&index| state.seed_for(index) != state.slots[index].0);
+        if let Some(index) = stale {
+            tracing::info!(
+                slot = state.first_slot() + index as u64,
+                "entropy injection changed proved slots; re-proving"
+            );
+            state.slots.truncate(index);
+            state.generation += 1;
+        }
+    }
+
+    /// Asks the thread to stop after the slot it is proving; dropping the handle waits for it.
+    pub fn stop(&self) {
+        lock(&self.state).stop = true;
+    }
+}
+
+impl Drop for Timekeeper {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl PotCache for Timekeeper {
+    fn is_known(&self, slot: SlotNumber, seed: &PotSeed, checkpoints: &PotCheckpoints) -> bool {
+        lock(&self.state)
+            .get(slot)
+            .is_some_and(|(known_seed, known)| known_seed == seed && known == checkpoints)
+    }
+}
+
+fn run(state: &Mutex<State>, iterations: u32, newest: &watch::Sender<SlotNumber>) {
+    loop {
+        let (seed, generation, index) = {
+            let state = lock(state);
+            if state.stop {
+                return;
+            }
+            let index = state.slots.len();
+            (state.seed_for(index), state.generation, index)
+        };
+        let checkpoints = match pot::prove(&seed, &seed.key(), iterations) {
+            Ok(checkpoints) => checkpoints,
+            Err(error) => {
+                tracing::error!(%error, "proof of time failed; the timekeeper stops");
+                return;
+            }
+        };
+        let mut state = lock(state);
+        if state.generation != generation || state.slots.len() != index {
+            continue;
+        }
+        state.slots.push((seed, checkpoints));
+        let slot = SlotNumber(state.first_slot() + index as u64);
+        drop(state);
+        tracing::trace!(%slot, "slot proved");
+        newest.send_replace(slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use acre_consensus::pot_chain::verify_slots;
+
+    #[test]
+    fn proves_a_verifiable_chain_and_reproves_after_a_late_injection() {
+        let params = ProtocolParams {
+            pot_iterations: 1600,
+            ..ProtocolParams::dev()
+        };
+        let genesis = PotSeed([7; 16]);
+        let (timekeeper, mut newest) =
+            Timekeeper::spawn(&params, PotStart::Genesis(genesis), Vec::new()).expect("spawns");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            while newest.borrow_and_update().0 < 12 {
+                newest.changed().await.expect("running");
+            }
+        });
+        let slots = timekeeper
+            .checkpoints(SlotNumber(1), SlotNumber(12))
+            .expect("proved");
+        verify_slots(&params, PotStart::Genesis(genesis), &slots, &[]).expect("valid chain");
+        let seed_3 = slots[1].output().next_seed();
+        assert!(timekeeper.is_known(SlotNumber(3), &seed_3, &slots[2]));
+        assert!(!timekeeper.is_known(SlotNumber(3), &PotSeed([0; 16]), &slots[2]));
+
+        let injection = EntropyInjection {
+            slot: SlotNumber(5),
+            entropy: slots[0].output(),
+        };
+        timekeeper.set_injections(vec![injection]);
+        runtime.block_on(async {
+            loop {
+                if let Some(again) = timekeeper.checkpoints(SlotNumber(1), SlotNumber(12)) {
+                    verify_slots(&params, PotStart::Genesis(genesis), &again, &[injection])
+                        .expect("re-proved with the injection");
+                    assert_eq!(again[..4], slots[..4]);
+                    assert_ne!(again[4], slots[4]);
+                    break;
+                }
+                newest.changed().await.expect("running");
+            }
+        });
+        timekeeper.stop();
+    }
+}
