@@ -1,17 +1,20 @@
 //! `acre`: the Acre command-line client.
 //!
-//! Today it manages keys (`acre key`) and turns files into archived history and back (`acre archive`,
-//! `acre retrieve`), which exercises
-//! the whole archival storage layer from the outside: segments, erasure coding, piece verification and
-//! reconstruction from any half of the pieces. Chain commands join it as the node does.
+//! It manages keys (`acre key`), turns files into archived history and back (`acre archive`,
+//! `acre retrieve`), which exercises the whole archival storage layer from the outside (segments, erasure
+//! coding, piece verification and reconstruction from any half of the pieces), and talks to a node over
+//! JSON-RPC (`acre balance`, `acre transfer`, `acre chain`, `acre block`). Only the node commands start a
+//! tokio runtime; the others are plain synchronous code.
 
 mod archive;
+mod client;
 mod keys;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use acre_consensus::ProtocolParams;
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
@@ -86,6 +89,17 @@ enum Command {
         #[arg(long, value_enum, default_value = "mainnet")]
         params: ParamsName,
     },
+    #[command(flatten)]
+    Client(client::Command),
+}
+
+/// Runs a node command on a single-threaded runtime: one connection, one request at a time.
+fn run_client(command: client::Command) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(client::run(command))
 }
 
 fn main() -> ExitCode {
@@ -104,6 +118,7 @@ fn main() -> ExitCode {
         Command::Retrieve { dir, file, params } => archive::retrieve(&params.params(), &dir, &file),
         Command::Key(KeyCommand::Generate { file }) => keys::generate(&file),
         Command::Key(KeyCommand::Inspect { file }) => keys::inspect(&file),
+        Command::Client(command) => run_client(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
