@@ -74,7 +74,15 @@ impl Drop for Farmer {
     }
 }
 
-pub async fn spawn_farmer(client: Arc<WsClient>, sectors: u16) -> Farmer {
+/// Sectors plotted from a node's history.
+#[derive(Debug)]
+pub struct Plot {
+    params: ProtocolParams,
+    sectors: Vec<(SectorId, PlottedSector)>,
+}
+
+/// Plots `sectors` sectors from the node's current history.
+pub async fn plot(client: &WsClient, sectors: u16) -> Arc<Plot> {
     let info = client.info().await.expect("farmer info");
     let params = info.params.clone();
     let mut segments = Vec::new();
@@ -96,8 +104,7 @@ pub async fn spawn_farmer(client: Arc<WsClient>, sectors: u16) -> Farmer {
     }
     let source = InMemoryPieceSource::new(params.clone(), segments);
     let history = HistorySize::new(info.segment_count).expect("history");
-    let key = farmer_key();
-    let public_key = PublicKey(key.verifying_key().to_bytes());
+    let public_key = PublicKey(farmer_key().verifying_key().to_bytes());
     let plotted: Vec<(SectorId, PlottedSector)> = (0..sectors)
         .map(|index| {
             let sector = plot_sector(
@@ -115,7 +122,24 @@ pub async fn spawn_farmer(client: Arc<WsClient>, sectors: u16) -> Farmer {
             )
         })
         .collect();
-    let plotted = Arc::new(plotted);
+    Arc::new(Plot {
+        params,
+        sectors: plotted,
+    })
+}
+
+/// Plots `sectors` sectors and farms them until the returned handle is dropped.
+pub async fn spawn_farmer(client: Arc<WsClient>, sectors: u16) -> Farmer {
+    let plot = plot(&client, sectors).await;
+    farm(client, plot).await
+}
+
+/// Farms `plot` through `client` until the returned handle is dropped.
+pub async fn farm(client: Arc<WsClient>, plotted: Arc<Plot>) -> Farmer {
+    let params = plotted.params.clone();
+    let key = farmer_key();
+    let public_key = PublicKey(key.verifying_key().to_bytes());
+
     let mut slots = client.subscribe_slot_info().await.expect("slot subscription");
     let mut seals = client
         .subscribe_block_sealing()
@@ -144,7 +168,7 @@ pub async fn spawn_farmer(client: Arc<WsClient>, sectors: u16) -> Farmer {
             let params: ProtocolParams = params.clone();
             let solution: Option<Solution> = tokio::task::spawn_blocking(move || {
                 let challenge = acre_consensus::Blake3Hash(slot.global_challenge.0);
-                for (id, sector) in plotted.iter() {
+                for (id, sector) in &plotted.sectors {
                     let wins = audit_sector(
                         &params,
                         id,
