@@ -91,16 +91,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()> + Send
     if config.farms.is_empty() {
         return Err(Error::InvalidConfig("no farms given".into()));
     }
-    let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("acre-plotting-{i}"));
-    if let Some(threads) = config.plotting_threads {
-        if threads == 0 {
-            return Err(Error::InvalidConfig("plotting threads must be at least 1".into()));
-        }
-        pool = pool.num_threads(threads);
-    }
-    let pool = pool
-        .build()
-        .map_err(|error| Error::InvalidConfig(format!("plotting thread pool: {error}")))?;
+    let pool = plotting_pool(config.plotting_threads)?;
     let mut daemon = Daemon {
         config,
         pool: Arc::new(pool),
@@ -321,6 +312,19 @@ impl Daemon {
             debug!(target: "acre::farmer", "notification handled");
         }
     }
+}
+
+/// The rayon pool sectors are plotted on (built outside `run`'s future, whose state must stay `Send`).
+fn plotting_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, Error> {
+    let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("acre-plotting-{i}"));
+    if let Some(threads) = threads {
+        if threads == 0 {
+            return Err(Error::InvalidConfig("plotting threads must be at least 1".into()));
+        }
+        pool = pool.num_threads(threads);
+    }
+    pool.build()
+        .map_err(|error| Error::InvalidConfig(format!("plotting thread pool: {error}")))
 }
 
 /// Errors that reconnecting cannot fix.
