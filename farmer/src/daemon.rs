@@ -33,7 +33,7 @@ use acre_rpc_api::FarmerApiClient;
 use ed25519_dalek::SigningKey;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
 pub use identity::load_or_create_identity;
 
@@ -309,7 +309,6 @@ impl Daemon {
                     None => return Ok(SessionEnd::Disconnected),
                 },
             }
-            debug!(target: "acre::farmer", "notification handled");
         }
     }
 }

@@ -47,6 +47,7 @@ struct MockState {
     solutions: Mutex<Vec<(u64, Result<Solution, String>)>>,
     seals: Mutex<Vec<BlockSeal>>,
     piece_requests: AtomicUsize,
+    info_calls: AtomicUsize,
     pieces_open: watch::Sender<bool>,
     slots: broadcast::Sender<SlotInfo>,
     seal_requests: broadcast::Sender<SealRequest>,
@@ -80,6 +81,7 @@ impl MockNode {
             solutions: Mutex::new(Vec::new()),
             seals: Mutex::new(Vec::new()),
             piece_requests: AtomicUsize::new(0),
+            info_calls: AtomicUsize::new(0),
             pieces_open: watch::Sender::new(false),
             slots: broadcast::channel(16).0,
             seal_requests: broadcast::channel(16).0,
@@ -147,6 +149,7 @@ fn bad(message: String) -> ErrorObjectOwned {
 #[jsonrpsee::core::async_trait]
 impl FarmerApiServer for MockNode {
     async fn info(&self) -> Result<FarmerInfo, ErrorObjectOwned> {
+        self.0.info_calls.fetch_add(1, Ordering::SeqCst);
         Ok(FarmerInfo {
             chain: "mock".into(),
             genesis_hash: self.0.genesis_hash,
@@ -286,6 +289,11 @@ async fn daemon_plots_farms_seals_reconnects_and_stops() {
     let public_key = PublicKey(key.verifying_key().to_bytes());
     let reward_address = [5; 32];
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
+    }
     let daemon = tokio::spawn(run(
         DaemonConfig {
             node_url: format!("ws://{addr}"),
@@ -367,7 +375,12 @@ async fn daemon_plots_farms_seals_reconnects_and_stops() {
     server.stopped().await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let restart_slot = state.slot.load(Ordering::SeqCst);
+    assert_eq!(state.info_calls.load(Ordering::SeqCst), 1);
     (server, _) = node.serve(addr).await;
+    wait_until("a new session", timeout, || {
+        state.info_calls.load(Ordering::SeqCst) == 2
+    })
+    .await;
     wait_until("solutions after the restart", timeout, || {
         valid_solutions(&state, restart_slot) >= 2
     })
