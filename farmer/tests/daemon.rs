@@ -2,7 +2,7 @@
 //! an in-memory archive (dev parameters), with slots derived from a counter and a very wide solution range
 //! so that nearly every slot has a win.
 //!
-//! One scenario, in order: the daemon plots its farm (the second sector at history size 2, after a segment
+//! One scenario, in order: the daemon plots its farm (refetching a corrupted and a truncated piece) (the second sector at history size 2, after a segment
 //! is archived while the first is being plotted); every submitted solution verifies; seal requests for the
 //! farmer's key are signed and others ignored; the daemon reconnects after the node restarts on the same
 //! port; shutdown returns `Ok`.
@@ -224,16 +224,25 @@ impl FarmerApiServer for MockNode {
             .collect())
     }
 
+    /// The first answer is a corrupted piece and the second a truncated one: the daemon must refetch.
     async fn piece(&self, index: u64) -> Result<Option<HexBytes>, ErrorObjectOwned> {
-        self.0.piece_requests.fetch_add(1, Ordering::SeqCst);
+        let request = self.0.piece_requests.fetch_add(1, Ordering::SeqCst);
         let _ = self.0.pieces_open.subscribe().wait_for(|open| *open).await;
         let params = &self.0.params;
         let per_segment = u64::from(params.pieces_per_segment());
         let segments = self.0.segments.lock().expect("lock");
-        Ok(segments
+        let mut bytes = segments
             .get((index / per_segment) as usize)
             .and_then(|segment| segment.pieces.get((index % per_segment) as usize))
-            .map(|piece| HexBytes(piece.encode())))
+            .map(|piece| piece.encode());
+        if let Some(bytes) = bytes.as_mut() {
+            match request {
+                0 => bytes[0] ^= 1,
+                1 => bytes.truncate(100),
+                _ => {}
+            }
+        }
+        Ok(bytes.map(HexBytes))
     }
 }
 

@@ -147,3 +147,41 @@ fn open_one(
     }
     Ok(farm)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn farms_for_another_chain_or_key_are_refused() {
+        let params = ProtocolParams::dev();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let specs = [(dir.path().join("farm"), 3 * sector_size(&params))];
+        let (genesis, key) = (Blake3Hash([1; 32]), PublicKey([2; 32]));
+        let farms = Farms::open(&params, genesis, key, &specs).expect("created");
+        assert_eq!(farms.farms[0].read().header().sector_count, 3);
+        drop(farms);
+        Farms::open(&params, genesis, key, &specs).expect("reopened");
+        let refused = |result: Result<Farms, Error>| match result {
+            Err(Error::FarmMismatch { what, .. }) => what,
+            other => panic!("expected a mismatch, got {other:?}"),
+        };
+        assert_eq!(
+            refused(Farms::open(&params, Blake3Hash([9; 32]), key, &specs)),
+            "chain (genesis hash)"
+        );
+        assert_eq!(
+            refused(Farms::open(&params, genesis, PublicKey([9; 32]), &specs)),
+            "farmer key"
+        );
+        assert_eq!(
+            refused(Farms::open(&ProtocolParams::mainnet(), genesis, key, &specs)),
+            "protocol parameter set"
+        );
+        let small = [(dir.path().join("small"), 100)];
+        assert!(matches!(
+            Farms::open(&params, genesis, key, &small),
+            Err(Error::FarmTooSmall { .. })
+        ));
+    }
+}
