@@ -61,6 +61,34 @@ pub enum Error {
     /// The plot file is not a farm of this kind.
     #[error("{path}: {reason}")]
     InvalidFarm { path: PathBuf, reason: String },
+    /// A farm belongs to another chain or farmer than the daemon serves.
+    #[error("{path}: the farm was plotted for another {what}; use a fresh directory for this chain or key")]
+    FarmMismatch { path: PathBuf, what: &'static str },
+    /// A farm is too small for one sector.
+    #[error("{path}: size {size} is smaller than one sector ({sector_size} bytes)")]
+    FarmTooSmall {
+        path: PathBuf,
+        size: u64,
+        sector_size: u64,
+    },
+    /// The farmer identity file is unusable.
+    #[error("{path}: {reason}")]
+    InvalidIdentity { path: PathBuf, reason: String },
+    /// The JSON-RPC connection to the node failed.
+    #[error("node RPC: {0}")]
+    Rpc(#[from] jsonrpsee::core::ClientError),
+    /// The node sent data that does not decode or verify.
+    #[error("the node sent a bad {what}: {reason}")]
+    BadNodeData { what: &'static str, reason: String },
+    /// The node serves another chain than the one the farms were plotted for.
+    #[error("the node switched to another {what} while the daemon was running")]
+    ChainChanged { what: &'static str },
+    /// The daemon's configuration cannot work (no farms, no threads).
+    #[error("invalid daemon configuration: {0}")]
+    InvalidConfig(String),
+    /// A background task of the daemon failed.
+    #[error("daemon task failed: {0}")]
+    Task(String),
 }
 
 impl Error {

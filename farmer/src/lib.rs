@@ -5,9 +5,11 @@
 //! farmer's key; [`auditing::audit_sector`] reads one s-bucket of a sector per slot and returns winning
 //! chunks; [`proving::prove`] turns a win into a consensus `Solution`; [`reading::read_piece`] gets any
 //! piece back out of a sector (the farmer is the chain's distributed storage). [`plot_file::Farm`] keeps
-//! sectors on disk, crash-safely.
+//! sectors on disk, crash-safely. The [`daemon`] keeps farms plotted and farming against a node over its
+//! JSON-RPC API (`acre-farmer farm`, and in-process in `acre dev`).
 
 pub mod auditing;
+pub mod daemon;
 pub mod error;
 pub mod piece_source;
 pub mod plot_file;

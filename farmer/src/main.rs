@@ -1,14 +1,17 @@
 //! `acre-farmer`: the farming daemon's command line.
 //!
-//! Today it plots farms from a local archive directory (`acre archive` output) and inspects them; farming
-//! against a node (`acre-farmer farm --node ws://…`) joins when the node's RPC exists.
+//! `farm` runs the farming daemon against a node (`acre-farmer farm --node ws://…`): it plots the farms
+//! from the node's archived history and answers slots and seal requests. `plot` plots offline from a local
+//! archive directory (`acre archive` output); `info` and `scrub` inspect farms.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use acre_consensus::ProtocolParams;
 use acre_consensus::hashing::Blake3Hash;
+use acre_farmer::daemon::{self, DaemonConfig};
 use acre_farmer::piece_source::ArchiveDirSource;
 use acre_farmer::plot_file::{Farm, FarmHeader, params_id};
 use acre_farmer::plotting::plot_sector;
@@ -18,8 +21,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
-/// Name of the plot file inside a farm directory.
-const PLOT_FILE: &str = "farm.plot";
+use acre_farmer::daemon::farms::PLOT_FILE;
 
 #[derive(Debug, Parser)]
 #[command(name = "acre-farmer", version, about = "The Acre farmer")]
@@ -85,6 +87,25 @@ fn parse_farm(text: &str) -> Result<FarmSpec, String> {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Plot and farm against a node (parameters and history come from the node; Ctrl-C stops cleanly).
+    Farm {
+        /// The node's WebSocket RPC address.
+        #[arg(long, default_value = "ws://127.0.0.1:9944")]
+        node: String,
+        /// Where block rewards go: 32 bytes of hex.
+        #[arg(long)]
+        reward_address: String,
+        /// The farmer key file (`acre key generate`); default: `identity.key` in the first farm, created
+        /// if absent.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Threads to plot with (default: all cores).
+        #[arg(long)]
+        plotting_threads: Option<usize>,
+        /// Farms, each `path=DIR,size=SIZE`.
+        #[arg(required = true, value_parser = parse_farm)]
+        farms: Vec<FarmSpec>,
+    },
     /// Plot farms from an archive directory made by `acre archive` (resumes an interrupted plot).
     Plot {
         /// The archive directory to plot history from.
@@ -111,7 +132,9 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,acre=info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -120,6 +143,13 @@ fn main() -> ExitCode {
         ParamsName::Dev => ProtocolParams::dev(),
     };
     let result = match cli.command {
+        Command::Farm {
+            node,
+            reward_address,
+            key,
+            plotting_threads,
+            farms,
+        } => farm(node, &reward_address, key.as_deref(), plotting_threads, farms),
         Command::Plot {
             archive,
             public_key,
@@ -206,6 +236,47 @@ fn plot(params: &ProtocolParams, archive: &Path, public_key: &str, farms: &[Farm
             start.elapsed().as_secs_f64()
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn farm(
+    node: String,
+    reward_address: &str,
+    key: Option<&Path>,
+    plotting_threads: Option<usize>,
+    farms: Vec<FarmSpec>,
+) -> Result<ExitCode> {
+    let reward_address: [u8; 32] = hex::decode(reward_address.trim_start_matches("0x"))
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .context("--reward-address must be 32 bytes of hex")?;
+    let first = farms.first().context("at least one farm is required")?;
+    let key = match key {
+        Some(path) => daemon::identity::read_key_file(path)?,
+        None => daemon::load_or_create_identity(&first.path)?,
+    };
+    eprintln!(
+        "farmer public key: {}",
+        hex::encode(key.verifying_key().to_bytes())
+    );
+    let config = DaemonConfig {
+        node_url: node,
+        reward_address,
+        key,
+        farms: farms.into_iter().map(|spec| (spec.path, spec.size)).collect(),
+        plotting_threads,
+        show_progress: std::io::stderr().is_terminal(),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(daemon::run(config, async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            eprintln!("cannot listen for Ctrl-C ({error}); stop with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+        eprintln!("shutting down");
+    }))?;
+    // A sector still being plotted when Ctrl-C came is abandoned; do not wait for its threads.
+    runtime.shutdown_background();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,342 @@
+//! The farming daemon: the library pieces composed with a node connection and disks.
+//!
+//! ```text
+//!            ┌──────── connection loop (this module) ────────┐
+//!  node ws ──┤ info, segment headers ──▶ ChainView (watch) ──┼──▶ plotter: fetch pieces ▸ plot (rayon) ▸ write
+//!            │ slot info ──▶ farming: audit ▸ prove ▸ submit │
+//!            │ seal requests ──▶ sign ▸ submit               │
+//!            └───────────────────────────────────────────────┘
+//! ```
+//!
+//! [`run`] connects (retrying with a backoff of 0.5 s doubling to 30 s), opens the farms for the chain the
+//! node serves on the first connection, then spawns the plotting loop and answers subscriptions until the
+//! WebSocket drops, when it reconnects and resumes; the farms stay open throughout. The plotter learns the
+//! current connection and history through `watch` channels, so a reconnect never interrupts a plotted
+//! sector's write, and farming starts as soon as the first sector is on disk.
+
+pub mod connection;
+pub mod farming;
+pub mod farms;
+pub mod identity;
+pub mod node_source;
+pub mod plotter;
+pub mod progress;
+pub mod state;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use acre_consensus::hashing::Blake3Hash;
+use acre_consensus::sectors::PublicKey;
+use acre_rpc_api::FarmerApiClient;
+use ed25519_dalek::SigningKey;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+pub use identity::load_or_create_identity;
+
+use crate::daemon::connection::{Node, decode_segment_header};
+use crate::daemon::farming::Farming;
+use crate::daemon::farms::Farms;
+use crate::daemon::plotter::Plotter;
+use crate::daemon::state::{Applied, Backoff, ChainView};
+use crate::error::Error;
+
+/// What the daemon farms, for whom, against which node.
+#[derive(Debug)]
+pub struct DaemonConfig {
+    /// The node's WebSocket RPC address, e.g. `ws://127.0.0.1:9944`.
+    pub node_url: String,
+    /// Where block rewards go.
+    pub reward_address: [u8; 32],
+    /// The farmer's key: sectors are bound to its public key, and it seals blocks.
+    pub key: SigningKey,
+    /// Farm directories and their sizes in bytes.
+    pub farms: Vec<(PathBuf, u64)>,
+    /// Threads to plot with (default: all cores).
+    pub plotting_threads: Option<usize>,
+    /// Whether to draw progress bars (otherwise progress is logged).
+    pub show_progress: bool,
+}
+
+/// How a session with one connection ended.
+enum SessionEnd {
+    Shutdown,
+    Disconnected,
+}
+
+/// State that outlives connections.
+struct Daemon {
+    config: DaemonConfig,
+    pool: Arc<rayon::ThreadPool>,
+    chain: watch::Sender<Arc<ChainView>>,
+    node: watch::Sender<Option<Node>>,
+    stop: watch::Sender<bool>,
+    /// Set on the first connection: the chain the farms are bound to, and the running loops.
+    bound: Option<Bound>,
+}
+
+struct Bound {
+    genesis_hash: Blake3Hash,
+    params: acre_consensus::ProtocolParams,
+    farming: Farming,
+    plotter: JoinHandle<Result<(), Error>>,
+}
+
+/// Runs the daemon until `shutdown` resolves (then returns `Ok(())`) or a fatal error (a farm that belongs
+/// to another chain or key, a node that switched chains, a failing disk).
+pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+    if config.farms.is_empty() {
+        return Err(Error::InvalidConfig("no farms given".into()));
+    }
+    let pool = plotting_pool(config.plotting_threads)?;
+    let mut daemon = Daemon {
+        config,
+        pool: Arc::new(pool),
+        chain: watch::Sender::new(Arc::new(ChainView::default())),
+        node: watch::Sender::new(None),
+        stop: watch::Sender::new(false),
+        bound: None,
+    };
+    let mut shutdown = std::pin::pin!(shutdown);
+    let result = daemon.connection_loop(&mut shutdown).await;
+    daemon.stop.send_replace(true);
+    daemon.node.send_replace(None);
+    if let Some(bound) = daemon.bound.take() {
+        match bound.plotter.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) if result.is_ok() => return Err(error),
+            Ok(Err(error)) => warn!(target: "acre::farmer", %error, "plotter failed during shutdown"),
+            Err(error) => warn!(target: "acre::farmer", %error, "plotter task failed"),
+        }
+    }
+    info!(target: "acre::farmer", "farmer stopped");
+    result
+}
+
+impl Daemon {
+    async fn connection_loop(
+        &mut self,
+        shutdown: &mut std::pin::Pin<&mut (impl Future<Output = ()> + Send)>,
+    ) -> Result<(), Error> {
+        let mut backoff = Backoff::new();
+        let url = self.config.node_url.clone();
+        loop {
+            let attempt = tokio::select! {
+                () = shutdown.as_mut() => return Ok(()),
+                result = self.plotter_failed() => return result,
+                node = Node::connect(&url) => node,
+            };
+            let outcome = match attempt {
+                Ok(node) => {
+                    info!(target: "acre::farmer", %url, "connected to the node");
+                    self.session(&node, shutdown, &mut backoff).await
+                }
+                Err(error) => Err(error),
+            };
+            self.node.send_replace(None);
+            match outcome {
+                Ok(SessionEnd::Shutdown) => return Ok(()),
+                Ok(SessionEnd::Disconnected) => {
+                    warn!(target: "acre::farmer", "connection to the node lost");
+                }
+                Err(error) if is_fatal(&error) => return Err(error),
+                Err(error) => warn!(target: "acre::farmer", %error, "node connection failed"),
+            }
+            let delay = backoff.next_delay();
+            info!(target: "acre::farmer", retry_in = ?delay, "reconnecting to the node");
+            tokio::select! {
+                () = shutdown.as_mut() => return Ok(()),
+                result = self.plotter_failed() => return result,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// Resolves if the plotting loop ended on its own (a fatal error); pending while it runs.
+    async fn plotter_failed(&mut self) -> Result<(), Error> {
+        let Some(bound) = self.bound.as_mut() else {
+            return std::future::pending().await;
+        };
+        let result = (&mut bound.plotter)
+            .await
+            .map_err(|error| Error::Task(error.to_string()))
+            .and_then(|result| result);
+        self.bound = None;
+        result.and(Err(Error::Task("the plotting loop ended unexpectedly".into())))
+    }
+
+    /// Binds the farms on first contact, or checks the node still serves the same chain.
+    fn bind(&mut self, info: &acre_rpc_api::FarmerInfo) -> Result<(), Error> {
+        let genesis_hash = Blake3Hash(info.genesis_hash.0);
+        if let Some(bound) = &self.bound {
+            if bound.genesis_hash != genesis_hash {
+                return Err(Error::ChainChanged { what: "genesis" });
+            }
+            if bound.params != info.params {
+                return Err(Error::ChainChanged {
+                    what: "protocol parameter set",
+                });
+            }
+            return Ok(());
+        }
+        info.params.validate().map_err(|error| Error::BadNodeData {
+            what: "protocol parameter set",
+            reason: error.to_string(),
+        })?;
+        let public_key = PublicKey(self.config.key.verifying_key().to_bytes());
+        let farms = Arc::new(Farms::open(
+            &info.params,
+            genesis_hash,
+            public_key,
+            &self.config.farms,
+        )?);
+        for shared in &farms.farms {
+            let farm = shared.read();
+            info!(
+                target: "acre::farmer",
+                farm = %shared.dir().display(),
+                plotted = farm.plotted().count(),
+                sectors = farm.header().sector_count,
+                "farm opened"
+            );
+        }
+        let plotter = Plotter {
+            farms: farms.clone(),
+            chain: self.chain.subscribe(),
+            node: self.node.subscribe(),
+            stop: self.stop.subscribe(),
+            pool: self.pool.clone(),
+            show_progress: self.config.show_progress,
+        };
+        self.bound = Some(Bound {
+            genesis_hash,
+            params: info.params.clone(),
+            farming: Farming::new(
+                farms,
+                self.config.key.clone(),
+                self.config.reward_address,
+                self.chain.subscribe(),
+            ),
+            plotter: tokio::spawn(plotter.run()),
+        });
+        Ok(())
+    }
+
+    /// Fetches the headers the node has archived beyond the known history.
+    async fn sync_headers(&self, node: &Node, segment_count: u64) -> Result<(), Error> {
+        let known = self.chain.borrow().segment_count();
+        if segment_count <= known {
+            return Ok(());
+        }
+        let headers = node.segment_headers(known, segment_count).await?;
+        let mut chain = ChainView::clone(&self.chain.borrow());
+        for header in headers {
+            chain.apply(header).map_err(|conflict| Error::BadNodeData {
+                what: "segment header",
+                reason: format!("segment {} contradicts the known history", conflict.0),
+            })?;
+        }
+        info!(target: "acre::farmer", history_size = chain.segment_count(), "history synchronised");
+        self.chain.send_replace(Arc::new(chain));
+        Ok(())
+    }
+
+    async fn on_segment_header(&self, node: &Node, bytes: &acre_rpc_api::HexBytes) -> Result<(), Error> {
+        let header = decode_segment_header(bytes)?;
+        let mut chain = ChainView::clone(&self.chain.borrow());
+        match chain.apply(header) {
+            Ok(Applied::Extended) => {
+                info!(target: "acre::farmer", segment = header.segment_index.0, "new archived segment");
+                self.chain.send_replace(Arc::new(chain));
+                Ok(())
+            }
+            Ok(Applied::Known) => Ok(()),
+            Ok(Applied::Gap { .. }) => self.sync_headers(node, header.segment_index.0 + 1).await,
+            Err(conflict) => Err(Error::BadNodeData {
+                what: "segment header",
+                reason: format!("segment {} contradicts the known history", conflict.0),
+            }),
+        }
+    }
+
+    async fn session(
+        &mut self,
+        node: &Node,
+        shutdown: &mut std::pin::Pin<&mut (impl Future<Output = ()> + Send)>,
+        backoff: &mut Backoff,
+    ) -> Result<SessionEnd, Error> {
+        let info = node.info().await?;
+        self.bind(&info)?;
+        // Subscribe before syncing so no segment archived in between is missed.
+        let client = node.client();
+        let mut segments = client.subscribe_archived_segment_headers().await?;
+        let mut slots = client.subscribe_slot_info().await?;
+        let mut seals = client.subscribe_block_sealing().await?;
+        self.sync_headers(node, info.segment_count).await?;
+        self.node.send_replace(Some(node.clone()));
+        backoff.reset();
+        let farming = match &self.bound {
+            Some(bound) => bound.farming.clone(),
+            None => return Err(Error::Task("farms are not open".into())),
+        };
+        loop {
+            tokio::select! {
+                () = shutdown.as_mut() => return Ok(SessionEnd::Shutdown),
+                result = self.plotter_failed() => return result.map(|()| SessionEnd::Shutdown),
+                slot = slots.next() => match slot {
+                    Some(Ok(slot)) => farming.on_slot(node, slot),
+                    Some(Err(error)) => warn!(target: "acre::farming", %error, "undecodable slot notification"),
+                    None => return Ok(SessionEnd::Disconnected),
+                },
+                request = seals.next() => match request {
+                    Some(Ok(request)) => farming.on_seal_request(node, request),
+                    Some(Err(error)) => warn!(target: "acre::farming", %error, "undecodable seal request"),
+                    None => return Ok(SessionEnd::Disconnected),
+                },
+                header = segments.next() => match header {
+                    Some(Ok(bytes)) => {
+                        if let Err(error) = self.on_segment_header(node, &bytes).await {
+                            if is_fatal(&error) {
+                                return Err(error);
+                            }
+                            error!(target: "acre::farmer", %error, "bad segment header from the node");
+                        }
+                    }
+                    Some(Err(error)) => warn!(target: "acre::farmer", %error, "undecodable segment notification"),
+                    None => return Ok(SessionEnd::Disconnected),
+                },
+            }
+        }
+    }
+}
+
+/// The rayon pool sectors are plotted on (built outside `run`'s future, whose state must stay `Send`).
+fn plotting_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, Error> {
+    let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("acre-plotting-{i}"));
+    if let Some(threads) = threads {
+        if threads == 0 {
+            return Err(Error::InvalidConfig("plotting threads must be at least 1".into()));
+        }
+        pool = pool.num_threads(threads);
+    }
+    pool.build()
+        .map_err(|error| Error::InvalidConfig(format!("plotting thread pool: {error}")))
+}
+
+/// Errors that reconnecting cannot fix.
+fn is_fatal(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::FarmMismatch { .. }
+            | Error::FarmTooSmall { .. }
+            | Error::InvalidFarm { .. }
+            | Error::ChainChanged { .. }
+            | Error::Io { .. }
+            | Error::InvalidConfig(_)
+            | Error::InvalidIdentity { .. }
+            | Error::Task(_)
+    )
+}

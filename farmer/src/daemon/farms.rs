@@ -1,0 +1,187 @@
+//! The daemon's farms: opened (or created) once for the chain the node serves, then shared between the
+//! plotting loop (which writes sectors) and the farming loop (which audits them).
+//!
+//! Each farm sits behind its own lock: audits hold it for reading, and the plotter takes it for writing
+//! only for [`Farm::write_sector`]; plotting itself happens outside the lock.
+
+use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use acre_consensus::ProtocolParams;
+use acre_consensus::hashing::Blake3Hash;
+use acre_consensus::sectors::PublicKey;
+
+use crate::error::Error;
+use crate::plot_file::{Farm, FarmHeader, params_id};
+use crate::sector::SectorLayout;
+
+/// Name of the plot file inside a farm directory.
+pub const PLOT_FILE: &str = "farm.plot";
+
+/// Sectors of `pieces_per_sector` pieces that fit in `size` bytes (at most `u16::MAX`).
+pub fn sector_count(params: &ProtocolParams, size: u64) -> u16 {
+    let sector_size = sector_size(params);
+    u16::try_from(size / sector_size.max(1)).unwrap_or(u16::MAX)
+}
+
+/// Bytes of one full sector.
+pub fn sector_size(params: &ProtocolParams) -> u64 {
+    SectorLayout::new(params, params.max_pieces_per_sector).sector_size() as u64
+}
+
+/// One open farm.
+#[derive(Debug)]
+pub struct SharedFarm {
+    dir: PathBuf,
+    farm: RwLock<Farm>,
+}
+
+impl SharedFarm {
+    /// The farm's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The farm, for reading (auditing, proving).
+    pub fn read(&self) -> RwLockReadGuard<'_, Farm> {
+        // A panic while holding the lock cannot leave a `Farm` half-updated in memory: its sector table
+        // is only changed after the disk writes succeed.
+        self.farm.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The farm, for writing a sector.
+    pub fn write(&self) -> RwLockWriteGuard<'_, Farm> {
+        self.farm.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// All farms of one farmer on one chain.
+#[derive(Debug)]
+pub struct Farms {
+    /// The chain's parameters.
+    pub params: ProtocolParams,
+    /// The farmer's public key.
+    pub public_key: PublicKey,
+    /// Its hash, which sectors are bound to.
+    pub public_key_hash: Blake3Hash,
+    /// The farms, in configuration order.
+    pub farms: Vec<SharedFarm>,
+}
+
+impl Farms {
+    /// Opens each `(dir, size)` farm, creating its plot file for this chain if absent; refuses a farm
+    /// plotted for another genesis, parameter set or key.
+    pub fn open(
+        params: &ProtocolParams,
+        genesis_hash: Blake3Hash,
+        public_key: PublicKey,
+        specs: &[(PathBuf, u64)],
+    ) -> Result<Self, Error> {
+        let public_key_hash = public_key.hash();
+        let farms = specs
+            .iter()
+            .map(|(dir, size)| {
+                let farm = open_one(params, genesis_hash, public_key_hash, dir, *size)?;
+                Ok(SharedFarm {
+                    dir: dir.clone(),
+                    farm: RwLock::new(farm),
+                })
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Self {
+            params: params.clone(),
+            public_key,
+            public_key_hash,
+            farms,
+        })
+    }
+}
+
+fn open_one(
+    params: &ProtocolParams,
+    genesis_hash: Blake3Hash,
+    public_key_hash: Blake3Hash,
+    dir: &Path,
+    size: u64,
+) -> Result<Farm, Error> {
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    let path = dir.join(PLOT_FILE);
+    let farm = if path.exists() {
+        Farm::open(&path, params).map_err(|error| match error {
+            Error::InvalidFarm { path, reason } if reason.contains("parameter set") => Error::FarmMismatch {
+                path,
+                what: "protocol parameter set",
+            },
+            other => other,
+        })?
+    } else {
+        let sectors = sector_count(params, size);
+        if sectors == 0 {
+            return Err(Error::FarmTooSmall {
+                path: dir.to_owned(),
+                size,
+                sector_size: sector_size(params),
+            });
+        }
+        let header = FarmHeader {
+            params_id: params_id(params),
+            public_key_hash,
+            genesis_hash,
+            sector_count: sectors,
+            pieces_per_sector: params.max_pieces_per_sector,
+        };
+        Farm::create(&path, params, header)?
+    };
+    let header = farm.header();
+    if header.genesis_hash != genesis_hash {
+        return Err(Error::FarmMismatch {
+            path,
+            what: "chain (genesis hash)",
+        });
+    }
+    if header.public_key_hash != public_key_hash {
+        return Err(Error::FarmMismatch {
+            path,
+            what: "farmer key",
+        });
+    }
+    Ok(farm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn farms_for_another_chain_or_key_are_refused() {
+        let params = ProtocolParams::dev();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let specs = [(dir.path().join("farm"), 3 * sector_size(&params))];
+        let (genesis, key) = (Blake3Hash([1; 32]), PublicKey([2; 32]));
+        let farms = Farms::open(&params, genesis, key, &specs).expect("created");
+        assert_eq!(farms.farms[0].read().header().sector_count, 3);
+        drop(farms);
+        Farms::open(&params, genesis, key, &specs).expect("reopened");
+        let refused = |result: Result<Farms, Error>| match result {
+            Err(Error::FarmMismatch { what, .. }) => what,
+            other => panic!("expected a mismatch, got {other:?}"),
+        };
+        assert_eq!(
+            refused(Farms::open(&params, Blake3Hash([9; 32]), key, &specs)),
+            "chain (genesis hash)"
+        );
+        assert_eq!(
+            refused(Farms::open(&params, genesis, PublicKey([9; 32]), &specs)),
+            "farmer key"
+        );
+        assert_eq!(
+            refused(Farms::open(&ProtocolParams::mainnet(), genesis, key, &specs)),
+            "protocol parameter set"
+        );
+        let small = [(dir.path().join("small"), 100)];
+        assert!(matches!(
+            Farms::open(&params, genesis, key, &small),
+            Err(Error::FarmTooSmall { .. })
+        ));
+    }
+}

@@ -1,0 +1,407 @@
+//! The farming daemon against an in-process mock node: a jsonrpsee server implementing the farmer API over
+//! an in-memory archive (dev parameters), with slots derived from a counter and a very wide solution range
+//! so that nearly every slot has a win.
+//!
+//! One scenario, in order: the daemon plots its farm (refetching a corrupted and a truncated piece) (the second sector at history size 2, after a segment
+//! is archived while the first is being plotted); every submitted solution verifies; seal requests for the
+//! farmer's key are signed and others ignored; the daemon reconnects after the node restarts on the same
+//! port; shutdown returns `Ok`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use acre_consensus::hashing::Blake3Hash;
+use acre_consensus::sectors::PublicKey;
+use acre_consensus::solutions::{SegmentRoots, Solution, verify_solution};
+use acre_consensus::{
+    BlockNumber, HistorySize, ProtocolParams, SectorIndex, SegmentIndex, SegmentRoot, SolutionRange, codec,
+};
+use acre_farmer::daemon::farms::{PLOT_FILE, sector_size};
+use acre_farmer::daemon::{DaemonConfig, run};
+use acre_farmer::plot_file::Farm;
+use acre_rpc_api::{
+    BlockSeal, FarmerApiServer, FarmerInfo, Hex32, HexBytes, SealRequest, SlotInfo, SolutionSubmission,
+};
+use acre_storage::{ArchivedSegment, Archiver};
+use ed25519_dalek::{Signature, SigningKey, Verifier};
+use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::server::{PendingSubscriptionSink, Server, ServerHandle};
+use jsonrpsee::types::ErrorObjectOwned;
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+
+const SLOT_INTERVAL: Duration = Duration::from_millis(100);
+
+struct MockState {
+    params: ProtocolParams,
+    genesis_hash: Hex32,
+    solution_range: u64,
+    segments: Mutex<Vec<ArchivedSegment>>,
+    challenges: Mutex<HashMap<u64, Blake3Hash>>,
+    slot: AtomicU64,
+    /// `(slot, verification result)` of every submitted solution.
+    solutions: Mutex<Vec<(u64, Result<Solution, String>)>>,
+    seals: Mutex<Vec<BlockSeal>>,
+    piece_requests: AtomicUsize,
+    info_calls: AtomicUsize,
+    pieces_open: watch::Sender<bool>,
+    slots: broadcast::Sender<SlotInfo>,
+    seal_requests: broadcast::Sender<SealRequest>,
+    headers: broadcast::Sender<HexBytes>,
+}
+
+#[derive(Clone)]
+struct MockNode(Arc<MockState>);
+
+impl SegmentRoots for MockState {
+    fn segment_root(&self, index: SegmentIndex) -> Option<SegmentRoot> {
+        let segments = self.segments.lock().expect("lock");
+        segments
+            .get(index.0 as usize)
+            .map(|segment| segment.header.segment_root)
+    }
+    fn history_size(&self) -> HistorySize {
+        HistorySize::new(self.segments.lock().expect("lock").len() as u64).expect("genesis segment")
+    }
+}
+
+impl MockNode {
+    fn new(params: ProtocolParams, genesis: ArchivedSegment) -> Self {
+        Self(Arc::new(MockState {
+            params,
+            genesis_hash: Hex32(*blake3::hash(b"mock genesis").as_bytes()),
+            solution_range: u64::MAX / 4,
+            segments: Mutex::new(vec![genesis]),
+            challenges: Mutex::new(HashMap::new()),
+            slot: AtomicU64::new(0),
+            solutions: Mutex::new(Vec::new()),
+            seals: Mutex::new(Vec::new()),
+            piece_requests: AtomicUsize::new(0),
+            info_calls: AtomicUsize::new(0),
+            pieces_open: watch::Sender::new(false),
+            slots: broadcast::channel(16).0,
+            seal_requests: broadcast::channel(16).0,
+            headers: broadcast::channel(16).0,
+        }))
+    }
+
+    /// Announces a slot every [`SLOT_INTERVAL`], with a challenge derived from its number.
+    fn start_slots(&self) {
+        let state = self.0.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SLOT_INTERVAL).await;
+                let slot = state.slot.fetch_add(1, Ordering::SeqCst) + 1;
+                let challenge = *blake3::hash(&slot.to_le_bytes()).as_bytes();
+                state
+                    .challenges
+                    .lock()
+                    .expect("lock")
+                    .insert(slot, Blake3Hash(challenge));
+                let _ = state.slots.send(SlotInfo {
+                    slot,
+                    global_challenge: Hex32(challenge),
+                    solution_range: state.solution_range,
+                });
+            }
+        });
+    }
+
+    fn archive(&self, segment: ArchivedSegment) {
+        let encoded = HexBytes(segment.header.encode());
+        self.0.segments.lock().expect("lock").push(segment);
+        self.0.headers.send(encoded).expect("the daemon is subscribed");
+    }
+
+    async fn serve(&self, addr: SocketAddr) -> (ServerHandle, SocketAddr) {
+        let server = Server::builder().build(addr).await.expect("binds");
+        let addr = server.local_addr().expect("bound");
+        (server.start(self.clone().into_rpc()), addr)
+    }
+}
+
+/// Forwards a broadcast channel into a subscription until either side closes.
+async fn forward<T: Serialize + Clone>(pending: PendingSubscriptionSink, mut items: broadcast::Receiver<T>) {
+    let Ok(sink) = pending.accept().await else {
+        return;
+    };
+    loop {
+        let item = match items.recv().await {
+            Ok(item) => item,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let message = serde_json::value::to_raw_value(&item).expect("serialises");
+        if sink.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn bad(message: String) -> ErrorObjectOwned {
+    acre_rpc_api::error(acre_rpc_api::error_codes::BAD_ENCODING, message)
+}
+
+#[jsonrpsee::core::async_trait]
+impl FarmerApiServer for MockNode {
+    async fn info(&self) -> Result<FarmerInfo, ErrorObjectOwned> {
+        self.0.info_calls.fetch_add(1, Ordering::SeqCst);
+        Ok(FarmerInfo {
+            chain: "mock".into(),
+            genesis_hash: self.0.genesis_hash,
+            params: self.0.params.clone(),
+            segment_count: self.0.segments.lock().expect("lock").len() as u64,
+        })
+    }
+
+    async fn subscribe_slot_info(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        tokio::spawn(forward(pending, self.0.slots.subscribe()));
+        Ok(())
+    }
+
+    async fn submit_solution(&self, submission: SolutionSubmission) -> Result<(), ErrorObjectOwned> {
+        let state = &self.0;
+        let verdict = codec::decode_bounded::<Solution>("solution", &submission.solution.0, 1 << 20)
+            .map_err(|error| error.to_string())
+            .and_then(|solution| {
+                let challenge = state
+                    .challenges
+                    .lock()
+                    .expect("lock")
+                    .get(&submission.slot)
+                    .copied()
+                    .ok_or("unknown slot")?;
+                verify_solution(
+                    &state.params,
+                    &solution,
+                    &challenge,
+                    SolutionRange(state.solution_range),
+                    state.as_ref(),
+                )
+                .map_err(|error| error.to_string())?;
+                Ok(solution)
+            });
+        let result = verdict.as_ref().map(|_| ()).map_err(|error| bad(error.clone()));
+        state
+            .solutions
+            .lock()
+            .expect("lock")
+            .push((submission.slot, verdict));
+        result
+    }
+
+    async fn subscribe_block_sealing(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        tokio::spawn(forward(pending, self.0.seal_requests.subscribe()));
+        Ok(())
+    }
+
+    async fn submit_block_seal(&self, seal: BlockSeal) -> Result<(), ErrorObjectOwned> {
+        self.0.seals.lock().expect("lock").push(seal);
+        Ok(())
+    }
+
+    async fn subscribe_archived_segment_headers(
+        &self,
+        pending: PendingSubscriptionSink,
+    ) -> SubscriptionResult {
+        tokio::spawn(forward(pending, self.0.headers.subscribe()));
+        Ok(())
+    }
+
+    async fn segment_headers(&self, indices: Vec<u64>) -> Result<Vec<Option<HexBytes>>, ErrorObjectOwned> {
+        let segments = self.0.segments.lock().expect("lock");
+        Ok(indices
+            .into_iter()
+            .map(|index| {
+                segments
+                    .get(index as usize)
+                    .map(|segment| HexBytes(segment.header.encode()))
+            })
+            .collect())
+    }
+
+    /// The first answer is a corrupted piece and the second a truncated one: the daemon must refetch.
+    async fn piece(&self, index: u64) -> Result<Option<HexBytes>, ErrorObjectOwned> {
+        let request = self.0.piece_requests.fetch_add(1, Ordering::SeqCst);
+        let _ = self.0.pieces_open.subscribe().wait_for(|open| *open).await;
+        let params = &self.0.params;
+        let per_segment = u64::from(params.pieces_per_segment());
+        let segments = self.0.segments.lock().expect("lock");
+        let mut bytes = segments
+            .get((index / per_segment) as usize)
+            .and_then(|segment| segment.pieces.get((index % per_segment) as usize))
+            .map(|piece| piece.encode());
+        if let Some(bytes) = bytes.as_mut() {
+            match request {
+                0 => bytes[0] ^= 1,
+                1 => bytes.truncate(100),
+                _ => {}
+            }
+        }
+        Ok(bytes.map(HexBytes))
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds, failing after `timeout`.
+async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// History sizes of the plotted sectors of the farm at `dir`.
+fn plotted(params: &ProtocolParams, dir: &Path) -> Vec<(SectorIndex, u64)> {
+    Farm::open(&dir.join(PLOT_FILE), params)
+        .map(|farm| {
+            farm.history_sizes()
+                .map(|(index, size)| (index, size.get()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn segment(archiver: &mut Archiver, number: u64, fill: u8) -> ArchivedSegment {
+    let sealed = archiver
+        .add_block(BlockNumber(number), &vec![fill; 3000])
+        .expect("archives");
+    assert!(sealed.is_empty());
+    archiver.close_segment().expect("seals").expect("has data")
+}
+
+fn valid_solutions(state: &MockState, after_slot: u64) -> usize {
+    let solutions = state.solutions.lock().expect("lock");
+    for (slot, verdict) in solutions.iter() {
+        assert!(verdict.is_ok(), "solution for slot {slot} rejected: {verdict:?}");
+    }
+    solutions.iter().filter(|(slot, _)| *slot > after_slot).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_plots_farms_seals_reconnects_and_stops() {
+    let params = ProtocolParams::dev();
+    let mut archiver = Archiver::new(params.clone()).expect("dev params");
+    let genesis = segment(&mut archiver, 0, 1);
+    let second = segment(&mut archiver, 1, 2);
+    let node = MockNode::new(params.clone(), genesis);
+    node.start_slots();
+    let (mut server, addr) = node.serve("127.0.0.1:0".parse().expect("address")).await;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let farm_dir = dir.path().join("farm");
+    let key = SigningKey::from_bytes(&[42; 32]);
+    let public_key = PublicKey(key.verifying_key().to_bytes());
+    let reward_address = [5; 32];
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
+    }
+    let daemon = tokio::spawn(run(
+        DaemonConfig {
+            node_url: format!("ws://{addr}"),
+            reward_address,
+            key: key.clone(),
+            farms: vec![(farm_dir.clone(), 2 * sector_size(&params) + 100)],
+            plotting_threads: Some(2),
+            show_progress: false,
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let state = node.0.clone();
+    let timeout = Duration::from_secs(15);
+
+    // Sector 0 is plotted at history size 1; a segment archived meanwhile makes sector 1 use size 2.
+    wait_until("the first piece request", timeout, || {
+        state.piece_requests.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    node.archive(second);
+    state.pieces_open.send_replace(true);
+    wait_until("both sectors plotted", timeout, || {
+        plotted(&params, &farm_dir).len() == 2
+    })
+    .await;
+    assert_eq!(
+        plotted(&params, &farm_dir),
+        [(SectorIndex(0), 1), (SectorIndex(1), 2)]
+    );
+
+    // Solutions arrive and verify (checked for every submission in `valid_solutions`).
+    wait_until("three solutions", timeout, || valid_solutions(&state, 0) >= 3).await;
+    {
+        let solutions = state.solutions.lock().expect("lock");
+        let (_, first) = &solutions[0];
+        let first = first.as_ref().expect("valid");
+        assert_eq!(
+            (first.public_key, first.reward_address),
+            (public_key, reward_address)
+        );
+    }
+
+    // Seal requests: only the one for the farmer's key is answered, with a valid signature.
+    wait_until("the seal subscription", timeout, || {
+        state.seal_requests.receiver_count() > 0
+    })
+    .await;
+    let ours = Hex32([0xaa; 32]);
+    for (header_hash, key) in [(Hex32([0xbb; 32]), Hex32([1; 32])), (ours, Hex32(public_key.0))] {
+        state
+            .seal_requests
+            .send(SealRequest {
+                header_hash,
+                public_key: key,
+                number: 7,
+                slot: 9,
+            })
+            .expect("subscribed");
+    }
+    wait_until("a seal", timeout, || {
+        !state.seals.lock().expect("lock").is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    {
+        let seals = state.seals.lock().expect("lock");
+        assert_eq!(seals.len(), 1, "only the farmer's own request is sealed");
+        assert_eq!(seals[0].header_hash, ours);
+        let signature = Signature::from_slice(&seals[0].signature.0).expect("64 bytes");
+        key.verifying_key()
+            .verify(&ours.0, &signature)
+            .expect("the seal verifies");
+    }
+
+    // The node goes away and comes back on the same port: the daemon reconnects and farms on.
+    server.stop().expect("running");
+    server.stopped().await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let restart_slot = state.slot.load(Ordering::SeqCst);
+    assert_eq!(state.info_calls.load(Ordering::SeqCst), 1);
+    (server, _) = node.serve(addr).await;
+    wait_until("a new session", timeout, || {
+        state.info_calls.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    wait_until("solutions after the restart", timeout, || {
+        valid_solutions(&state, restart_slot) >= 2
+    })
+    .await;
+
+    // Shutdown is clean and prompt.
+    stop.send(()).expect("daemon running");
+    let result = tokio::time::timeout(Duration::from_secs(10), daemon)
+        .await
+        .expect("stops promptly")
+        .expect("does not panic");
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(plotted(&params, &farm_dir).len(), 2);
+    server.stop().expect("running");
+}
