@@ -8,6 +8,7 @@
 
 mod archive;
 mod client;
+mod dev;
 mod keys;
 
 use std::path::PathBuf;
@@ -91,6 +92,8 @@ enum Command {
     },
     #[command(flatten)]
     Client(client::Command),
+    /// Run a development chain: a node and a farmer with a small plot, printing blocks as they come.
+    Dev(dev::DevArgs),
 }
 
 /// Runs a node command on a single-threaded runtime: one connection, one request at a time.
@@ -102,12 +105,26 @@ fn run_client(command: client::Command) -> anyhow::Result<()> {
         .block_on(client::run(command))
 }
 
+/// Runs `acre dev` on a multi-threaded runtime (node, farmer and RPC share it).
+fn run_dev(args: dev::DevArgs) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(dev::run(args))
+}
+
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // `acre dev` shows the farmer's plotting and the archiver's segments; blocks it prints itself.
+    let default_filter = match cli.command {
+        Command::Dev(_) => "warn,acre_farmer=info,acre_node::archiving=info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Archive {
             file,
@@ -119,6 +136,7 @@ fn main() -> ExitCode {
         Command::Key(KeyCommand::Generate { file }) => keys::generate(&file),
         Command::Key(KeyCommand::Inspect { file }) => keys::inspect(&file),
         Command::Client(command) => run_client(command),
+        Command::Dev(args) => run_dev(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

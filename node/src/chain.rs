@@ -63,8 +63,8 @@ pub struct Imported {
     pub is_best: bool,
     /// Segments archived because the best chain grew.
     pub new_segments: Vec<SegmentHeader>,
-    /// The best block's pending injections, if the best block changed (for the timekeeper).
-    pub best_injections: Option<Vec<EntropyInjection>>,
+    /// The best block's context, if the best block changed (the timekeeper follows it).
+    pub best_context: Option<BlockContext>,
 }
 
 /// A block ready to be sealed.
@@ -408,7 +408,7 @@ impl Chain {
             number: unsealed.number,
             is_best: outcome.is_best,
             new_segments: Vec::new(),
-            best_injections: None,
+            best_context: None,
         };
         if outcome.is_best {
             inner.best_state = if best.hash == unsealed.parent_hash {
@@ -419,7 +419,7 @@ impl Chain {
             inner.best = index
                 .meta(&hash)?
                 .ok_or_else(|| internal(Error::Corrupt("imported block has no metadata".into())))?;
-            imported.best_injections = Some(context.injections.clone());
+            imported.best_context = Some(context.clone());
             inner.best_context = context;
             let best_number = inner.best.number;
             imported.new_segments = inner

@@ -168,8 +168,12 @@ impl Shared {
             best = imported.is_best,
             "block imported"
         );
-        if let Some(injections) = &imported.best_injections {
-            self.timekeeper.set_injections(injections.clone());
+        if let Some(context) = &imported.best_context {
+            self.timekeeper.follow_best(
+                context.child.pot_covered_slot,
+                context.child.pot_recent_outputs.last().copied(),
+                context.injections.clone(),
+            );
         }
         if imported.is_best {
             self.metrics.best_number.set(imported.number.0);

@@ -6,7 +6,7 @@
 //! newest slot number on a `watch` channel.
 //!
 //! Entropy injections come from the best chain and may arrive after the timekeeper passed the slot they
-//! apply to (a late block, a reorg): [`Timekeeper::set_injections`] then drops the slots proved with the
+//! apply to (a late block, a reorg): [`Timekeeper::follow_best`] then drops the slots proved with the
 //! wrong seed and the thread re-proves them. Blocks verify their proof of time against what the
 //! timekeeper proved ([`PotCache`]) instead of recomputing it.
 
@@ -115,15 +115,44 @@ impl Timekeeper {
         SlotNumber(state.first_slot() + state.slots.len() as u64 - 1)
     }
 
-    /// Replaces the pending injections (the best chain's); slots proved with a seed they change are
-    /// dropped and proved again.
-    pub fn set_injections(&self, injections: Vec<EntropyInjection>) {
+    /// Follows a new best block that covers slots up to `covered` (whose output is `output`) and has
+    /// `pending` injections for later slots. Slots up to `covered` are the best chain's and stay as they
+    /// are, unless the timekeeper's own output there differs (a reorg to a branch with other entropy): then
+    /// it restarts from the block's output. Later slots proved with a seed `pending` changes are dropped
+    /// and proved again.
+    pub fn follow_best(
+        &self,
+        covered: SlotNumber,
+        output: Option<PotOutput>,
+        pending: Vec<EntropyInjection>,
+    ) {
         let mut state = lock(&self.state);
+        if let Some(output) = output
+            && state.get(covered).map(|(_, checkpoints)| checkpoints.output()) != Some(output)
+            && covered.0 >= state.first_slot()
+        {
+            tracing::info!(slot = %covered, "best chain's proof of time differs; restarting from it");
+            state.start = PotStart::After(covered, output);
+            state.slots.clear();
+            state.injections = pending;
+            state.generation += 1;
+            return;
+        }
+        let mut injections: Vec<_> = state
+            .injections
+            .iter()
+            .filter(|injection| injection.slot <= covered)
+            .copied()
+            .collect();
+        injections.extend(pending.into_iter().filter(|injection| injection.slot > covered));
         if state.injections == injections {
             return;
         }
         state.injections = injections;
-        let stale = (0..state.slots.len()).find(|&index| state.seed_for(index) != state.slots[index].0);
+        let first_free =
+            usize::try_from((covered.0 + 1).saturating_sub(state.first_slot())).unwrap_or(usize::MAX);
+        let stale =
+            (first_free..state.slots.len()).find(|&index| state.seed_for(index) != state.slots[index].0);
         if let Some(index) = stale {
             tracing::info!(
                 slot = state.first_slot() + index as u64,
@@ -220,7 +249,7 @@ mod tests {
             slot: SlotNumber(5),
             entropy: slots[0].output(),
         };
-        timekeeper.set_injections(vec![injection]);
+        timekeeper.follow_best(SlotNumber(0), None, vec![injection]);
         runtime.block_on(async {
             loop {
                 if let Some(again) = timekeeper.checkpoints(SlotNumber(1), SlotNumber(12)) {

@@ -37,7 +37,10 @@ fn spawn_node(spec: &std::path::Path, data: &std::path::Path, port: u16) -> Chil
 
 async fn connect(port: u16, node: &mut Child) -> WsClient {
     for _ in 0..200 {
-        if let Ok(client) = WsClientBuilder::default().build(format!("ws://127.0.0.1:{port}")).await {
+        if let Ok(client) = WsClientBuilder::default()
+            .build(format!("ws://127.0.0.1:{port}"))
+            .await
+        {
             return client;
         }
         if let Some(status) = node.try_wait().expect("waits") {

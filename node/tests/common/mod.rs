@@ -23,7 +23,11 @@ use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 pub fn test_spec() -> ChainSpec {
     let mut spec = ChainSpec::dev();
     spec.name = "test".into();
-    spec.params.pot_iterations = 3_200_000;
+    spec.params.pot_iterations = 12_000_000;
+    // Inject entropy every few blocks so tests cross many injections.
+    spec.params.pot_entropy_injection_interval = 4;
+    spec.params.pot_entropy_injection_lookback = 1;
+    spec.params.pot_entropy_injection_delay = 6;
     spec
 }
 

@@ -1,0 +1,188 @@
+//! `acre dev`: a whole development chain in one command.
+//!
+//! It runs an `acre-node` (the built-in `dev` chain) and an `acre-farmer` daemon in this process: the farmer
+//! reaches the node over the node's own RPC on loopback, exactly as separate processes would, so what works
+//! here works split apart. Blocks are printed as they are authored. State lives in the data directory
+//! (`chain.redb`, `farm/`, and the dev accounts' well-known keys in `keys/`), so a second run continues the
+//! same chain; delete the directory to start over.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use acre_execution::Address;
+use acre_farmer::daemon::{self, DaemonConfig};
+use acre_node::chain_spec::{DEV_ACCOUNTS, dev_key};
+use acre_node::{ChainSpec, Node, NodeConfig};
+use acre_rpc_api::{DEFAULT_METRICS_PORT, DEFAULT_RPC_PORT};
+use anyhow::{Context, Result};
+use tokio::sync::{broadcast, oneshot};
+
+/// Options of `acre dev`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DevArgs {
+    /// Where the chain and the plot live [default: ~/.local/share/acre/dev].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Port of the node's JSON-RPC server.
+    #[arg(long, default_value_t = DEFAULT_RPC_PORT)]
+    rpc_port: u16,
+    /// Port of the node's Prometheus metrics (`GET /metrics`); 0 picks a free one.
+    #[arg(long, default_value_t = DEFAULT_METRICS_PORT)]
+    metrics_port: u16,
+    /// Size of the farmer's plot (bytes, or with a K, M or G suffix).
+    #[arg(long, default_value = "16M")]
+    plot_size: String,
+    /// Threads the farmer plots with (the rest of the machine keeps proof of time on time).
+    #[arg(long, default_value_t = 1)]
+    plotting_threads: usize,
+}
+
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("acre")
+        .join("dev")
+}
+
+fn parse_size(text: &str) -> Result<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits.parse().with_context(|| format!("invalid size {text:?}"))?;
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        other => anyhow::bail!("unknown size unit {other:?} in {text:?}"),
+    };
+    value
+        .checked_mul(1 << shift)
+        .with_context(|| format!("size {text:?} is too large"))
+}
+
+/// Writes the dev accounts' key files (once) so `acre transfer --key` can use them.
+fn write_dev_keys(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for name in DEV_ACCOUNTS {
+        let path = dir.join(format!("{name}.key"));
+        if !path.exists() {
+            let contents = format!("{}\n", hex::encode(dev_key(name).to_bytes()));
+            let temporary = dir.join(format!(".{name}.key.tmp"));
+            std::fs::write(&temporary, contents)
+                .and_then(|()| std::fs::rename(&temporary, &path))
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the dev chain until Ctrl-C.
+pub(crate) async fn run(args: DevArgs) -> Result<()> {
+    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    let plot_size = parse_size(&args.plot_size)?;
+    write_dev_keys(&data_dir.join("keys"))?;
+    let localhost = Ipv4Addr::LOCALHOST.into();
+    let node = Node::start(NodeConfig {
+        spec: ChainSpec::dev(),
+        data_dir: data_dir.clone(),
+        rpc_address: SocketAddr::new(localhost, args.rpc_port),
+        metrics_address: Some(SocketAddr::new(localhost, args.metrics_port)),
+        seal_timeout: Duration::from_secs(4),
+    })
+    .await
+    .with_context(|| format!("starting the dev node in {}", data_dir.display()))?;
+    let rpc = node.rpc_address();
+
+    let alice = Address::of(&dev_key("alice"));
+    println!("Acre dev chain");
+    println!("  data dir   {}", data_dir.display());
+    println!("  RPC        ws://{rpc}");
+    if let Some(metrics) = node.metrics_address() {
+        println!("  metrics    http://{metrics}/metrics");
+    }
+    println!("  rewards to alice {alice}");
+    println!(
+        "  try: acre transfer --key {} --to <ADDRESS> --amount 1000 --wait",
+        data_dir.join("keys/alice.key").display()
+    );
+
+    let farm_dir = data_dir.join("farm");
+    std::fs::create_dir_all(&farm_dir).with_context(|| format!("creating {}", farm_dir.display()))?;
+    let key = daemon::load_or_create_identity(&farm_dir).context("loading the farmer's identity")?;
+    let (stop_farmer, farmer_stopped) = oneshot::channel::<()>();
+    let farmer = tokio::spawn(daemon::run(
+        DaemonConfig {
+            node_url: format!("ws://{rpc}"),
+            reward_address: alice.0,
+            key,
+            farms: vec![(farm_dir, plot_size)],
+            plotting_threads: Some(args.plotting_threads.max(1)),
+            show_progress: false,
+        },
+        async move {
+            let _ = farmer_stopped.await;
+        },
+    ));
+
+    let mut heads = node.subscribe_new_heads();
+    let outcome = loop {
+        tokio::select! {
+            head = heads.recv() => match head {
+                Ok(block) => println!(
+                    "block #{:<6} {}  slot {:<7} {} tx  {}",
+                    block.number,
+                    block.hash,
+                    block.slot,
+                    block.transactions.len(),
+                    if block.segment_headers.is_empty() {
+                        String::new()
+                    } else {
+                        format!("segment headers {:?}", block.segment_headers)
+                    },
+                ),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break Ok(()),
+            },
+            signal = tokio::signal::ctrl_c() => break signal.context("waiting for Ctrl-C"),
+        }
+    };
+    println!("stopping…");
+    let _ = stop_farmer.send(());
+    let stopping = async {
+        match farmer.await {
+            Ok(Err(error)) => eprintln!("farmer: {error}"),
+            Err(error) => eprintln!("farmer task: {error}"),
+            Ok(Ok(())) => {}
+        }
+        node.stop().await;
+    };
+    if tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .is_err()
+    {
+        eprintln!("shutdown took too long; exiting");
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("16M").expect("parses"), 16 << 20);
+        assert_eq!(parse_size("1GiB").expect("parses"), 1 << 30);
+        assert_eq!(parse_size("4096").expect("parses"), 4096);
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("M").is_err());
+    }
+}
