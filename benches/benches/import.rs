@@ -1,0 +1,293 @@
+//! The node's import pipeline on blocks of the real `dev` chain: header checks (seal, proof of time,
+//! solution), body checks, execution of signed transfers, the database write and archiving, as
+//! [`Chain::import`] does them for a block from a peer.
+//!
+//! Setup (not measured) authors a chain of `ACRE_BENCH_IMPORT_BLOCKS` blocks (default 20) the way the
+//! node does: a [`Timekeeper`] proves the dev chain's slots (about 0.5 s each), an in-process farmer
+//! audits and proves from sectors plotted from the genesis segment, and every win becomes a block
+//! (`propose` on the best block, seal, `import`). Some blocks carry transfers between the dev accounts.
+//! Each measured iteration then opens a fresh in-memory chain and imports the whole chain in order:
+//!
+//! - `import/dev/pot=verified/blocks=N`: with [`NoPotCache`], so every slot's proof of time is verified
+//!   (a block from a peer);
+//! - `import/dev/pot=cached/blocks=N`: with the timekeeper as the cache, so proof-of-time verification is
+//!   skipped (a block whose slots the node proved itself); the difference is the proof-of-time cost.
+//!
+//! Opening the chain and dropping it are outside the measurement.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use acre_consensus::blocks::{Body, Header};
+use acre_consensus::pot::slot_challenge;
+use acre_consensus::pot_chain::{NoPotCache, PotCache, PotStart};
+use acre_consensus::sectors::{PublicKey, SectorId};
+use acre_consensus::solutions::Solution;
+use acre_consensus::{HistorySize, ProtocolParams, SectorIndex, SlotNumber};
+use acre_execution::{Address, SignedTransaction, Transfer};
+use acre_farmer::auditing::audit_sector;
+use acre_farmer::piece_source::InMemoryPieceSource;
+use acre_farmer::plotting::{PlottedSector, plot_sector};
+use acre_farmer::proving::prove;
+use acre_node::chain_spec::dev_key;
+use acre_node::timekeeper::Timekeeper;
+use acre_node::{Chain, ChainSpec};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use ed25519_dalek::SigningKey;
+
+/// Blocks authored when `ACRE_BENCH_IMPORT_BLOCKS` is not set.
+const DEFAULT_BLOCKS: usize = 20;
+
+/// Sectors the farmer plots: enough that most slots have a win at the initial solution range.
+const SECTORS: u16 = 6;
+
+/// Every `TRANSFER_EVERY`th block carries a transfer each way between alice and bob.
+const TRANSFER_EVERY: usize = 2;
+
+/// Where the farmer's rewards go.
+const REWARD_ADDRESS: [u8; 32] = [7; 32];
+
+/// An authored chain and what importing it needs.
+struct AuthoredChain {
+    spec: ChainSpec,
+    blocks: Vec<(Header, Body)>,
+    /// Stopped after setup; it keeps every slot it proved, so it still answers [`PotCache`] queries.
+    timekeeper: Timekeeper,
+    slots: u64,
+    transactions: usize,
+}
+
+fn block_count() -> usize {
+    match std::env::var("ACRE_BENCH_IMPORT_BLOCKS") {
+        Ok(value) => value
+            .parse()
+            .ok()
+            .filter(|&blocks: &usize| blocks > 0)
+            .expect("ACRE_BENCH_IMPORT_BLOCKS must be a positive integer"),
+        Err(_) => DEFAULT_BLOCKS,
+    }
+}
+
+/// Plots `SECTORS` sectors of the genesis segment (the whole history of a fresh chain).
+fn plot(spec: &ChainSpec, public_key: &PublicKey) -> Vec<(SectorId, PlottedSector)> {
+    let params = &spec.params;
+    let genesis = spec.genesis().expect("the dev spec has a genesis");
+    let segment = acre_node::archiving::genesis_segment(params, &genesis.header, &genesis.body)
+        .expect("genesis archives");
+    let source = InMemoryPieceSource::new(params.clone(), [segment]);
+    let history = HistorySize::ONE;
+    (0..SECTORS)
+        .map(|index| {
+            let sector = plot_sector(
+                params,
+                &public_key.hash(),
+                SectorIndex(index),
+                history,
+                params.max_pieces_per_sector,
+                &source,
+            )
+            .expect("plots from the genesis segment");
+            (
+                SectorId::new(&public_key.hash(), SectorIndex(index), history),
+                sector,
+            )
+        })
+        .collect()
+}
+
+/// The first provable win of `slot`'s challenge in the plot, if any.
+fn farm(
+    params: &ProtocolParams,
+    chain: &Chain,
+    timekeeper: &Timekeeper,
+    plot: &[(SectorId, PlottedSector)],
+    public_key: &PublicKey,
+    slot: SlotNumber,
+) -> Option<Solution> {
+    let output = timekeeper.output(slot).expect("the slot is proved");
+    let challenge = slot_challenge(&output, slot);
+    let solution_range = chain.best().1.child.era.solution_range;
+    plot.iter().find_map(|(id, sector)| {
+        audit_sector(
+            params,
+            id,
+            &sector.metadata,
+            &sector.bytes,
+            &challenge,
+            solution_range,
+        )
+        .expect("audits an in-memory sector")
+        .iter()
+        .find_map(|win| {
+            prove(
+                params,
+                public_key,
+                REWARD_ADDRESS,
+                &sector.metadata,
+                &sector.bytes,
+                win,
+            )
+            .ok()
+        })
+    })
+}
+
+/// A transfer each way between alice and bob at their current nonces.
+fn transfers(chain: &Chain) -> Vec<SignedTransaction> {
+    let alice = dev_key("alice");
+    let bob = dev_key("bob");
+    let transfer = |from: &SigningKey, to: &SigningKey, amount: u128| {
+        let from_address = Address::of(from);
+        SignedTransaction::sign(
+            Transfer {
+                from: from_address,
+                to: Address::of(to),
+                amount,
+                fee: 1,
+                nonce: chain.account(&from_address).nonce,
+            },
+            from,
+        )
+    };
+    vec![transfer(&alice, &bob, 1_000), transfer(&bob, &alice, 500)]
+}
+
+fn wait_until_proved(timekeeper: &Timekeeper, slot: SlotNumber) {
+    while timekeeper.newest_slot() < slot {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Authors `count` blocks of the dev chain as the node does, with an in-process farmer.
+fn author(count: usize) -> AuthoredChain {
+    let started = Instant::now();
+    let spec = ChainSpec::dev();
+    let params = spec.params.clone();
+    let chain = Chain::open(spec.clone(), None).expect("opens an in-memory dev chain");
+    let (timekeeper, _newest) =
+        Timekeeper::spawn(&params, PotStart::Genesis(chain.genesis_seed()), Vec::new())
+            .expect("starts the timekeeper thread");
+
+    let key = SigningKey::from_bytes(&[42; 32]);
+    let public_key = PublicKey(key.verifying_key().to_bytes());
+    let plot = plot(&spec, &public_key);
+    eprintln!(
+        "import bench: plotted {SECTORS} sectors in {:.1?}; authoring {count} blocks \
+         (dev proof of time, about 0.5 s a slot)",
+        started.elapsed()
+    );
+
+    let mut blocks = Vec::with_capacity(count);
+    let mut transactions = 0;
+    let mut slot = SlotNumber(0);
+    let max_slots = 20 * count as u64 + 20;
+    while blocks.len() < count {
+        slot = SlotNumber(slot.0 + 1);
+        assert!(
+            slot.0 <= max_slots,
+            "only {} wins in {max_slots} slots: plot more sectors",
+            blocks.len()
+        );
+        wait_until_proved(&timekeeper, slot);
+        let Some(solution) = farm(&params, &chain, &timekeeper, &plot, &public_key, slot) else {
+            continue;
+        };
+        // The block carries proof of time up to `slot + block_authoring_delay`.
+        wait_until_proved(&timekeeper, SlotNumber(slot.0 + params.block_authoring_delay));
+        let candidates = if blocks.len() % TRANSFER_EVERY == 1 {
+            transfers(&chain)
+        } else {
+            Vec::new()
+        };
+        let proposal = chain
+            .propose(slot, solution, &timekeeper, &candidates)
+            .expect("proposes")
+            .expect("the slot follows the best block and its proof of time is proved");
+        let header = proposal.header.seal(&key);
+        let imported = chain
+            .import(&header, &proposal.body, &timekeeper)
+            .expect("an authored block imports");
+        assert!(imported.is_best, "every authored block extends the best chain");
+        if let Some(injections) = imported.best_injections {
+            timekeeper.set_injections(injections);
+        }
+        transactions += proposal.body.transactions.len();
+        eprintln!(
+            "import bench: block {} at slot {slot} ({} transactions) after {:.1?}",
+            imported.number,
+            proposal.body.transactions.len(),
+            started.elapsed()
+        );
+        blocks.push((header, proposal.body));
+    }
+    // The thread finishes the slot it is proving, then exits: wait for it so it does not share the
+    // cores with the first measurements.
+    let newest = timekeeper.newest_slot();
+    timekeeper.stop();
+    wait_until_proved(&timekeeper, SlotNumber(newest.0 + 1));
+    eprintln!(
+        "import bench: setup authored {count} blocks over {} slots with {transactions} transactions in {:.1?}",
+        slot.0,
+        started.elapsed()
+    );
+    AuthoredChain {
+        spec,
+        blocks,
+        timekeeper,
+        slots: slot.0,
+        transactions,
+    }
+}
+
+/// Imports every block into a fresh in-memory chain; returns the time the imports took.
+fn import_all(spec: &ChainSpec, blocks: &[(Header, Body)], pot_cache: &impl PotCache) -> Duration {
+    let chain = Chain::open(spec.clone(), None).expect("opens an in-memory dev chain");
+    let start = Instant::now();
+    for (header, body) in blocks {
+        black_box(
+            chain
+                .import(black_box(header), black_box(body), pot_cache)
+                .expect("an authored block imports"),
+        );
+    }
+    let elapsed = start.elapsed();
+    drop(chain);
+    elapsed
+}
+
+fn benches(c: &mut Criterion) {
+    let authored = author(block_count());
+    let count = authored.blocks.len();
+    eprintln!(
+        "import bench: {count} blocks, {} slots of proof of time, {} transactions per import run",
+        authored.slots, authored.transactions
+    );
+
+    let mut group = c.benchmark_group("import");
+    // One run imports the whole chain (seconds with proof of time): one run per sample, ten samples.
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(Throughput::Elements(count as u64));
+    group.measurement_time(Duration::from_secs(40));
+    group.bench_function(format!("dev/pot=verified/blocks={count}"), |b| {
+        b.iter_custom(|iterations| {
+            (0..iterations)
+                .map(|_| import_all(&authored.spec, &authored.blocks, &NoPotCache))
+                .sum()
+        })
+    });
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function(format!("dev/pot=cached/blocks={count}"), |b| {
+        b.iter_custom(|iterations| {
+            (0..iterations)
+                .map(|_| import_all(&authored.spec, &authored.blocks, &authored.timekeeper))
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(import, benches);
+criterion_main!(import);
