@@ -51,15 +51,27 @@ fn chain_json(node: &str) -> Option<serde_json::Value> {
         return None;
     }
     let text = String::from_utf8(output.stdout).expect("utf-8");
-    assert_eq!(text.trim().lines().count(), 1, "one JSON object on one line: {text}");
+    assert_eq!(
+        text.trim().lines().count(),
+        1,
+        "one JSON object on one line: {text}"
+    );
     Some(serde_json::from_str(text.trim()).expect("valid JSON"))
 }
 
 fn balance(node: &str, address: &Address) -> u128 {
     let output = acre(&["balance", &address.to_string(), "--json", "--node", node]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    json["balance"].as_str().expect("balance string").parse().expect("u128")
+    json["balance"]
+        .as_str()
+        .expect("balance string")
+        .parse()
+        .expect("u128")
 }
 
 #[test]
@@ -67,7 +79,7 @@ fn node_and_farmer_binaries_author_blocks_and_acre_transfers() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut spec = ChainSpec::dev();
     spec.name = "e2e".into();
-    spec.params.pot_iterations = 12_000_000;
+    spec.params.pot_iterations = 20_000_000;
     let spec_path = dir.path().join("spec.json");
     std::fs::write(&spec_path, serde_json::to_string(&spec).expect("JSON")).expect("writes");
     let port = free_port();
@@ -89,7 +101,13 @@ fn node_and_farmer_binaries_author_blocks_and_acre_transfers() {
     let farm = dir.path().join("farm");
     let _farmer = Guard(
         Command::new(sibling("acre-farmer"))
-            .args(["farm", "--node", &node_url, "--reward-address", &reward.to_string()])
+            .args([
+                "farm",
+                "--node",
+                &node_url,
+                "--reward-address",
+                &reward.to_string(),
+            ])
             .arg(format!("path={},size=512K", farm.display()))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -98,7 +116,11 @@ fn node_and_farmer_binaries_author_blocks_and_acre_transfers() {
     );
 
     let alice_key = dir.path().join("alice.key");
-    std::fs::write(&alice_key, format!("{}\n", hex::encode(dev_key("alice").to_bytes()))).expect("key");
+    std::fs::write(
+        &alice_key,
+        format!("{}\n", hex::encode(dev_key("alice").to_bytes())),
+    )
+    .expect("key");
     let bob = Address::of(&dev_key("bob"));
 
     let deadline = Instant::now() + Duration::from_secs(240);
@@ -139,7 +161,10 @@ fn node_and_farmer_binaries_author_blocks_and_acre_transfers() {
         }
     };
     for field in ["best_hash", "finalized_or_archived_number", "segment_count"] {
-        assert!(head.get(field).is_some(), "acre chain --json lacks {field}: {head}");
+        assert!(
+            head.get(field).is_some(),
+            "acre chain --json lacks {field}: {head}"
+        );
     }
     assert!(head["segment_count"].as_u64().expect("count") >= 1);
     assert_eq!(balance(&node_url, &bob), DEV_ENDOWMENT + 1_000);

@@ -103,10 +103,16 @@ impl FarmerApiServer for Rpc {
         let solution: Solution = codec::decode_bounded("solution", &submission.solution.0, 1 << 16)
             .map_err(|err| error(BAD_ENCODING, err.to_string()))?;
         let shared = self.node()?;
-        tokio::task::spawn_blocking(move || shared.submit_solution(submission.slot, solution))
+        let node = Arc::clone(&shared);
+        let slot = submission.slot;
+        let late = tokio::task::spawn_blocking(move || node.submit_solution(slot, solution))
             .await
             .map_err(internal)?
-            .map_err(|err| error(INVALID_SOLUTION, err.to_string()))
+            .map_err(|err| error(INVALID_SOLUTION, err.to_string()))?;
+        if late {
+            tokio::spawn(async move { shared.author(acre_consensus::SlotNumber(slot)).await });
+        }
+        Ok(())
     }
 
     async fn subscribe_block_sealing(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {

@@ -61,6 +61,7 @@ pub struct Shared {
     /// How long to wait for a farmer's seal.
     pub seal_timeout: Duration,
     book: Mutex<BTreeMap<u64, AnnouncedSlot>>,
+    authoring: tokio::sync::Mutex<()>,
     pending_seals: Mutex<HashMap<BlockHash, PendingSeal>>,
 }
 
@@ -110,6 +111,7 @@ impl Shared {
             heads: broadcast::channel(256).0,
             seal_timeout,
             book: Mutex::new(BTreeMap::new()),
+            authoring: tokio::sync::Mutex::new(()),
             pending_seals: Mutex::new(HashMap::new()),
         }
     }
@@ -190,15 +192,20 @@ impl Shared {
         }
     }
 
-    /// Verifies and records a farmer's solution for an announced slot.
-    pub fn submit_solution(&self, slot: u64, solution: Solution) -> Result<(), SolutionError> {
+    /// Verifies and records a farmer's solution for an announced slot. Returns whether the slot's block
+    /// time has already come (the solution is late but usable: the caller authors at once).
+    pub fn submit_solution(&self, slot: u64, solution: Solution) -> Result<bool, SolutionError> {
         let (challenge, range) = {
             let book = lock(&self.book);
             let entry = book.get(&slot).ok_or(SolutionError::UnknownSlot(slot))?;
             (entry.challenge, entry.solution_range)
         };
-        let deadline = slot.saturating_add(self.chain.params().block_authoring_delay);
-        if self.timekeeper.newest_slot().0 > deadline {
+        let delay = self.chain.params().block_authoring_delay;
+        let authoring = slot.saturating_add(delay);
+        // A late solution is still usable while the chain has not moved past its slot; after another
+        // authoring delay it is stale.
+        let newest = self.timekeeper.newest_slot().0;
+        if newest > authoring.saturating_add(delay) || self.chain.best().0.slot.0 >= slot {
             return Err(SolutionError::TooLate(slot));
         }
         self.chain.verify_solution(&solution, &challenge, range)?;
@@ -206,7 +213,7 @@ impl Shared {
         let entry = book.get_mut(&slot).ok_or(SolutionError::TooLate(slot))?;
         entry.solutions.push(solution);
         self.metrics.solutions.inc();
-        Ok(())
+        Ok(newest >= authoring)
     }
 
     /// Delivers a farmer's seal to the block waiting for it.
@@ -258,7 +265,9 @@ impl Shared {
     }
 
     /// Authors a block for `slot` if a solution for it is waiting.
-    async fn author(self: &Arc<Self>, slot: SlotNumber) {
+    pub async fn author(self: &Arc<Self>, slot: SlotNumber) {
+        // One block at a time: two authored concurrently would only compete with each other.
+        let _authoring = self.authoring.lock().await;
         let solutions = match lock(&self.book).get_mut(&slot.0) {
             Some(entry) => std::mem::take(&mut entry.solutions),
             None => return,
