@@ -208,8 +208,12 @@ fn author(count: usize) -> AuthoredChain {
             .import(&header, &proposal.body, &timekeeper)
             .expect("an authored block imports");
         assert!(imported.is_best, "every authored block extends the best chain");
-        if let Some(injections) = imported.best_injections {
-            timekeeper.set_injections(injections);
+        if let Some(context) = imported.best_context {
+            timekeeper.follow_best(
+                context.child.pot_covered_slot,
+                context.child.pot_recent_outputs.last().copied(),
+                context.injections,
+            );
         }
         transactions += proposal.body.transactions.len();
         eprintln!(
