@@ -118,7 +118,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // `acre dev` shows the farmer's plotting and the archiver's segments; blocks it prints itself.
     let default_filter = match cli.command {
-        Command::Dev(_) => "warn,acre_farmer=info,acre_node::archiving=info",
+        Command::Dev(_) => "warn,acre=info,acre_node::archiving=info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
