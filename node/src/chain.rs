@@ -21,7 +21,7 @@ use acre_consensus::{BlockNumber, ProtocolParams, SegmentHeader, SlotNumber, cod
 use acre_execution::{Address, InMemoryAccounts, SignedTransaction, apply_block, apply_transaction};
 use acre_storage::chain_index::{BlockMeta, ChainIndex};
 use acre_storage::db::tables::{Bodies, Headers};
-use acre_storage::db::{Database, Table, WriteTx};
+use acre_storage::db::{Database, WriteTx};
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::archiving::ArchiveState;
@@ -42,15 +42,10 @@ pub struct BlockContext {
     pub next_segment_index: u64,
 }
 
-/// Block contexts by hash.
-#[derive(Debug, Clone, Copy)]
-pub struct BlockContexts;
-
-impl Table for BlockContexts {
-    const NAME: &'static str = "block-contexts";
-    type Key = Blake3Hash;
-    type Value = Vec<u8>;
-}
+acre_storage::table!(
+    /// Block contexts by hash.
+    BlockContexts: "block-contexts", Blake3Hash => Vec<u8>
+);
 
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq)]

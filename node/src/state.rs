@@ -16,28 +16,18 @@ use acre_consensus::codec;
 use acre_consensus::hashing::{self, Blake3Hash, HashContext};
 use acre_consensus::state_tree::{StateTree, value_hash};
 use acre_execution::{Account, Address, InMemoryAccounts};
-use acre_storage::db::{ReadTx, Table, WriteTx};
+use acre_storage::db::{ReadTx, WriteTx};
 use borsh::{BorshDeserialize, BorshSerialize};
 
-/// Accounts of the best block, by address.
-#[derive(Debug, Clone, Copy)]
-pub struct Accounts;
+acre_storage::table!(
+    /// Accounts of the best block, by address.
+    Accounts: "accounts", Blake3Hash => Vec<u8>
+);
 
-impl Table for Accounts {
-    const NAME: &'static str = "accounts";
-    type Key = Blake3Hash;
-    type Value = Vec<u8>;
-}
-
-/// The account changes each block made, by block hash.
-#[derive(Debug, Clone, Copy)]
-pub struct BlockDiffs;
-
-impl Table for BlockDiffs {
-    const NAME: &'static str = "block-diffs";
-    type Key = Blake3Hash;
-    type Value = Vec<u8>;
-}
+acre_storage::table!(
+    /// The account changes each block made, by block hash.
+    BlockDiffs: "block-diffs", Blake3Hash => Vec<u8>
+);
 
 /// One account's change in one block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]

@@ -21,7 +21,11 @@ fn free_port() -> u16 {
 
 fn http_get(port: u16, path: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("writes");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("writes");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("reads");
     response
@@ -39,16 +43,27 @@ async fn serves_metrics_and_stops_cleanly_on_sigint() {
             .arg(&spec)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
-            .args(["--rpc-port", &rpc.to_string(), "--metrics-port", &metrics.to_string()])
+            .args([
+                "--rpc-port",
+                &rpc.to_string(),
+                "--metrics-port",
+                &metrics.to_string(),
+            ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .expect("acre-node starts");
         let client = loop {
-            if let Ok(client) = WsClientBuilder::default().build(format!("ws://127.0.0.1:{rpc}")).await {
+            if let Ok(client) = WsClientBuilder::default()
+                .build(format!("ws://127.0.0.1:{rpc}"))
+                .await
+            {
                 break client;
             }
-            assert!(node.try_wait().expect("waits").is_none(), "round {round}: acre-node exited early");
+            assert!(
+                node.try_wait().expect("waits").is_none(),
+                "round {round}: acre-node exited early"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         let head = client.head().await.expect("head");
@@ -70,7 +85,10 @@ async fn serves_metrics_and_stops_cleanly_on_sigint() {
             if let Some(exit) = node.try_wait().expect("waits") {
                 break exit;
             }
-            assert!(started.elapsed() < Duration::from_secs(15), "no exit after SIGINT");
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "no exit after SIGINT"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert!(exit.success(), "round {round}: exit status {exit}");

@@ -3,7 +3,7 @@
 use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::{BlockNumber, DecodeError, PieceIndex, SegmentHeader, SegmentIndex};
 
-use super::{KeyCodec, Table, ValueCodec};
+use super::{KeyCodec, ValueCodec};
 use crate::error::Error;
 
 fn wrong_size(what: &'static str, expected: usize, len: usize) -> Error {
@@ -99,13 +99,16 @@ impl KeyCodec for MetaKey {
     }
 }
 
+/// Declares a table: `table!(/// docs\n Name: "name", Key => Value);`. Other crates declare their own
+/// tables with it (the node's state and block contexts).
+#[macro_export]
 macro_rules! table {
     ($(#[$doc:meta])* $name:ident: $table:literal, $key:ty => $value:ty) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         pub struct $name;
 
-        impl Table for $name {
+        impl $crate::db::Table for $name {
             const NAME: &'static str = $table;
             type Key = $key;
             type Value = $value;
