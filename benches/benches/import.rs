@@ -25,10 +25,9 @@ use acre_consensus::sectors::{PublicKey, SectorId};
 use acre_consensus::solutions::Solution;
 use acre_consensus::{HistorySize, ProtocolParams, SectorIndex, SlotNumber};
 use acre_execution::{Address, SignedTransaction, Transfer};
-use acre_farmer::auditing::audit_sector;
 use acre_farmer::piece_source::InMemoryPieceSource;
 use acre_farmer::plotting::{PlottedSector, plot_sector};
-use acre_farmer::proving::prove;
+use acre_farmer::proving::first_solution;
 use acre_node::chain_spec::dev_key;
 use acre_node::timekeeper::Timekeeper;
 use acre_node::{Chain, ChainSpec};
@@ -107,29 +106,15 @@ fn farm(
     let output = timekeeper.output(slot).expect("the slot is proved");
     let challenge = slot_challenge(&output, slot);
     let solution_range = chain.best().1.child.era.solution_range;
-    plot.iter().find_map(|(id, sector)| {
-        audit_sector(
-            params,
-            id,
-            &sector.metadata,
-            &sector.bytes,
-            &challenge,
-            solution_range,
-        )
-        .expect("audits an in-memory sector")
-        .iter()
-        .find_map(|win| {
-            prove(
-                params,
-                public_key,
-                REWARD_ADDRESS,
-                &sector.metadata,
-                &sector.bytes,
-                win,
-            )
-            .ok()
-        })
-    })
+    first_solution(
+        params,
+        public_key,
+        REWARD_ADDRESS,
+        plot,
+        &challenge,
+        solution_range,
+    )
+    .expect("audits an in-memory sector")
 }
 
 /// A transfer each way between alice and bob at their current nonces.

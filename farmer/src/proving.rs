@@ -53,3 +53,39 @@ pub fn prove(
         proof_of_space: proof.bytes,
     })
 }
+
+/// Audits in-memory `sectors` for `challenge` at `solution_range` and returns the first win that proves,
+/// in sector order (tests, benches and tools; the daemon ranks wins itself).
+pub fn first_solution<'a>(
+    params: &ProtocolParams,
+    public_key: &PublicKey,
+    reward_address: [u8; 32],
+    sectors: impl IntoIterator<Item = &'a (SectorId, crate::plotting::PlottedSector)>,
+    challenge: &acre_consensus::Blake3Hash,
+    solution_range: acre_consensus::SolutionRange,
+) -> Result<Option<Solution>, Error> {
+    for (id, sector) in sectors {
+        let wins = crate::auditing::audit_sector(
+            params,
+            id,
+            &sector.metadata,
+            &sector.bytes,
+            challenge,
+            solution_range,
+        )?;
+        if let Some(solution) = wins.iter().find_map(|win| {
+            prove(
+                params,
+                public_key,
+                reward_address,
+                &sector.metadata,
+                &sector.bytes,
+                win,
+            )
+            .ok()
+        }) {
+            return Ok(Some(solution));
+        }
+    }
+    Ok(None)
+}

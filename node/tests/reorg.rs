@@ -20,10 +20,9 @@ use acre_consensus::sectors::{PublicKey, SectorId};
 use acre_consensus::solutions::Solution;
 use acre_consensus::{BlockNumber, HistorySize, SectorIndex, SlotNumber};
 use acre_execution::{Address, SignedTransaction, Transfer};
-use acre_farmer::auditing::audit_sector;
 use acre_farmer::piece_source::InMemoryPieceSource;
 use acre_farmer::plotting::{PlottedSector, plot_sector};
-use acre_farmer::proving::prove;
+use acre_farmer::proving::first_solution;
 use acre_node::chain::Imported;
 use acre_node::chain_spec::{DEV_BLOCK_REWARD, DEV_ENDOWMENT, dev_key};
 use acre_node::timekeeper::Timekeeper;
@@ -98,29 +97,15 @@ impl Farmer {
         let output = timekeeper.output(slot).expect("the slot is proved");
         let challenge = slot_challenge(&output, slot);
         let solution_range = chain.best().1.child.era.solution_range;
-        self.plot.iter().find_map(|(id, sector)| {
-            audit_sector(
-                params,
-                id,
-                &sector.metadata,
-                &sector.bytes,
-                &challenge,
-                solution_range,
-            )
-            .expect("audits an in-memory sector")
-            .iter()
-            .find_map(|win| {
-                prove(
-                    params,
-                    &self.public_key,
-                    self.reward_address,
-                    &sector.metadata,
-                    &sector.bytes,
-                    win,
-                )
-                .ok()
-            })
-        })
+        first_solution(
+            params,
+            &self.public_key,
+            self.reward_address,
+            &self.plot,
+            &challenge,
+            solution_range,
+        )
+        .expect("audits an in-memory sector")
     }
 
     /// Authors a block on `chain`'s best block at the first slot after the best block's where this

@@ -9,10 +9,9 @@ use std::time::Duration;
 use acre_consensus::sectors::{PublicKey, SectorId};
 use acre_consensus::solutions::Solution;
 use acre_consensus::{HistorySize, Piece, ProtocolParams, SectorIndex, SegmentHeader, codec};
-use acre_farmer::auditing::audit_sector;
 use acre_farmer::piece_source::InMemoryPieceSource;
 use acre_farmer::plotting::{PlottedSector, plot_sector};
-use acre_farmer::proving::prove;
+use acre_farmer::proving::first_solution;
 use acre_node::{ChainSpec, Node, NodeConfig};
 use acre_rpc_api::{BlockSeal, ChainApiClient, FarmerApiClient, HexBytes, SolutionSubmission};
 use acre_storage::ArchivedSegment;
@@ -171,31 +170,15 @@ pub async fn farm(client: Arc<WsClient>, plotted: Arc<Plot>) -> Farmer {
             let plotted = Arc::clone(&plotted);
             let params: ProtocolParams = params.clone();
             let solution: Option<Solution> = tokio::task::spawn_blocking(move || {
-                let challenge = acre_consensus::Blake3Hash(slot.global_challenge.0);
-                for (id, sector) in &plotted.sectors {
-                    let wins = audit_sector(
-                        &params,
-                        id,
-                        &sector.metadata,
-                        &sector.bytes,
-                        &challenge,
-                        acre_consensus::SolutionRange(slot.solution_range),
-                    )
-                    .expect("audits");
-                    for win in &wins {
-                        if let Ok(solution) = prove(
-                            &params,
-                            &public_key,
-                            REWARD_ADDRESS,
-                            &sector.metadata,
-                            &sector.bytes,
-                            win,
-                        ) {
-                            return Some(solution);
-                        }
-                    }
-                }
-                None
+                first_solution(
+                    &params,
+                    &public_key,
+                    REWARD_ADDRESS,
+                    &plotted.sectors,
+                    &acre_consensus::Blake3Hash(slot.global_challenge.0),
+                    acre_consensus::SolutionRange(slot.solution_range),
+                )
+                .expect("audits")
             })
             .await
             .expect("farming task");
