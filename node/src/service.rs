@@ -337,7 +337,9 @@ pub async fn authoring(
         }
         announced = slot;
         if let Some(target) = slot.checked_sub(delay).filter(|target| *target > 0) {
-            shared.author(SlotNumber(target)).await;
+            // Authoring waits for the farmer's seal; announcing the next slots must not.
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move { shared.author(SlotNumber(target)).await });
         }
     }
 }
