@@ -23,10 +23,10 @@ use acre_consensus::pot::slot_challenge;
 use acre_consensus::pot_chain::{NoPotCache, PotCache, PotStart};
 use acre_consensus::sectors::{PublicKey, SectorId};
 use acre_consensus::solutions::Solution;
-use acre_consensus::{HistorySize, ProtocolParams, SectorIndex, SlotNumber};
+use acre_consensus::{HistorySize, ProtocolParams, SlotNumber};
 use acre_execution::{Address, SignedTransaction, Transfer};
 use acre_farmer::piece_source::InMemoryPieceSource;
-use acre_farmer::plotting::{PlottedSector, plot_sector};
+use acre_farmer::plotting::{PlottedSector, plot_sectors};
 use acre_farmer::proving::first_solution;
 use acre_node::chain_spec::dev_key;
 use acre_node::timekeeper::Timekeeper;
@@ -74,24 +74,8 @@ fn plot(spec: &ChainSpec, public_key: &PublicKey) -> Vec<(SectorId, PlottedSecto
     let segment = acre_node::archiving::genesis_segment(params, &genesis.header, &genesis.body)
         .expect("genesis archives");
     let source = InMemoryPieceSource::new(params.clone(), [segment]);
-    let history = HistorySize::ONE;
-    (0..SECTORS)
-        .map(|index| {
-            let sector = plot_sector(
-                params,
-                &public_key.hash(),
-                SectorIndex(index),
-                history,
-                params.max_pieces_per_sector,
-                &source,
-            )
-            .expect("plots from the genesis segment");
-            (
-                SectorId::new(&public_key.hash(), SectorIndex(index), history),
-                sector,
-            )
-        })
-        .collect()
+    plot_sectors(params, public_key, SECTORS, HistorySize::ONE, &source)
+        .expect("plots from the genesis segment")
 }
 
 /// The first provable win of `slot`'s challenge in the plot, if any.

@@ -174,3 +174,29 @@ pub fn plot_sector(
         bytes,
     })
 }
+
+/// Plots sectors `0..count` of the farmer with `public_key` at `history_size`, each with the most pieces a
+/// sector holds, in memory (tests, benches and tools; the daemon plots into farm files).
+pub fn plot_sectors(
+    params: &ProtocolParams,
+    public_key: &acre_consensus::sectors::PublicKey,
+    count: u16,
+    history_size: HistorySize,
+    source: &impl PieceSource,
+) -> Result<Vec<(SectorId, PlottedSector)>, Error> {
+    let public_key_hash = public_key.hash();
+    (0..count)
+        .map(|index| {
+            let index = SectorIndex(index);
+            let sector = plot_sector(
+                params,
+                &public_key_hash,
+                index,
+                history_size,
+                params.max_pieces_per_sector,
+                source,
+            )?;
+            Ok((SectorId::new(&public_key_hash, index, history_size), sector))
+        })
+        .collect()
+}

@@ -14,7 +14,6 @@ use acre_consensus::blocks::{BlockHash, Body, Header, UnsealedHeader};
 use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::pot::{PotOutput, PotSeed};
 use acre_consensus::pot_chain::EntropyInjection;
-use acre_consensus::sectors::PublicKey;
 use acre_consensus::solutions::Solution;
 use acre_consensus::validation::{EquivocationDetector, ParentInfo};
 use acre_consensus::{BlockNumber, ProtocolParams, SegmentHeader, SlotNumber, codec};
@@ -332,11 +331,6 @@ impl Chain {
             body_root: body.root(),
         };
         Ok(Some(Proposal { header, body }))
-    }
-
-    /// Farmers that equivocated.
-    pub fn equivocators(&self) -> Vec<PublicKey> {
-        self.lock().equivocations.equivocators().to_vec()
     }
 }
 

@@ -18,10 +18,10 @@ use acre_consensus::pot::slot_challenge;
 use acre_consensus::pot_chain::PotStart;
 use acre_consensus::sectors::{PublicKey, SectorId};
 use acre_consensus::solutions::Solution;
-use acre_consensus::{BlockNumber, HistorySize, SectorIndex, SlotNumber};
+use acre_consensus::{BlockNumber, HistorySize, SlotNumber};
 use acre_execution::{Address, SignedTransaction, Transfer};
 use acre_farmer::piece_source::InMemoryPieceSource;
-use acre_farmer::plotting::{PlottedSector, plot_sector};
+use acre_farmer::plotting::{PlottedSector, plot_sectors};
 use acre_farmer::proving::first_solution;
 use acre_node::chain::Imported;
 use acre_node::chain_spec::{DEV_BLOCK_REWARD, DEV_ENDOWMENT, dev_key};
@@ -65,24 +65,8 @@ impl Farmer {
         let segment = acre_node::archiving::genesis_segment(params, &genesis.header, &genesis.body)
             .expect("genesis archives");
         let source = InMemoryPieceSource::new(params.clone(), [segment]);
-        let history = HistorySize::ONE;
-        let plot = (0..SECTORS)
-            .map(|index| {
-                let sector = plot_sector(
-                    params,
-                    &public_key.hash(),
-                    SectorIndex(index),
-                    history,
-                    params.max_pieces_per_sector,
-                    &source,
-                )
-                .expect("plots from the genesis segment");
-                (
-                    SectorId::new(&public_key.hash(), SectorIndex(index), history),
-                    sector,
-                )
-            })
-            .collect();
+        let plot = plot_sectors(params, &public_key, SECTORS, HistorySize::ONE, &source)
+            .expect("plots from the genesis segment");
         Self {
             key,
             public_key,

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use acre_consensus::sectors::{PublicKey, SectorId};
 use acre_consensus::solutions::Solution;
-use acre_consensus::{HistorySize, Piece, ProtocolParams, SectorIndex, SegmentHeader, codec};
+use acre_consensus::{HistorySize, Piece, ProtocolParams, SegmentHeader, codec};
 use acre_farmer::piece_source::InMemoryPieceSource;
-use acre_farmer::plotting::{PlottedSector, plot_sector};
+use acre_farmer::plotting::{PlottedSector, plot_sectors};
 use acre_farmer::proving::first_solution;
 use acre_node::{ChainSpec, Node, NodeConfig};
 use acre_rpc_api::{BlockSeal, ChainApiClient, FarmerApiClient, HexBytes, SolutionSubmission};
@@ -108,23 +108,7 @@ pub async fn plot(client: &WsClient, sectors: u16) -> Arc<Plot> {
     let source = InMemoryPieceSource::new(params.clone(), segments);
     let history = HistorySize::new(info.segment_count).expect("history");
     let public_key = PublicKey(farmer_key().verifying_key().to_bytes());
-    let plotted: Vec<(SectorId, PlottedSector)> = (0..sectors)
-        .map(|index| {
-            let sector = plot_sector(
-                &params,
-                &public_key.hash(),
-                SectorIndex(index),
-                history,
-                params.max_pieces_per_sector,
-                &source,
-            )
-            .expect("plots");
-            (
-                SectorId::new(&public_key.hash(), SectorIndex(index), history),
-                sector,
-            )
-        })
-        .collect();
+    let plotted = plot_sectors(&params, &public_key, sectors, history, &source).expect("plots");
     Arc::new(Plot {
         params,
         sectors: plotted,
