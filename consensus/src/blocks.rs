@@ -7,7 +7,7 @@
 //! parent.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use thiserror::Error;
 
 use crate::codec;
@@ -17,6 +17,7 @@ use crate::merkle;
 use crate::pot::PotCheckpoints;
 use crate::quantities::{BlockNumber, SlotNumber, SolutionRange};
 use crate::segments::SegmentHeader;
+use crate::signing::{self, SignatureError, SigningContext};
 use crate::solutions::Solution;
 
 /// Largest encoded header accepted from anyone.
@@ -58,7 +59,8 @@ pub struct UnsealedHeader {
 pub struct Header {
     /// The header's contents.
     pub unsealed: UnsealedHeader,
-    /// ed25519 signature of the block hash by the solution's public key (zero for genesis).
+    /// ed25519 signature of the block hash, as a [`SigningContext::Seal`] message, by the solution's public
+    /// key (zero for genesis).
     pub seal: [u8; 64],
 }
 
@@ -84,7 +86,7 @@ impl UnsealedHeader {
 
     /// Seals the header with the farmer's key.
     pub fn seal(self, key: &SigningKey) -> Header {
-        let seal = key.sign(&self.hash().0).to_bytes();
+        let seal = signing::sign(key, SigningContext::Seal, &self.hash());
         Header { unsealed: self, seal }
     }
 }
@@ -122,10 +124,16 @@ impl Header {
             .solution
             .as_ref()
             .ok_or(SealError::MissingSolution(self.unsealed.number))?;
-        let key =
-            VerifyingKey::from_bytes(&solution.public_key.0).map_err(|_| SealError::InvalidPublicKey)?;
-        key.verify_strict(&self.hash().0, &Signature::from_bytes(&self.seal))
-            .map_err(|_| SealError::BadSignature)
+        signing::verify(
+            &solution.public_key.0,
+            SigningContext::Seal,
+            &self.hash(),
+            &self.seal,
+        )
+        .map_err(|error| match error {
+            SignatureError::InvalidPublicKey => SealError::InvalidPublicKey,
+            SignatureError::BadSignature => SealError::BadSignature,
+        })
     }
 }
 

@@ -26,6 +26,7 @@ pub mod pot_chain;
 pub mod quantities;
 pub mod sectors;
 pub mod segments;
+pub mod signing;
 pub mod solutions;
 pub mod state_tree;
 pub mod validation;

@@ -220,10 +220,13 @@ impl Shared {
     pub fn submit_seal(&self, hash: BlockHash, signature: [u8; 64]) -> Result<(), SealError> {
         let mut pending = lock(&self.pending_seals);
         let (public_key, _) = pending.get(&hash).ok_or(SealError::Unknown(hash))?;
-        let key =
-            ed25519_dalek::VerifyingKey::from_bytes(&public_key.0).map_err(|_| SealError::BadSignature)?;
-        key.verify_strict(&hash.0, &ed25519_dalek::Signature::from_bytes(&signature))
-            .map_err(|_| SealError::BadSignature)?;
+        acre_consensus::signing::verify(
+            &public_key.0,
+            acre_consensus::signing::SigningContext::Seal,
+            &hash,
+            &signature,
+        )
+        .map_err(|_| SealError::BadSignature)?;
         if let Some((_, sender)) = pending.remove(&hash) {
             let _ = sender.send(signature);
         }

@@ -12,7 +12,7 @@ use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::solutions::Solution;
 use acre_consensus::{SolutionRange, codec};
 use acre_rpc_api::{BlockSeal, HexBytes, SealRequest, SlotInfo};
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -175,10 +175,14 @@ impl Farming {
             debug!(target: "acre::farming", number = request.number, "seal request for another farmer; ignored");
             return;
         }
-        let signature = self.key.sign(&request.header_hash.0);
+        let signature = acre_consensus::signing::sign(
+            &self.key,
+            acre_consensus::signing::SigningContext::Seal,
+            &acre_consensus::Blake3Hash(request.header_hash.0),
+        );
         let seal = BlockSeal {
             header_hash: request.header_hash,
-            signature: HexBytes(signature.to_bytes().to_vec()),
+            signature: HexBytes(signature.to_vec()),
         };
         let node = node.clone();
         tokio::spawn(async move {

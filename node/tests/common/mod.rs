@@ -15,7 +15,7 @@ use acre_farmer::proving::first_solution;
 use acre_node::{ChainSpec, Node, NodeConfig};
 use acre_rpc_api::{BlockSeal, ChainApiClient, FarmerApiClient, HexBytes, SolutionSubmission};
 use acre_storage::ArchivedSegment;
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 
 /// A dev chain whose slots are short enough for tests.
@@ -140,7 +140,11 @@ pub async fn farm(client: Arc<WsClient>, plotted: Arc<Plot>) -> Farmer {
             if request.public_key.0 != sealing_key.verifying_key().to_bytes() {
                 continue;
             }
-            let signature = sealing_key.sign(&request.header_hash.0).to_bytes();
+            let signature = acre_consensus::signing::sign(
+                &sealing_key,
+                acre_consensus::signing::SigningContext::Seal,
+                &acre_consensus::Blake3Hash(request.header_hash.0),
+            );
             let _ = sealing_client
                 .submit_block_seal(BlockSeal {
                     header_hash: request.header_hash,
