@@ -169,7 +169,7 @@ fn author(count: usize) -> AuthoredChain {
             Vec::new()
         };
         let proposal = chain
-            .propose(slot, solution, &timekeeper, &candidates)
+            .propose(slot, solution, &timekeeper, &candidates, &[])
             .expect("proposes")
             .expect("the slot follows the best block and its proof of time is proved");
         let header = proposal.header.seal(&key);

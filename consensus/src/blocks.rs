@@ -11,6 +11,7 @@ use ed25519_dalek::SigningKey;
 use thiserror::Error;
 
 use crate::codec;
+use crate::equivocation::EquivocationProof;
 use crate::error::DecodeError;
 use crate::hashing::{self, Blake3Hash, HashContext};
 use crate::merkle;
@@ -19,6 +20,7 @@ use crate::quantities::{BlockNumber, SlotNumber, SolutionRange};
 use crate::segments::SegmentHeader;
 use crate::signing::{self, SignatureError, SigningContext};
 use crate::solutions::Solution;
+use crate::votes::SignedVote;
 
 /// Largest encoded header accepted from anyone.
 pub const MAX_HEADER_SIZE: usize = 1 << 20;
@@ -144,22 +146,26 @@ pub struct Body {
     pub transactions: Vec<Vec<u8>>,
     /// Segment headers archived since the parent, in order.
     pub segment_headers: Vec<SegmentHeader>,
+    /// Votes for the block's parent (spec 7).
+    pub votes: Vec<SignedVote>,
+    /// Proofs of equivocations, putting their keys on the branch's block-list (spec 8).
+    pub equivocations: Vec<EquivocationProof>,
 }
 
 impl Body {
-    /// `H(body_ctx, transactions root ‖ segment headers root)`, each a Merkle root over hashed leaves.
+    /// `H(body_ctx, transactions root ‖ segment headers root ‖ votes root ‖ equivocations root)`, each a
+    /// Merkle root over hashed leaves of the items' canonical encodings.
     pub fn root(&self) -> Blake3Hash {
-        let transactions: Vec<_> = self.transactions.iter().map(|tx| merkle::leaf(tx)).collect();
-        let segment_headers: Vec<_> = self
-            .segment_headers
-            .iter()
-            .map(|h| merkle::leaf(&h.encode()))
-            .collect();
-        hashing::hash_pair(
-            HashContext::Body,
-            &Blake3Hash(merkle::root(&transactions)),
-            &Blake3Hash(merkle::root(&segment_headers)),
-        )
+        fn root_of<T>(items: &[T], encode: impl Fn(&T) -> Vec<u8>) -> [u8; 32] {
+            let leaves: Vec<_> = items.iter().map(|item| merkle::leaf(&encode(item))).collect();
+            merkle::root(&leaves)
+        }
+        let mut roots = Vec::with_capacity(4 * 32);
+        roots.extend(root_of(&self.transactions, Clone::clone));
+        roots.extend(root_of(&self.segment_headers, SegmentHeader::encode));
+        roots.extend(root_of(&self.votes, codec::encode));
+        roots.extend(root_of(&self.equivocations, codec::encode));
+        hashing::hash(HashContext::Body, &roots)
     }
 
     /// Canonical encoding.
@@ -232,11 +238,11 @@ mod tests {
     fn body_root_commits_to_order_and_kind() {
         let a = Body {
             transactions: vec![b"a".to_vec(), b"b".to_vec()],
-            segment_headers: vec![],
+            ..Body::default()
         };
         let b = Body {
             transactions: vec![b"b".to_vec(), b"a".to_vec()],
-            segment_headers: vec![],
+            ..Body::default()
         };
         assert_ne!(a.root(), b.root());
         assert_eq!(Body::decode(&a.encode()), Ok(a));

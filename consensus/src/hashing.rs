@@ -110,10 +110,12 @@ pub enum HashContext {
     Body,
     /// State keys of accounts: `H(account_key_ctx, address)`.
     AccountKey,
+    /// A vote's hash: `H(vote)`, what the vote's signature signs.
+    Vote,
 }
 
 impl HashContext {
-    const ALL: [Self; 18] = [
+    const ALL: [Self; 19] = [
         Self::MerkleNode,
         Self::MerkleLeaf,
         Self::Record,
@@ -132,6 +134,7 @@ impl HashContext {
         Self::Header,
         Self::Body,
         Self::AccountKey,
+        Self::Vote,
     ];
 
     /// The `derive_key` context string: globally unique, hard-coded, never reused for another purpose.
@@ -155,6 +158,7 @@ impl HashContext {
             Self::Header => "acre 2026-11-25 block header v1",
             Self::Body => "acre 2026-11-25 block body v1",
             Self::AccountKey => "acre 2026-11-25 account key v1",
+            Self::Vote => "acre 2026-11-30 vote v1",
         }
     }
 

@@ -13,8 +13,10 @@
 
 pub mod audit;
 pub mod blocks;
+pub mod branch;
 pub mod chain_rules;
 pub mod codec;
+pub mod equivocation;
 pub mod error;
 pub mod hashing;
 pub mod merkle;
@@ -30,6 +32,7 @@ pub mod signing;
 pub mod solutions;
 pub mod state_tree;
 pub mod validation;
+pub mod votes;
 
 pub use error::{DecodeError, Error};
 pub use hashing::Blake3Hash;

@@ -61,6 +61,8 @@ pub struct ProtocolParams {
     pub recent_history_fraction: Ratio,
     /// Minimum sector lifetime, in segments.
     pub min_sector_lifetime: u64,
+    /// Votes expected per block: the voting range is the solution range times this plus one (spec 7).
+    pub expected_votes_per_block: u32,
 }
 
 impl ProtocolParams {
@@ -90,6 +92,7 @@ impl ProtocolParams {
                 denominator: 10,
             },
             min_sector_lifetime: 4,
+            expected_votes_per_block: 9,
         }
     }
 

@@ -47,6 +47,9 @@ pub enum PotChainError {
     /// One slot's checkpoints are wrong.
     #[error("proof of time of slot {slot}: {source}")]
     InvalidSlot { slot: SlotNumber, source: PotError },
+    /// One slot's checkpoints differ from the ones this node already proved for the same seed.
+    #[error("proof of time of slot {slot} differs from the proof already known for its seed")]
+    DiffersFromKnown { slot: SlotNumber },
 }
 
 /// The seed of `slot` given the previous slot's output.
@@ -68,11 +71,13 @@ pub fn verify_slots(
     verify_slots_cached(params, start, checkpoints, injections, &NoPotCache)
 }
 
-/// Slots whose checkpoints are already known to be right, so verification can skip them: a node's own
-/// timekeeper proved them (re-verifying what it computed itself would only cost time).
+/// Slots whose proof of time is already known: a node's own timekeeper proved them. Verification skips a
+/// slot whose claimed checkpoints match the known ones (re-verifying what the node computed itself would
+/// only cost time) and rejects at once, with no AES work, a slot whose checkpoints differ from them (proof
+/// of time is deterministic, so they cannot both be right).
 pub trait PotCache {
-    /// Whether `checkpoints` are known to be the proof of time of `slot` from `seed`.
-    fn is_known(&self, slot: SlotNumber, seed: &PotSeed, checkpoints: &PotCheckpoints) -> bool;
+    /// The checkpoints known for `slot` from `seed`, if any.
+    fn known(&self, slot: SlotNumber, seed: &PotSeed) -> Option<PotCheckpoints>;
 }
 
 /// A cache that knows nothing: every slot is verified.
@@ -80,12 +85,33 @@ pub trait PotCache {
 pub struct NoPotCache;
 
 impl PotCache for NoPotCache {
-    fn is_known(&self, _: SlotNumber, _: &PotSeed, _: &PotCheckpoints) -> bool {
-        false
+    fn known(&self, _: SlotNumber, _: &PotSeed) -> Option<PotCheckpoints> {
+        None
     }
 }
 
-/// As [`verify_slots`], skipping slots `cache` already knows.
+/// The seed and output of every slot in `checkpoints`, chained from `start` without verifying anything.
+fn chain_slots(
+    start: PotStart,
+    checkpoints: &[PotCheckpoints],
+    injections: &[EntropyInjection],
+) -> Vec<(SlotNumber, PotSeed)> {
+    let mut state = start;
+    let mut slots = Vec::with_capacity(checkpoints.len());
+    for slot_checkpoints in checkpoints {
+        let slot = state.first_slot();
+        let seed = match state {
+            PotStart::Genesis(seed) => seed,
+            PotStart::After(_, output) => next_seed(&output, slot, injections),
+        };
+        slots.push((slot, seed));
+        state = PotStart::After(slot, slot_checkpoints.output());
+    }
+    slots
+}
+
+/// As [`verify_slots`], skipping slots `cache` knows to be right. Cheapest first: every slot is compared
+/// with the cache before any is verified, so a run with one slot contradicting a known proof costs no AES.
 pub fn verify_slots_cached(
     params: &ProtocolParams,
     start: PotStart,
@@ -93,22 +119,25 @@ pub fn verify_slots_cached(
     injections: &[EntropyInjection],
     cache: &impl PotCache,
 ) -> Result<Option<PotOutput>, PotChainError> {
-    let mut state = start;
-    for slot_checkpoints in checkpoints {
-        let slot = state.first_slot();
-        let seed = match state {
-            PotStart::Genesis(seed) => seed,
-            PotStart::After(_, output) => next_seed(&output, slot, injections),
-        };
-        if !cache.is_known(slot, &seed, slot_checkpoints) {
-            pot::verify(&seed, &seed.key(), params.pot_iterations, slot_checkpoints)
-                .map_err(|source| PotChainError::InvalidSlot { slot, source })?;
+    let slots = chain_slots(start, checkpoints, injections);
+    let mut unknown = Vec::new();
+    for ((slot, seed), slot_checkpoints) in slots.iter().zip(checkpoints) {
+        match cache.known(*slot, seed) {
+            Some(known) if known == *slot_checkpoints => {}
+            Some(_) => return Err(PotChainError::DiffersFromKnown { slot: *slot }),
+            None => unknown.push((*slot, *seed, slot_checkpoints)),
         }
-        state = PotStart::After(slot, slot_checkpoints.output());
     }
-    Ok(match state {
-        PotStart::Genesis(_) => None,
-        PotStart::After(_, output) => Some(output),
+    for (slot, seed, slot_checkpoints) in unknown {
+        pot::verify(&seed, &seed.key(), params.pot_iterations, slot_checkpoints)
+            .map_err(|source| PotChainError::InvalidSlot { slot, source })?;
+    }
+    Ok(match checkpoints.last() {
+        Some(last) => Some(last.output()),
+        None => match start {
+            PotStart::Genesis(_) => None,
+            PotStart::After(_, output) => Some(output),
+        },
     })
 }
 

@@ -7,8 +7,6 @@
 //! info. Executing the body (state root) and checking its segment headers are the importer's stateful
 //! steps after this.
 
-use std::collections::HashMap;
-
 use thiserror::Error;
 
 use crate::blocks::{BlockHash, Header, SealError};
@@ -19,7 +17,6 @@ use crate::pot_chain::{
     EntropyInjection, NoPotCache, PotCache, PotChainError, PotStart, verify_slots_cached,
 };
 use crate::quantities::{BlockNumber, SlotNumber, SolutionRange};
-use crate::sectors::PublicKey;
 use crate::solutions::{SegmentRoots, SolutionVerificationError, verify_solution};
 
 /// What a child needs to know about its parent.
@@ -85,6 +82,8 @@ pub struct ValidHeader {
     pub hash: BlockHash,
     /// The proof-of-time output of the block's slot (the block's entropy).
     pub slot_output: PotOutput,
+    /// The outputs of every slot after the parent's up to the block's (what its votes answer).
+    pub slot_outputs: Vec<(SlotNumber, PotOutput)>,
     /// What the block's children need.
     pub child_parent_info: ParentInfo,
 }
@@ -137,7 +136,9 @@ pub fn validate_header_cached(
     }
     header.verify_seal()?;
 
-    // Proof of time: every slot after the parent's coverage up to slot + authoring delay.
+    // Proof of time: every slot after the parent's coverage up to slot + authoring delay. The outputs are
+    // taken from the claimed checkpoints now and verified last (spec 8: cheap checks first), so a block
+    // with a bad solution costs no AES work, and one whose proof contradicts the node's own costs none.
     let covered = SlotNumber(unsealed.slot.0.saturating_add(params.block_authoring_delay));
     let expected = covered.0.saturating_sub(parent.pot_covered_slot.0);
     if expected != unsealed.pot_checkpoints.len() as u64 {
@@ -146,31 +147,29 @@ pub fn validate_header_cached(
             got: unsealed.pot_checkpoints.len(),
         });
     }
-    let start = match parent.pot_recent_outputs.last() {
-        Some(output) => PotStart::After(parent.pot_covered_slot, *output),
-        None => PotStart::Genesis(*genesis_seed),
-    };
-    verify_slots_cached(params, start, &unsealed.pot_checkpoints, injections, pot_cache)?;
-    let mut recent = parent.pot_recent_outputs.clone();
-    recent.extend(
+    let mut outputs = parent.pot_recent_outputs.clone();
+    outputs.extend(
         unsealed
             .pot_checkpoints
             .iter()
             .map(|checkpoints| checkpoints.output()),
     );
-    let window = usize::try_from(params.block_authoring_delay)
-        .unwrap_or(usize::MAX)
-        .saturating_add(1);
-    recent.drain(..recent.len().saturating_sub(window));
-    // `recent` ends with `covered`'s output; the block's slot is `delay` slots before it.
-    let slot_output = usize::try_from(covered.0 - unsealed.slot.0)
-        .ok()
-        .and_then(|back| recent.len().checked_sub(back + 1))
-        .and_then(|index| recent.get(index))
-        .copied()
-        .ok_or(HeaderError::NotAChild(
-            "the slot's proof of time is not available",
-        ))?;
+    // `outputs` ends with `covered`'s output.
+    let output_of = |slot: SlotNumber| {
+        covered
+            .0
+            .checked_sub(slot.0)
+            .and_then(|back| usize::try_from(back).ok())
+            .and_then(|back| outputs.len().checked_sub(back.checked_add(1)?))
+            .and_then(|index| outputs.get(index))
+            .copied()
+    };
+    let slot_output = output_of(unsealed.slot).ok_or(HeaderError::NotAChild(
+        "the slot's proof of time is not available",
+    ))?;
+    let slot_outputs = (parent.slot.0.saturating_add(1)..=unsealed.slot.0)
+        .filter_map(|slot| Some((SlotNumber(slot), output_of(SlotNumber(slot))?)))
+        .collect();
 
     if unsealed.solution_range != parent.era.solution_range {
         return Err(HeaderError::SolutionRange {
@@ -199,10 +198,22 @@ pub fn validate_header_cached(
         chain,
     )?;
 
+    let start = match parent.pot_recent_outputs.last() {
+        Some(output) => PotStart::After(parent.pot_covered_slot, *output),
+        None => PotStart::Genesis(*genesis_seed),
+    };
+    verify_slots_cached(params, start, &unsealed.pot_checkpoints, injections, pot_cache)?;
+    let window = usize::try_from(params.block_authoring_delay)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let mut recent = outputs;
+    recent.drain(..recent.len().saturating_sub(window));
+
     let hash = header.hash();
     Ok(ValidHeader {
         hash,
         slot_output,
+        slot_outputs,
         child_parent_info: ParentInfo {
             hash,
             number: unsealed.number,
@@ -212,45 +223,4 @@ pub fn validate_header_cached(
             era: next_era,
         },
     })
-}
-
-/// Remembers which block each solution sealed, to catch a farmer sealing two blocks with one solution.
-#[derive(Debug, Default, Clone)]
-pub struct EquivocationDetector {
-    seen: HashMap<(PublicKey, SlotNumber, Vec<u8>), BlockHash>,
-    equivocators: Vec<PublicKey>,
-}
-
-impl EquivocationDetector {
-    /// Records `header`; returns `true` if its solution already sealed a different block (the header must
-    /// then be rejected, and the key is remembered).
-    pub fn is_equivocation(&mut self, header: &Header) -> bool {
-        let Some(solution) = &header.unsealed.solution else {
-            return false;
-        };
-        let key = (
-            solution.public_key,
-            header.unsealed.slot,
-            crate::codec::encode(solution),
-        );
-        let hash = header.hash();
-        match self.seen.get(&key) {
-            Some(existing) if *existing != hash => {
-                if !self.equivocators.contains(&solution.public_key) {
-                    self.equivocators.push(solution.public_key);
-                }
-                true
-            }
-            Some(_) => false,
-            None => {
-                self.seen.insert(key, hash);
-                false
-            }
-        }
-    }
-
-    /// Keys caught equivocating.
-    pub fn equivocators(&self) -> &[PublicKey] {
-        &self.equivocators
-    }
 }

@@ -22,7 +22,7 @@ proptest! {
         transactions in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..8),
         cut in 1usize..16,
     ) {
-        let body = Body { transactions, segment_headers: Vec::new() };
+        let body = Body { transactions, ..Body::default() };
         let bytes = body.encode();
         prop_assert_eq!(Body::decode(&bytes), Ok(body));
         let mut long = bytes.clone();

@@ -21,6 +21,7 @@ pub mod identity;
 pub mod node_source;
 pub mod plotter;
 pub mod progress;
+pub mod sealing;
 pub mod state;
 
 use std::future::Future;

@@ -3,12 +3,13 @@
 
 use acre_consensus::blocks::{Body, Header, UnsealedHeader};
 use acre_consensus::chain_rules::Era;
+use acre_consensus::equivocation::{EquivocationError, EquivocationProof, SignedClaim};
 use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::pot::{self, PotCheckpoints, PotSeed, slot_challenge};
 use acre_consensus::pot_chain::next_seed;
 use acre_consensus::sectors::{PublicKey, SectorId};
 use acre_consensus::solutions::SegmentRoots;
-use acre_consensus::validation::{EquivocationDetector, HeaderError, ParentInfo, validate_header};
+use acre_consensus::validation::{HeaderError, ParentInfo, validate_header};
 use acre_consensus::{
     BlockNumber, HistorySize, ProtocolParams, SectorIndex, SegmentIndex, SegmentRoot, SlotNumber,
     SolutionRange,
@@ -222,20 +223,37 @@ fn authored_headers_validate_and_tampering_is_caught() {
         Err(HeaderError::Seal(_))
     ));
 
-    // The same solution sealing two different blocks is an equivocation.
-    let mut detector = EquivocationDetector::default();
-    assert!(!detector.is_equivocation(first));
-    assert!(
-        !detector.is_equivocation(first),
-        "the same block again is not an equivocation"
-    );
+    // Two different blocks sealed by one key for one slot are an equivocation, whatever differs (here
+    // only the state root; the reward address is not bound by the solution either), and the proof of it
+    // needs only the two seals.
     let mut twin = first.unsealed.clone();
     twin.state_root = Blake3Hash([3; 32]);
     let twin = twin.seal(&farmer.key);
     assert!(check(&twin).is_ok(), "the twin is valid on its own");
-    assert!(detector.is_equivocation(&twin));
+    let proof = EquivocationProof {
+        first: SignedClaim::Block(first.clone()),
+        second: SignedClaim::Block(twin.clone()),
+    };
     assert_eq!(
-        detector.equivocators(),
-        &[PublicKey(farmer.key.verifying_key().to_bytes())]
+        proof.verify(),
+        Ok(PublicKey(farmer.key.verifying_key().to_bytes()))
     );
+    let same = EquivocationProof {
+        first: SignedClaim::Block(first.clone()),
+        second: SignedClaim::Block(first.clone()),
+    };
+    assert_eq!(same.verify(), Err(EquivocationError::Identical));
+    let (_, later) = &headers[1];
+    let other_slot = EquivocationProof {
+        first: SignedClaim::Block(first.clone()),
+        second: SignedClaim::Block(later.clone()),
+    };
+    assert_eq!(other_slot.verify(), Err(EquivocationError::NotTheSameSlot));
+    let mut forged = twin;
+    forged.seal[5] ^= 1;
+    let forged = EquivocationProof {
+        first: SignedClaim::Block(first.clone()),
+        second: SignedClaim::Block(forged),
+    };
+    assert!(matches!(forged.verify(), Err(EquivocationError::Seal(_))));
 }

@@ -14,20 +14,23 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use acre_consensus::blocks::{Header, UnsealedHeader};
 use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::sectors::PublicKey;
 use acre_consensus::solutions::{SegmentRoots, Solution, verify_solution};
 use acre_consensus::{
-    BlockNumber, HistorySize, ProtocolParams, SectorIndex, SegmentIndex, SegmentRoot, SolutionRange, codec,
+    BlockNumber, HistorySize, ProtocolParams, SectorIndex, SegmentIndex, SegmentRoot, SlotNumber,
+    SolutionRange, codec,
 };
 use acre_farmer::daemon::farms::{PLOT_FILE, sector_size};
 use acre_farmer::daemon::{DaemonConfig, run};
 use acre_farmer::plot_file::Farm;
 use acre_rpc_api::{
     BlockSeal, FarmerApiServer, FarmerInfo, Hex32, HexBytes, SealRequest, SlotInfo, SolutionSubmission,
+    VoteSubmission,
 };
 use acre_storage::{ArchivedSegment, Archiver};
-use ed25519_dalek::{Signature, SigningKey, Verifier};
+use ed25519_dalek::SigningKey;
 use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::server::{PendingSubscriptionSink, Server, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
@@ -106,6 +109,9 @@ impl MockNode {
                     slot,
                     global_challenge: Hex32(challenge),
                     solution_range: state.solution_range,
+                    // No votes from this mock: the voting range is the solution range.
+                    voting_range: state.solution_range,
+                    parent_hash: Hex32([0; 32]),
                 });
             }
         });
@@ -192,6 +198,10 @@ impl FarmerApiServer for MockNode {
             .expect("lock")
             .push((submission.slot, verdict));
         result
+    }
+
+    async fn submit_vote(&self, _: VoteSubmission) -> Result<(), ErrorObjectOwned> {
+        Err(bad("this mock takes no votes".into()))
     }
 
     async fn subscribe_block_sealing(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
@@ -347,22 +357,48 @@ async fn daemon_plots_farms_seals_reconnects_and_stops() {
         );
     }
 
-    // Seal requests: only the one for the farmer's key is answered, with a valid signature.
+    // Seal requests: the farmer seals only a header it decodes itself, carrying a solution it submitted,
+    // once per slot; requests for other keys, bare hashes and a second header for the slot go unanswered.
     wait_until("the seal subscription", timeout, || {
         state.seal_requests.receiver_count() > 0
     })
     .await;
-    let ours = Hex32([0xaa; 32]);
-    for (header_hash, key) in [(Hex32([0xbb; 32]), Hex32([1; 32])), (ours, Hex32(public_key.0))] {
-        state
-            .seal_requests
-            .send(SealRequest {
-                header_hash,
-                public_key: key,
-                number: 7,
-                slot: 9,
-            })
-            .expect("subscribed");
+    let (slot, solution) = {
+        let solutions = state.solutions.lock().expect("lock");
+        let (slot, solution) = &solutions[0];
+        (*slot, solution.clone().expect("valid"))
+    };
+    let header = |state_root: u8| UnsealedHeader {
+        version: Header::VERSION,
+        parent_hash: Blake3Hash([1; 32]),
+        number: BlockNumber(7),
+        slot: SlotNumber(slot),
+        pot_checkpoints: Vec::new(),
+        solution: Some(solution.clone()),
+        solution_range: SolutionRange(state.solution_range),
+        next_solution_range: None,
+        state_root: Blake3Hash([state_root; 32]),
+        body_root: Blake3Hash([2; 32]),
+    };
+    let ours = header(3);
+    let sibling = header(4);
+    let request = |unsealed: &UnsealedHeader, key: Hex32| SealRequest {
+        header_hash: Hex32(unsealed.hash().0),
+        header: HexBytes(codec::encode(unsealed)),
+        public_key: key,
+        number: 7,
+        slot,
+    };
+    let mut bare = request(&ours, Hex32(public_key.0));
+    bare.header_hash = Hex32([0xaa; 32]);
+    bare.header = HexBytes(vec![0xaa; 32]);
+    for request in [
+        request(&ours, Hex32([1; 32])),
+        bare,
+        request(&ours, Hex32(public_key.0)),
+        request(&sibling, Hex32(public_key.0)),
+    ] {
+        state.seal_requests.send(request).expect("subscribed");
     }
     wait_until("a seal", timeout, || {
         !state.seals.lock().expect("lock").is_empty()
@@ -371,12 +407,16 @@ async fn daemon_plots_farms_seals_reconnects_and_stops() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     {
         let seals = state.seals.lock().expect("lock");
-        assert_eq!(seals.len(), 1, "only the farmer's own request is sealed");
-        assert_eq!(seals[0].header_hash, ours);
-        let signature = Signature::from_slice(&seals[0].signature.0).expect("64 bytes");
-        key.verifying_key()
-            .verify(&ours.0, &signature)
-            .expect("the seal verifies");
+        assert_eq!(seals.len(), 1, "only the farmer's own submitted header is sealed");
+        assert_eq!(seals[0].header_hash, Hex32(ours.hash().0));
+        let signature: [u8; 64] = seals[0].signature.0.as_slice().try_into().expect("64 bytes");
+        acre_consensus::signing::verify(
+            &public_key.0,
+            acre_consensus::signing::SigningContext::Seal,
+            &ours.hash(),
+            &signature,
+        )
+        .expect("the seal verifies as a block seal");
     }
 
     // The node goes away and comes back on the same port: the daemon reconnects and farms on.

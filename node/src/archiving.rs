@@ -12,8 +12,7 @@
 //! history to plot from the first slot.
 
 use acre_consensus::blocks::{Body, Header};
-use acre_consensus::solutions::SegmentRoots;
-use acre_consensus::{BlockNumber, HistorySize, ProtocolParams, SegmentHeader, SegmentIndex, SegmentRoot};
+use acre_consensus::{BlockNumber, ProtocolParams, SegmentHeader, SegmentIndex};
 use acre_storage::chain_index::ChainIndex;
 use acre_storage::db::tables::{Bodies, Headers, Pieces, SegmentHeaders};
 use acre_storage::db::{Database, WriteTx};
@@ -54,20 +53,26 @@ pub fn store_segment(tx: &WriteTx, segment: &ArchivedSegment) -> Result<(), acre
     Ok(())
 }
 
-fn read_block(db: &Database, number: BlockNumber) -> Result<Vec<u8>, Error> {
+/// The archived bytes (`header ‖ body`) of the stored block `hash`.
+pub fn read_block_by_hash(db: &Database, hash: &acre_consensus::Blake3Hash) -> Result<Vec<u8>, Error> {
     let read = db.read()?;
-    let hash = ChainIndex::open_existing(db)
-        .canonical_hash(number)?
-        .ok_or_else(|| Error::Corrupt(format!("no canonical block {number} to archive")))?;
     let header = read
-        .get::<Headers>(&hash)?
-        .ok_or_else(|| Error::Corrupt(format!("missing header of block {number}")))?;
+        .get::<Headers>(hash)?
+        .ok_or_else(|| Error::Corrupt(format!("missing header of block {hash}")))?;
     let body = read
-        .get::<Bodies>(&hash)?
-        .ok_or_else(|| Error::Corrupt(format!("missing body of block {number}")))?;
+        .get::<Bodies>(hash)?
+        .ok_or_else(|| Error::Corrupt(format!("missing body of block {hash}")))?;
     let mut bytes = header;
     bytes.extend(body);
     Ok(bytes)
+}
+
+/// The archived bytes of canonical block `number`.
+pub fn read_block(db: &Database, number: BlockNumber) -> Result<Vec<u8>, Error> {
+    let hash = ChainIndex::open_existing(db)
+        .canonical_hash(number)?
+        .ok_or_else(|| Error::Corrupt(format!("no canonical block {number} to archive")))?;
+    read_block_by_hash(db, &hash)
 }
 
 impl ArchiveState {
@@ -134,6 +139,7 @@ impl ArchiveState {
     }
 
     /// Feeds canonical blocks up to `best − confirmation_depth`; returns the headers of sealed segments.
+    /// Used at start-up; while the node runs, [`crate::Chain`] feeds blocks one at a time.
     pub fn archive_up_to(
         &mut self,
         db: &Database,
@@ -147,11 +153,41 @@ impl ArchiveState {
         while self.archiver.next_block_number().0 <= target {
             let number = self.archiver.next_block_number();
             let bytes = read_block(db, number)?;
-            let sealed = self.archiver.add_block(number, &bytes)?;
-            new.extend(sealed.iter().map(|segment| segment.header));
-            self.store(db, params, sealed)?;
+            new.extend(self.archive_block(db, params, number, &bytes)?);
         }
         Ok(new)
+    }
+
+    /// The number of the next block to archive.
+    pub fn next_block_number(&self) -> BlockNumber {
+        self.archiver.next_block_number()
+    }
+
+    /// Archives block `number` (its `header ‖ body` bytes) and stores every segment it seals, each in its
+    /// own write transaction. On error the in-memory archiver may be ahead of the database: the caller
+    /// must [`ArchiveState::restore`] it, which replays from the last stored segment (archiving is
+    /// deterministic, so retrying produces the same segments).
+    pub fn archive_block(
+        &mut self,
+        db: &Database,
+        params: &ProtocolParams,
+        number: BlockNumber,
+        bytes: &[u8],
+    ) -> Result<Vec<SegmentHeader>, Error> {
+        let sealed = self.archiver.add_block(number, bytes)?;
+        let new = sealed.iter().map(|segment| segment.header).collect();
+        self.store(db, params, sealed)?;
+        Ok(new)
+    }
+
+    /// A copy of the archiver, to archive a side branch speculatively without touching this one.
+    pub fn archiver(&self) -> Archiver {
+        self.archiver.clone()
+    }
+
+    /// Every segment header, in order.
+    pub fn headers(&self) -> &[SegmentHeader] {
+        &self.headers
     }
 
     fn store(
@@ -190,15 +226,5 @@ impl ArchiveState {
             }
         }
         Ok(())
-    }
-}
-
-impl SegmentRoots for ArchiveState {
-    fn segment_root(&self, index: SegmentIndex) -> Option<SegmentRoot> {
-        self.header(index.0).map(|header| header.segment_root)
-    }
-
-    fn history_size(&self) -> HistorySize {
-        HistorySize::new(self.segment_count()).unwrap_or(HistorySize::ONE)
     }
 }

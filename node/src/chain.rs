@@ -1,36 +1,48 @@
-//! The chain: the import pipeline over the database, block proposal, and the queries RPC serves.
+//! The chain: the import pipeline over the database, block proposal, archiving, and the queries RPC serves.
 //!
-//! Imports are serialised behind one lock and each is one database write transaction (header, body, chain
-//! index, consensus context, state diff and the best-state update), so a crash keeps a block entirely or not
-//! at all. Checks run cheapest-first and in two phases, as the spec asks: the header against its parent
-//! (seal, proof of time, solution range, solution: [`validate_header_cached`]), then the body against the
-//! parent's state (body root, segment headers, transactions, state root). Equivocation is judged last, so
-//! only a fully valid second block counts against its farmer.
+//! Every rule is branch-local (spec 3.6): a block is judged against its parent's [`BlockContext`] (proof
+//! of time, era, history size, block-list) and the segments its branch produced, never against how far
+//! this node has archived, so every node reaches the same verdict whatever order blocks arrive in.
+//!
+//! Concurrency: the chain lock ([`Chain::best`] and friends) is held only for cheap reads and for the
+//! commit of a block (one database write transaction: header, body, chain index, context, state diff,
+//! seen claims and the best-state move), never across proof of time, execution, or archiving, so RPC reads
+//! never wait for a slow import. Archiving runs after the commit under its own lock and is idempotent: an
+//! archiving failure leaves the block imported and the archiver is rebuilt from the database.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
-use acre_consensus::blocks::{BlockHash, Body, Header, UnsealedHeader};
+use acre_consensus::blocks::{BlockHash, Body, Header};
+use acre_consensus::equivocation::EquivocationProof;
 use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::pot::{PotOutput, PotSeed};
 use acre_consensus::pot_chain::EntropyInjection;
-use acre_consensus::solutions::Solution;
-use acre_consensus::validation::{EquivocationDetector, ParentInfo};
+use acre_consensus::sectors::PublicKey;
+use acre_consensus::validation::ParentInfo;
 use acre_consensus::{BlockNumber, ProtocolParams, SegmentHeader, SlotNumber, codec};
-use acre_execution::{Address, InMemoryAccounts, SignedTransaction, apply_block, apply_transaction};
+use acre_execution::{Address, InMemoryAccounts};
 use acre_storage::chain_index::{BlockMeta, ChainIndex};
 use acre_storage::db::Database;
 use acre_storage::db::tables::{Bodies, Headers};
 use borsh::{BorshDeserialize, BorshSerialize};
 
+mod history;
 mod import;
+mod propose;
+mod seen;
+
+pub use history::Produced;
+pub use propose::Proposal;
+pub use seen::SeenClaims;
 
 use crate::archiving::ArchiveState;
 use crate::chain_spec::{ChainSpec, Genesis};
 use crate::error::Error;
 use crate::state::{self, BlockDiffs};
 
-/// What the node keeps per block to validate and author its children.
+/// What the node keeps per block to validate and author its children: the branch's consensus state.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct BlockContext {
     /// The parent information of the block's children.
@@ -39,8 +51,18 @@ pub struct BlockContext {
     pub slot_output: Option<PotOutput>,
     /// Injections scheduled on this branch that apply after the block's covered slot.
     pub injections: Vec<EntropyInjection>,
-    /// Index of the next segment header the branch must carry.
+    /// Segment headers carried by the block and its ancestors: the index of the next one the branch must
+    /// carry, and (at least one) the branch's history size.
     pub next_segment_index: u64,
+    /// Keys proven to have equivocated on this branch, sorted: their blocks and votes are invalid here.
+    pub blocklist: Vec<PublicKey>,
+}
+
+impl BlockContext {
+    /// Whether `key` is on the branch's block-list.
+    pub fn is_blocklisted(&self, key: &PublicKey) -> bool {
+        self.blocklist.binary_search(key).is_ok()
+    }
 }
 
 acre_storage::table!(
@@ -63,22 +85,14 @@ pub struct Imported {
     pub best_context: Option<BlockContext>,
 }
 
-/// A block ready to be sealed.
-#[derive(Debug, Clone)]
-pub struct Proposal {
-    /// The header to seal.
-    pub header: UnsealedHeader,
-    /// The body.
-    pub body: Body,
-}
-
 struct Inner {
     best: BlockMeta,
     best_context: BlockContext,
     best_state: InMemoryAccounts,
-    equivocations: EquivocationDetector,
-    archive: ArchiveState,
 }
+
+/// Most equivocation proofs kept for the next authored blocks.
+const MAX_PENDING_EVIDENCE: usize = 64;
 
 /// The chain over its database.
 pub struct Chain {
@@ -88,6 +102,13 @@ pub struct Chain {
     genesis_hash: BlockHash,
     db: Database,
     inner: Mutex<Inner>,
+    archive: Mutex<ArchiveState>,
+    /// The segment headers archiving the canonical chain produced, published after they are stored.
+    segments: RwLock<Arc<Vec<SegmentHeader>>>,
+    /// The highest block handed to the archiver: no block may fork off at or below it.
+    archiving_point: AtomicU64,
+    /// Equivocations seen, to be proven in the next authored block.
+    evidence: Mutex<Vec<EquivocationProof>>,
 }
 
 impl std::fmt::Debug for Chain {
@@ -101,6 +122,10 @@ impl std::fmt::Debug for Chain {
 
 fn context_from(bytes: &[u8]) -> Result<BlockContext, Error> {
     Ok(codec::decode_bounded("block context", bytes, 1 << 20)?)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The archived bytes of a block: its encoded header then its encoded body.
@@ -150,6 +175,7 @@ impl Chain {
             segments = archive.segment_count(),
             "chain opened"
         );
+        let archiving_point = archive.last_archived_block().map_or(0, |number| number.0);
         Ok(Self {
             genesis_seed: spec.seed()?,
             spec,
@@ -160,14 +186,16 @@ impl Chain {
                 best,
                 best_context,
                 best_state,
-                equivocations: EquivocationDetector::default(),
-                archive,
             }),
+            segments: RwLock::new(Arc::new(archive.headers().to_vec())),
+            archive: Mutex::new(archive),
+            archiving_point: AtomicU64::new(archiving_point),
+            evidence: Mutex::new(Vec::new()),
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.inner)
     }
 
     /// The chain spec.
@@ -206,15 +234,27 @@ impl Chain {
         Ok(ChainIndex::open_existing(&self.db).finalized()?)
     }
 
-    /// Archiving progress: segment count and the last completely archived block.
+    /// The canonical chain's segment headers (what archiving produced), in order.
+    pub fn segments(&self) -> Arc<Vec<SegmentHeader>> {
+        Arc::clone(&self.segments.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Archiving progress: segment count and the last block handed to the archiver.
     pub fn archive_progress(&self) -> (u64, Option<BlockNumber>) {
-        let inner = self.lock();
-        (inner.archive.segment_count(), inner.archive.last_archived_block())
+        (
+            self.segments().len() as u64,
+            Some(BlockNumber(self.archiving_point.load(Ordering::Acquire))),
+        )
     }
 
     /// The last block completely inside a sealed segment.
     pub fn last_sealed_block(&self) -> Option<BlockNumber> {
-        self.lock().archive.last_sealed_block()
+        let last = self.segments().last()?.last_archived_block;
+        if last.is_complete() {
+            Some(last.number)
+        } else {
+            last.number.0.checked_sub(1).map(BlockNumber)
+        }
     }
 
     /// The account at `address` in the best state.
@@ -222,27 +262,9 @@ impl Chain {
         acre_execution::AccountStore::account(&self.lock().best_state, address)
     }
 
-    /// Verifies a solution for `slot` with `challenge` at `solution_range` against local history.
-    pub fn verify_solution(
-        &self,
-        solution: &Solution,
-        challenge: &Blake3Hash,
-        solution_range: acre_consensus::SolutionRange,
-    ) -> Result<(), acre_consensus::solutions::SolutionVerificationError> {
-        let inner = self.lock();
-        acre_consensus::solutions::verify_solution(
-            &self.params,
-            solution,
-            challenge,
-            solution_range,
-            &inner.archive,
-        )
-        .map(|_| ())
-    }
-
     /// Segment headers by index.
     pub fn segment_header(&self, index: u64) -> Option<SegmentHeader> {
-        self.lock().archive.header(index)
+        self.segments().get(usize::try_from(index).ok()?).copied()
     }
 
     /// A stored block.
@@ -267,70 +289,13 @@ impl Chain {
             .transpose()
     }
 
-    /// Builds a block on the best block for `slot` with `solution`, `pot` checkpoints and as many of
-    /// `candidates` as apply (in order; failing ones are left out).
-    pub fn propose(
-        &self,
-        slot: SlotNumber,
-        solution: Solution,
-        pot: &crate::timekeeper::Timekeeper,
-        candidates: &[SignedTransaction],
-    ) -> Result<Option<Proposal>, Error> {
-        let inner = self.lock();
-        let parent = &inner.best_context.child;
-        if slot <= parent.slot {
-            return Ok(None);
+    /// Remembers an equivocation to prove in the next authored block (bounded; oldest dropped).
+    fn record_evidence(&self, proof: EquivocationProof) {
+        let mut evidence = lock(&self.evidence);
+        if evidence.len() >= MAX_PENDING_EVIDENCE {
+            evidence.remove(0);
         }
-        let covered = SlotNumber(slot.0 + self.params.block_authoring_delay);
-        let Some(pot_checkpoints) = pot.checkpoints(SlotNumber(parent.pot_covered_slot.0 + 1), covered)
-        else {
-            return Ok(None);
-        };
-        let number = BlockNumber(parent.number.0 + 1);
-        let era = parent.era;
-        let next_era = era.after_block(&self.params, number, slot);
-        let segment_headers: Vec<_> = (inner.best_context.next_segment_index..inner.archive.segment_count())
-            .filter_map(|index| inner.archive.header(index))
-            .collect();
-
-        let mut scratch = inner.best_state.clone();
-        let mut included = Vec::new();
-        let mut size = 0usize;
-        for tx in candidates {
-            let encoded = tx.encode();
-            if size + encoded.len() > acre_consensus::blocks::MAX_BODY_SIZE / 2 {
-                break;
-            }
-            if apply_transaction(&mut scratch, tx).is_ok() {
-                size += encoded.len();
-                included.push(tx.clone());
-            }
-        }
-        let mut after = inner.best_state.clone();
-        apply_block(
-            &mut after,
-            Address(solution.reward_address),
-            self.spec.block_reward.0,
-            &included,
-        )
-        .map_err(|error| Error::Corrupt(format!("a checked transaction failed: {error}")))?;
-        let body = Body {
-            transactions: included.iter().map(SignedTransaction::encode).collect(),
-            segment_headers,
-        };
-        let header = UnsealedHeader {
-            version: Header::VERSION,
-            parent_hash: parent.hash,
-            number,
-            slot,
-            pot_checkpoints,
-            solution: Some(solution),
-            solution_range: era.solution_range,
-            next_solution_range: (next_era != era).then_some(next_era.solution_range),
-            state_root: state::root(&after),
-            body_root: body.root(),
-        };
-        Ok(Some(Proposal { header, body }))
+        evidence.push(proof);
     }
 }
 
@@ -352,6 +317,7 @@ fn init_genesis(db: &Database, params: &ProtocolParams, genesis: &Genesis) -> Re
         slot_output: None,
         injections: Vec::new(),
         next_segment_index: 0,
+        blocklist: Vec::new(),
     };
     let changes = state::diff(&InMemoryAccounts::default(), &genesis.state);
     let segment = crate::archiving::genesis_segment(params, &genesis.header, &genesis.body)?;

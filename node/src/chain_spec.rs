@@ -169,7 +169,7 @@ impl ChainSpec {
         };
         let body = Body {
             transactions: vec![codec::encode(&canonical)],
-            segment_headers: Vec::new(),
+            ..Body::default()
         };
         let unsealed = UnsealedHeader {
             version: Header::VERSION,

@@ -1,9 +1,12 @@
 //! The node's errors: why a block, transaction or solution was rejected, and what failed underneath.
 
 use acre_consensus::blocks::BlockHash;
+use acre_consensus::branch::SegmentInclusionError;
+use acre_consensus::equivocation::EquivocationError;
 use acre_consensus::sectors::PublicKey;
 use acre_consensus::validation::HeaderError;
-use acre_consensus::{BlockNumber, DecodeError, SegmentIndex};
+use acre_consensus::votes::VoteError;
+use acre_consensus::{BlockNumber, DecodeError};
 use acre_execution::ExecutionError;
 use thiserror::Error;
 
@@ -38,12 +41,24 @@ pub enum ImportError {
     /// The body does not match the header's body root.
     #[error("the body does not match the header's body root")]
     BodyRoot,
-    /// The segment headers are not the next ones the local archiver produced.
-    #[error("segment header {index}: {reason}")]
-    SegmentHeader {
-        index: SegmentIndex,
-        reason: &'static str,
-    },
+    /// The body's segment headers are not exactly those its branch must carry (spec 3.6).
+    #[error(transparent)]
+    SegmentInclusion(#[from] SegmentInclusionError),
+    /// The block's farmer is on the branch's block-list (it equivocated earlier).
+    #[error("farmer {0:?} is block-listed on this branch for equivocating")]
+    Blocklisted(PublicKey),
+    /// A vote in the body is invalid.
+    #[error("vote {index}: {source}")]
+    Vote { index: usize, source: VoteError },
+    /// More equivocation proofs than a block may carry.
+    #[error("{0} equivocation proofs, more than a block may carry")]
+    TooManyEquivocationProofs(usize),
+    /// An equivocation proof in the body does not hold.
+    #[error("equivocation proof {index}: {source}")]
+    EquivocationProof { index: usize, source: EquivocationError },
+    /// An equivocation proof names a key the branch already block-lists.
+    #[error("equivocation proof {index}: {key:?} is already block-listed")]
+    AlreadyBlocklisted { index: usize, key: PublicKey },
     /// A transaction does not decode.
     #[error("transaction {index}: {source}")]
     TransactionEncoding { index: usize, source: ExecutionError },
@@ -53,8 +68,8 @@ pub enum ImportError {
     /// The header's state root is not the state after the block.
     #[error("state root {got} in the header, {expected} after executing the block")]
     StateRoot { expected: BlockHash, got: BlockHash },
-    /// The block reuses a solution another block already used: its farmer equivocated.
-    #[error("equivocation: farmer {0:?} sealed two blocks with the same solution")]
+    /// The block's farmer already signed another block or vote for this slot: it equivocated.
+    #[error("equivocation: farmer {0:?} signed two different blocks or votes for one slot")]
     Equivocation(PublicKey),
     /// The database failed.
     #[error(transparent)]

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub blocks_authored: Counter,
     /// Solutions accepted from farmers.
     pub solutions: Counter,
+    /// Votes accepted from farmers.
+    pub votes: Counter,
 }
 
 impl Metrics {
@@ -85,6 +87,7 @@ impl Metrics {
             metrics.blocks_authored.clone(),
         );
         registry.register("acre_solutions", "Solutions accepted", metrics.solutions.clone());
+        registry.register("acre_votes", "Votes accepted", metrics.votes.clone());
         metrics
     }
 

@@ -8,14 +8,15 @@ use std::sync::{Arc, Weak};
 
 use acre_consensus::blocks::{Body, Header};
 use acre_consensus::solutions::Solution;
+use acre_consensus::votes::SignedVote;
 use acre_consensus::{BlockNumber, PieceIndex, codec};
 use acre_execution::Address;
 use acre_rpc_api::error_codes::{
-    BAD_ENCODING, INTERNAL, INVALID_BLOCK, INVALID_SEAL, INVALID_SOLUTION, INVALID_TRANSACTION,
+    BAD_ENCODING, INTERNAL, INVALID_BLOCK, INVALID_SEAL, INVALID_SOLUTION, INVALID_TRANSACTION, INVALID_VOTE,
 };
 use acre_rpc_api::{
     AccountInfo, Balance, BlockInfo, BlockSeal, ChainApiServer, ChainHead, FarmerApiServer, FarmerInfo,
-    Hex32, HexBytes, RawBlock, SolutionSubmission, error,
+    Hex32, HexBytes, RawBlock, SolutionSubmission, VoteSubmission, error,
 };
 use acre_storage::db::tables::Pieces;
 use jsonrpsee::core::{SubscriptionResult, async_trait, to_json_raw_value};
@@ -118,6 +119,16 @@ impl FarmerApiServer for Rpc {
     async fn subscribe_block_sealing(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
         let receiver = self.node()?.seal_requests.subscribe();
         forward(pending, receiver, |request| request).await
+    }
+
+    async fn submit_vote(&self, submission: VoteSubmission) -> Result<(), ErrorObjectOwned> {
+        let vote =
+            SignedVote::decode(&submission.vote.0).map_err(|err| error(BAD_ENCODING, err.to_string()))?;
+        let node = self.node()?;
+        tokio::task::spawn_blocking(move || node.submit_vote(vote))
+            .await
+            .map_err(internal)?
+            .map_err(|err| error(INVALID_VOTE, err.to_string()))
     }
 
     async fn submit_block_seal(&self, seal: BlockSeal) -> Result<(), ErrorObjectOwned> {

@@ -5,18 +5,21 @@
 //! carry proof of time that far), the node builds a block on its best block, asks the farmer to seal it
 //! (the node never holds farmers' keys), and imports it through the same pipeline as any other block.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use acre_consensus::blocks::{BlockHash, Body, Header};
+use acre_consensus::codec;
+use acre_consensus::equivocation::{EquivocationProof, SignedClaim};
 use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::pot::slot_challenge;
 use acre_consensus::sectors::PublicKey;
 use acre_consensus::solutions::Solution;
+use acre_consensus::votes::{SignedVote, voting_range};
 use acre_consensus::{SegmentHeader, SlotNumber, SolutionRange};
 use acre_execution::SignedTransaction;
-use acre_rpc_api::{BlockInfo, Hex32, SealRequest, SlotInfo};
+use acre_rpc_api::{BlockInfo, Hex32, HexBytes, SealRequest, SlotInfo, VoteInfo};
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::chain::{Chain, Imported};
@@ -28,6 +31,13 @@ use crate::txpool::TxPool;
 /// How many recent slots accept solutions.
 const SLOT_BOOK_LEN: u64 = 64;
 
+/// Most solutions kept per slot (one per farmer key): more than enough for honest farmers, and a bound
+/// on the seal requests (and their waits) one slot can cause.
+const MAX_SOLUTIONS_PER_SLOT: usize = 16;
+
+/// Most votes kept for the next block (several blocks' worth).
+const MAX_PENDING_VOTES: usize = 256;
+
 /// An announced slot and the solutions received for it.
 #[derive(Debug)]
 pub struct AnnouncedSlot {
@@ -35,8 +45,12 @@ pub struct AnnouncedSlot {
     pub challenge: Blake3Hash,
     /// The solution range announced with it.
     pub solution_range: SolutionRange,
+    /// The best block when the slot was announced (what votes for the slot build on).
+    pub parent_hash: BlockHash,
     /// Verified solutions, first come first.
     pub solutions: Vec<Solution>,
+    /// Keys that submitted a solution for the slot: one each, checked before any verification.
+    pub farmers: HashSet<PublicKey>,
 }
 
 /// State shared by the RPC handlers and the authoring loop.
@@ -61,7 +75,7 @@ pub struct Shared {
     /// How long to wait for a farmer's seal.
     pub seal_timeout: Duration,
     book: Mutex<BTreeMap<u64, AnnouncedSlot>>,
-    authoring: tokio::sync::Mutex<()>,
+    votes: Mutex<HashMap<(PublicKey, SlotNumber), SignedVote>>,
     pending_seals: Mutex<HashMap<BlockHash, PendingSeal>>,
 }
 
@@ -81,9 +95,47 @@ pub enum SolutionError {
     /// The block for the slot has been authored (or its time has passed).
     #[error("slot {0} is past: its block time has come")]
     TooLate(u64),
+    /// This farmer already submitted a solution for the slot.
+    #[error("a solution of this farmer for slot {0} is already in")]
+    Duplicate(u64),
+    /// The slot already has as many solutions as it keeps.
+    #[error("slot {0} already has {MAX_SOLUTIONS_PER_SLOT} solutions")]
+    SlotFull(u64),
+    /// The farmer is block-listed on the best chain.
+    #[error("the farmer is block-listed for equivocating")]
+    Blocklisted,
     /// Verification failed.
     #[error(transparent)]
     Invalid(#[from] acre_consensus::solutions::SolutionVerificationError),
+}
+
+/// Why a vote was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VoteSubmissionError {
+    /// The slot is not one of the recently announced ones.
+    #[error("slot {0} was not announced recently")]
+    UnknownSlot(u64),
+    /// The vote builds on another block than the best one, or its slot is not after the best block's.
+    #[error("the vote does not build on the best block for a later slot")]
+    Stale,
+    /// The same vote again.
+    #[error("this vote is already in")]
+    Duplicate,
+    /// The farmer is block-listed on the best chain.
+    #[error("the farmer is block-listed for equivocating")]
+    Blocklisted,
+    /// The farmer signed another vote or block for this slot.
+    #[error("equivocation: another vote or block of this farmer for slot {0}")]
+    Equivocation(u64),
+    /// The pool of votes for the next block is full.
+    #[error("the vote pool is full")]
+    Full,
+    /// Verification failed.
+    #[error(transparent)]
+    Invalid(#[from] acre_consensus::votes::VoteError),
+    /// The database failed.
+    #[error(transparent)]
+    Internal(crate::error::ImportError),
 }
 
 /// Why a seal was refused.
@@ -111,7 +163,7 @@ impl Shared {
             heads: broadcast::channel(256).0,
             seal_timeout,
             book: Mutex::new(BTreeMap::new()),
-            authoring: tokio::sync::Mutex::new(()),
+            votes: Mutex::new(HashMap::new()),
             pending_seals: Mutex::new(HashMap::new()),
         }
     }
@@ -135,6 +187,15 @@ impl Shared {
                 .map(|tx| Hex32(tx.hash().0))
                 .collect(),
             segment_headers: body.segment_headers.iter().map(|h| h.segment_index.0).collect(),
+            votes: body
+                .votes
+                .iter()
+                .map(|vote| VoteInfo {
+                    public_key: Hex32(vote.vote.solution.public_key.0),
+                    reward_address: Hex32(vote.vote.solution.reward_address),
+                    slot: vote.vote.slot.0,
+                })
+                .collect(),
         }
     }
 
@@ -178,6 +239,7 @@ impl Shared {
             );
         }
         if imported.is_best {
+            lock(&self.votes).retain(|_, vote| vote.vote.parent_hash == imported.hash);
             self.metrics.best_number.set(imported.number.0);
             self.pool.prune(|address| self.chain.account(address));
             self.metrics.txpool_size.set(self.pool.len() as u64);
@@ -194,10 +256,19 @@ impl Shared {
 
     /// Verifies and records a farmer's solution for an announced slot. Returns whether the slot's block
     /// time has already come (the solution is late but usable: the caller authors at once).
+    ///
+    /// Cheapest first: the slot, one solution per farmer key and a cap per slot are checked before the
+    /// solution is verified, so resubmitting a solution costs the node a map lookup.
     pub fn submit_solution(&self, slot: u64, solution: Solution) -> Result<bool, SolutionError> {
         let (challenge, range) = {
             let book = lock(&self.book);
             let entry = book.get(&slot).ok_or(SolutionError::UnknownSlot(slot))?;
+            if entry.farmers.contains(&solution.public_key) {
+                return Err(SolutionError::Duplicate(slot));
+            }
+            if entry.solutions.len() >= MAX_SOLUTIONS_PER_SLOT {
+                return Err(SolutionError::SlotFull(slot));
+            }
             (entry.challenge, entry.solution_range)
         };
         let delay = self.chain.params().block_authoring_delay;
@@ -205,15 +276,83 @@ impl Shared {
         // A late solution is still usable while the chain has not moved past its slot; after another
         // authoring delay it is stale.
         let newest = self.timekeeper.newest_slot().0;
-        if newest > authoring.saturating_add(delay) || self.chain.best().0.slot.0 >= slot {
+        let (best, context) = self.chain.best();
+        if newest > authoring.saturating_add(delay) || best.slot.0 >= slot {
             return Err(SolutionError::TooLate(slot));
+        }
+        if context.is_blocklisted(&solution.public_key) {
+            return Err(SolutionError::Blocklisted);
         }
         self.chain.verify_solution(&solution, &challenge, range)?;
         let mut book = lock(&self.book);
         let entry = book.get_mut(&slot).ok_or(SolutionError::TooLate(slot))?;
+        if entry.solutions.len() >= MAX_SOLUTIONS_PER_SLOT {
+            return Err(SolutionError::SlotFull(slot));
+        }
+        if !entry.farmers.insert(solution.public_key) {
+            return Err(SolutionError::Duplicate(slot));
+        }
         entry.solutions.push(solution);
         self.metrics.solutions.inc();
         Ok(newest >= authoring)
+    }
+
+    /// Verifies a farmer's vote for an announced slot and keeps it for the next block.
+    pub fn submit_vote(&self, signed: SignedVote) -> Result<(), VoteSubmissionError> {
+        let vote = &signed.vote;
+        let key = (vote.solution.public_key, vote.slot);
+        match lock(&self.votes).get(&key) {
+            Some(known) if known == &signed => return Err(VoteSubmissionError::Duplicate),
+            Some(_) | None => {}
+        }
+        let (challenge, range) = {
+            let book = lock(&self.book);
+            let entry = book
+                .get(&vote.slot.0)
+                .ok_or(VoteSubmissionError::UnknownSlot(vote.slot.0))?;
+            (entry.challenge, entry.solution_range)
+        };
+        let (best, context) = self.chain.best();
+        if vote.parent_hash != best.hash || vote.slot <= best.slot {
+            return Err(VoteSubmissionError::Stale);
+        }
+        if context.is_blocklisted(&vote.solution.public_key) {
+            return Err(VoteSubmissionError::Blocklisted);
+        }
+        signed.verify_signature()?;
+        if let Some(other) = lock(&self.votes).get(&key).cloned() {
+            self.chain.report_equivocation(EquivocationProof {
+                first: SignedClaim::Vote(other),
+                second: SignedClaim::Vote(signed.clone()),
+            });
+            return Err(VoteSubmissionError::Equivocation(vote.slot.0));
+        }
+        match self.chain.check_vote_equivocation(&signed) {
+            Ok(()) => {}
+            Err(crate::error::ImportError::Equivocation(_)) => {
+                return Err(VoteSubmissionError::Equivocation(vote.slot.0));
+            }
+            Err(error) => return Err(VoteSubmissionError::Internal(error)),
+        }
+        self.chain
+            .verify_vote_solution(&vote.solution, &challenge, range)?;
+        let mut votes = lock(&self.votes);
+        if votes.len() >= MAX_PENDING_VOTES {
+            return Err(VoteSubmissionError::Full);
+        }
+        votes.insert(key, signed);
+        self.metrics.votes.inc();
+        Ok(())
+    }
+
+    fn votes_for(&self, parent: &BlockHash) -> Vec<SignedVote> {
+        let mut votes: Vec<_> = lock(&self.votes)
+            .values()
+            .filter(|vote| vote.vote.parent_hash == *parent)
+            .cloned()
+            .collect();
+        votes.sort_by_key(|vote| (vote.vote.slot, vote.vote.solution.public_key));
+        votes
     }
 
     /// Delivers a farmer's seal to the block waiting for it.
@@ -238,7 +377,8 @@ impl Shared {
             return;
         };
         let challenge = slot_challenge(&output, slot);
-        let solution_range = self.chain.best().1.child.era.solution_range;
+        let (best, context) = self.chain.best();
+        let solution_range = context.child.era.solution_range;
         {
             let mut book = lock(&self.book);
             let stale = book
@@ -252,7 +392,9 @@ impl Shared {
                 AnnouncedSlot {
                     challenge,
                     solution_range,
+                    parent_hash: best.hash,
                     solutions: Vec::new(),
+                    farmers: HashSet::new(),
                 },
             );
             while book.len() as u64 > SLOT_BOOK_LEN {
@@ -264,25 +406,39 @@ impl Shared {
             slot: slot.0,
             global_challenge: Hex32(challenge.0),
             solution_range: solution_range.0,
+            voting_range: voting_range(self.chain.params(), solution_range).0,
+            parent_hash: Hex32(best.hash.0),
         });
     }
 
-    /// Authors a block for `slot` if a solution for it is waiting.
+    /// Authors a block for `slot` with each solution waiting for it, until one is sealed and imported.
+    /// No lock is held while the farmer seals, so a farmer that never answers delays only its own block.
     pub async fn author(self: &Arc<Self>, slot: SlotNumber) {
-        // One block at a time: two authored concurrently would only compete with each other.
-        let _authoring = self.authoring.lock().await;
         let solutions = match lock(&self.book).get_mut(&slot.0) {
             Some(entry) => std::mem::take(&mut entry.solutions),
             None => return,
         };
         for solution in solutions {
-            let candidates = self.pool.candidates(|address| self.chain.account(address));
             let public_key = solution.public_key;
-            let proposal = match self.chain.propose(slot, solution, &self.timekeeper, &candidates) {
-                Ok(Some(proposal)) => proposal,
-                Ok(None) => return,
-                Err(error) => {
+            let shared = Arc::clone(self);
+            let proposal = tokio::task::spawn_blocking(move || {
+                let candidates = shared.pool.candidates(|address| shared.chain.account(address));
+                let best = shared.chain.best().0.hash;
+                let votes = shared.votes_for(&best);
+                shared
+                    .chain
+                    .propose(slot, solution, &shared.timekeeper, &candidates, &votes)
+            })
+            .await;
+            let proposal = match proposal {
+                Ok(Ok(Some(proposal))) => proposal,
+                Ok(Ok(None)) => return,
+                Ok(Err(error)) => {
                     tracing::error!(%error, %slot, "could not build a block");
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(%error, %slot, "the proposal task failed");
                     return;
                 }
             };
@@ -291,6 +447,7 @@ impl Shared {
             lock(&self.pending_seals).insert(hash, (public_key, sender));
             let _ = self.seal_requests.send(SealRequest {
                 header_hash: Hex32(hash.0),
+                header: HexBytes(codec::encode(&proposal.header)),
                 public_key: Hex32(public_key.0),
                 number: proposal.header.number.0,
                 slot: slot.0,

@@ -2,7 +2,7 @@
 //!
 //! Proof of time is the chain's clock, so it runs on its own OS thread at full speed (one AES chain is
 //! inherently sequential; sharing a core with anything else only slows the clock). It starts after the best
-//! block's last covered slot (or from the genesis seed), keeps every slot it proved since, and publishes the
+//! block's last covered slot (or from the genesis seed), keeps the slots it proved recently (a bounded window), and publishes the
 //! newest slot number on a `watch` channel.
 //!
 //! Entropy injections come from the best chain and may arrive after the timekeeper passed the slot they
@@ -18,6 +18,10 @@ use acre_consensus::SlotNumber;
 use acre_consensus::pot::{self, PotCheckpoints, PotOutput, PotSeed};
 use acre_consensus::pot_chain::{EntropyInjection, PotCache, PotStart, next_seed};
 use tokio::sync::watch;
+
+/// Proved slots kept for verification and authoring: far more than any block still importable needs
+/// (blocks deeper than the confirmation depth are refused), at 128 bytes each.
+const KEPT_SLOTS: usize = 4096;
 
 #[derive(Debug)]
 struct State {
@@ -45,6 +49,19 @@ impl State {
                 PotStart::After(_, output) => next_seed(&output, slot, &self.injections),
             },
         }
+    }
+
+    /// Forgets all but the newest [`KEPT_SLOTS`] slots once twice as many are held, so memory stays
+    /// bounded however long the node runs. The newest forgotten slot becomes the start.
+    fn prune(&mut self) {
+        if self.slots.len() < 2 * KEPT_SLOTS {
+            return;
+        }
+        let drop = self.slots.len() - KEPT_SLOTS;
+        let last_dropped = SlotNumber(self.first_slot() + drop as u64 - 1);
+        let output = self.slots[drop - 1].1.output();
+        self.slots.drain(..drop);
+        self.start = PotStart::After(last_dropped, output);
     }
 
     fn get(&self, slot: SlotNumber) -> Option<&(PotSeed, PotCheckpoints)> {
@@ -179,10 +196,11 @@ impl Drop for Timekeeper {
 }
 
 impl PotCache for Timekeeper {
-    fn is_known(&self, slot: SlotNumber, seed: &PotSeed, checkpoints: &PotCheckpoints) -> bool {
+    fn known(&self, slot: SlotNumber, seed: &PotSeed) -> Option<PotCheckpoints> {
         lock(&self.state)
             .get(slot)
-            .is_some_and(|(known_seed, known)| known_seed == seed && known == checkpoints)
+            .filter(|(known_seed, _)| known_seed == seed)
+            .map(|(_, checkpoints)| *checkpoints)
     }
 }
 
@@ -209,6 +227,7 @@ fn run(state: &Mutex<State>, iterations: u32, newest: &watch::Sender<SlotNumber>
         }
         state.slots.push((seed, checkpoints));
         let slot = SlotNumber(state.first_slot() + index as u64);
+        state.prune();
         drop(state);
         tracing::trace!(%slot, "slot proved");
         newest.send_replace(slot);
@@ -242,8 +261,8 @@ mod tests {
             .expect("proved");
         verify_slots(&params, PotStart::Genesis(genesis), &slots, &[]).expect("valid chain");
         let seed_3 = slots[1].output().next_seed();
-        assert!(timekeeper.is_known(SlotNumber(3), &seed_3, &slots[2]));
-        assert!(!timekeeper.is_known(SlotNumber(3), &PotSeed([0; 16]), &slots[2]));
+        assert_eq!(timekeeper.known(SlotNumber(3), &seed_3), Some(slots[2]));
+        assert_eq!(timekeeper.known(SlotNumber(3), &PotSeed([0; 16])), None);
 
         let injection = EntropyInjection {
             slot: SlotNumber(5),
@@ -263,5 +282,30 @@ mod tests {
             }
         });
         timekeeper.stop();
+    }
+
+    #[test]
+    fn timekeeper_memory_stays_bounded() {
+        let seed = PotSeed([3; 16]);
+        let checkpoints = pot::prove(&seed, &seed.key(), 8).expect("proves");
+        let mut state = State {
+            start: PotStart::Genesis(seed),
+            slots: Vec::new(),
+            injections: Vec::new(),
+            generation: 0,
+            stop: false,
+        };
+        for _ in 0..5 * KEPT_SLOTS {
+            let index = state.slots.len();
+            let seed = state.seed_for(index);
+            state.slots.push((seed, checkpoints));
+            state.prune();
+            assert!(state.slots.len() < 2 * KEPT_SLOTS);
+        }
+        // The window still chains: the newest slot's seed follows from the kept slots.
+        let newest = SlotNumber(state.first_slot() + state.slots.len() as u64 - 1);
+        assert_eq!(newest.0, 5 * KEPT_SLOTS as u64);
+        assert!(state.get(newest).is_some());
+        assert!(state.get(SlotNumber(1)).is_none(), "old slots are forgotten");
     }
 }

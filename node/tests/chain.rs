@@ -170,7 +170,7 @@ async fn invalid_blocks_and_payloads_are_rejected_and_the_node_keeps_going() {
     let spend = transfer("alice", bob, 10, 1, 0).encode();
     let double = Body {
         transactions: vec![spend.clone(), spend],
-        segment_headers: body.segment_headers.clone(),
+        ..body.clone()
     };
     let double_spend = resealed(header.clone(), |h| h.body_root = double.root());
     expect_block_error(submit(&client, &double_spend, &double).await, "nonce");
@@ -183,7 +183,7 @@ async fn invalid_blocks_and_payloads_are_rejected_and_the_node_keeps_going() {
     // A valid sibling with the same solution is an equivocation.
     let other = Body {
         transactions: vec![transfer("bob", bob, 0, 0, 0).encode()],
-        segment_headers: body.segment_headers.clone(),
+        ..body.clone()
     };
     // Its state root is found by submitting it with a wrong one: the error names the right root.
     let probe = resealed(header.clone(), |h| h.body_root = other.root());
@@ -219,16 +219,36 @@ async fn invalid_blocks_and_payloads_are_rejected_and_the_node_keeps_going() {
             .await,
     );
     assert_eq!(code, BAD_ENCODING);
-    let solution = header.unsealed.solution.clone().expect("solution");
+    // A tampered solution for a slot that is open reaches solution verification and fails there (an
+    // old slot would be refused before verification, proving nothing).
+    // (Under another key, so it never collides with the test farmer's own submission for the slot.)
+    let mut solution = header.unsealed.solution.clone().expect("solution");
+    solution.chunk[0] ^= 1;
+    solution.public_key = acre_consensus::sectors::PublicKey(
+        ed25519_dalek::SigningKey::from_bytes(&[43; 32])
+            .verifying_key()
+            .to_bytes(),
+    );
+    let mut slots = client.subscribe_slot_info().await.expect("slot subscription");
+    let open = loop {
+        let slot = slots.next().await.expect("slots").expect("slot");
+        if slot.slot > client.head().await.expect("head").best_slot {
+            break slot.slot;
+        }
+    };
     let (code, message) = rpc_error(
         client
             .submit_solution(SolutionSubmission {
-                slot: 1,
+                slot: open,
                 solution: HexBytes(acre_consensus::codec::encode(&solution)),
             })
             .await,
     );
     assert_eq!(code, INVALID_SOLUTION, "{message}");
+    assert!(
+        message.contains("record root is not piece"),
+        "the tampered solution must fail verification itself: {message}"
+    );
     let raw_garbage: Result<serde_json::Value, _> = client
         .request("chain_submitBlock", jsonrpsee::rpc_params!["not an object"])
         .await;

@@ -9,33 +9,22 @@
 //! three: no branch is long enough to schedule an entropy injection (the first is at block
 //! `pot_entropy_injection_interval`), so every branch has the same proof of time.
 
-use std::cmp::Ordering;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::cmp::Ordering;
+use std::time::Instant;
+
+use acre_consensus::BlockNumber;
 use acre_consensus::blocks::{Body, Header};
 use acre_consensus::chain_rules::{Tip, block_weight, compare_tips};
-use acre_consensus::pot::slot_challenge;
 use acre_consensus::pot_chain::PotStart;
-use acre_consensus::sectors::{PublicKey, SectorId};
-use acre_consensus::solutions::Solution;
-use acre_consensus::{BlockNumber, HistorySize, SlotNumber};
 use acre_execution::{Address, SignedTransaction, Transfer};
-use acre_farmer::piece_source::InMemoryPieceSource;
-use acre_farmer::plotting::{PlottedSector, plot_sectors};
-use acre_farmer::proving::first_solution;
 use acre_node::chain::Imported;
 use acre_node::chain_spec::{DEV_BLOCK_REWARD, DEV_ENDOWMENT, dev_key};
 use acre_node::timekeeper::Timekeeper;
 use acre_node::{Chain, ChainSpec};
 use acre_storage::chain_index::BlockMeta;
-use ed25519_dalek::SigningKey;
-
-/// Sectors each farmer plots: enough that about half the slots have a win at the initial solution range,
-/// few enough that plotting (most of the test's time) stays short.
-const SECTORS: u16 = 4;
-
-/// Slots a farmer may try before the test gives up on finding a win.
-const MAX_SLOTS_PER_BLOCK: u64 = 40;
+use common::authoring::{Farmer, SECTORS};
 
 const TRANSFER_AMOUNT: u128 = 1_000;
 const TRANSFER_FEE: u128 = 7;
@@ -46,106 +35,6 @@ fn spec() -> ChainSpec {
     spec.name = "reorg".into();
     spec.params.pot_iterations = 1_600_000;
     spec
-}
-
-/// A farmer with its own key, reward address and plot of the genesis segment.
-struct Farmer {
-    key: SigningKey,
-    public_key: PublicKey,
-    reward_address: [u8; 32],
-    plot: Vec<(SectorId, PlottedSector)>,
-}
-
-impl Farmer {
-    fn new(spec: &ChainSpec, seed: u8, reward_address: [u8; 32]) -> Self {
-        let key = SigningKey::from_bytes(&[seed; 32]);
-        let public_key = PublicKey(key.verifying_key().to_bytes());
-        let params = &spec.params;
-        let genesis = spec.genesis().expect("the spec has a genesis");
-        let segment = acre_node::archiving::genesis_segment(params, &genesis.header, &genesis.body)
-            .expect("genesis archives");
-        let source = InMemoryPieceSource::new(params.clone(), [segment]);
-        let plot = plot_sectors(params, &public_key, SECTORS, HistorySize::ONE, &source)
-            .expect("plots from the genesis segment");
-        Self {
-            key,
-            public_key,
-            reward_address,
-            plot,
-        }
-    }
-
-    /// The first provable win of `slot`'s challenge on `chain`'s best block, if any.
-    fn farm(&self, chain: &Chain, timekeeper: &Timekeeper, slot: SlotNumber) -> Option<Solution> {
-        let params = chain.params();
-        let output = timekeeper.output(slot).expect("the slot is proved");
-        let challenge = slot_challenge(&output, slot);
-        let solution_range = chain.best().1.child.era.solution_range;
-        first_solution(
-            params,
-            &self.public_key,
-            self.reward_address,
-            &self.plot,
-            &challenge,
-            solution_range,
-        )
-        .expect("audits an in-memory sector")
-    }
-
-    /// Authors a block on `chain`'s best block at the first slot after the best block's where this
-    /// farmer wins, with as many of `candidates` as apply, and imports it into `chain`.
-    fn author(
-        &self,
-        chain: &Chain,
-        timekeeper: &Timekeeper,
-        candidates: &[SignedTransaction],
-    ) -> (Header, Body) {
-        let params = chain.params().clone();
-        let (best, context) = chain.best();
-        assert!(
-            context.injections.is_empty(),
-            "the branches are too short to schedule entropy injections"
-        );
-        let first = best.slot.0 + 1;
-        for slot in (first..first + MAX_SLOTS_PER_BLOCK).map(SlotNumber) {
-            wait_until_proved(timekeeper, slot);
-            let Some(solution) = self.farm(chain, timekeeper, slot) else {
-                continue;
-            };
-            // The block carries proof of time up to `slot + block_authoring_delay`.
-            wait_until_proved(timekeeper, SlotNumber(slot.0 + params.block_authoring_delay));
-            let proposal = chain
-                .propose(slot, solution, timekeeper, candidates)
-                .expect("proposes")
-                .expect("the slot follows the best block and its proof of time is proved");
-            assert_eq!(
-                proposal.body.transactions.len(),
-                candidates.len(),
-                "every candidate applies"
-            );
-            let header = proposal.header.seal(&self.key);
-            let imported = chain
-                .import(&header, &proposal.body, timekeeper)
-                .expect("an authored block imports");
-            assert!(imported.is_best, "an authored block extends the best chain");
-            return (header, proposal.body);
-        }
-        panic!(
-            "no win in {MAX_SLOTS_PER_BLOCK} slots after slot {}: plot more sectors",
-            best.slot
-        );
-    }
-}
-
-fn wait_until_proved(timekeeper: &Timekeeper, slot: SlotNumber) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while timekeeper.newest_slot() < slot {
-        assert!(
-            Instant::now() < deadline,
-            "the timekeeper did not reach slot {slot}"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 fn alice_to_bob(nonce: u64) -> SignedTransaction {

@@ -39,6 +39,8 @@ pub mod error_codes {
     pub const INVALID_BLOCK: i32 = 1003;
     /// A block seal was rejected (unknown header, bad signature).
     pub const INVALID_SEAL: i32 = 1004;
+    /// A vote was rejected (failed verification, wrong parent, equivocation, too late).
+    pub const INVALID_VOTE: i32 = 1005;
     /// The node failed internally (database error); the request may be retried.
     pub const INTERNAL: i32 = 1100;
 }
@@ -62,6 +64,10 @@ pub trait FarmerApi {
     /// Submits a solution for an announced slot.
     #[method(name = "submitSolution")]
     async fn submit_solution(&self, solution: SolutionSubmission) -> Result<(), ErrorObjectOwned>;
+
+    /// Submits a vote for an announced slot (spec 7).
+    #[method(name = "submitVote")]
+    async fn submit_vote(&self, vote: VoteSubmission) -> Result<(), ErrorObjectOwned>;
 
     /// Requests to seal blocks authored with a solution of the subscriber's key.
     #[subscription(name = "subscribeBlockSealing" => "blockSealing", unsubscribe = "unsubscribeBlockSealing", item = SealRequest)]

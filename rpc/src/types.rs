@@ -123,6 +123,28 @@ pub struct SlotInfo {
     pub global_challenge: Hex32,
     /// The solution range of a block authored at this slot on the best chain.
     pub solution_range: u64,
+    /// The voting range: chunks within it but outside the solution range make votes (spec 7).
+    pub voting_range: u64,
+    /// The best block when the slot was announced: what a vote for this slot builds on.
+    pub parent_hash: Hex32,
+}
+
+/// A vote for a slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteSubmission {
+    /// The borsh-encoded `acre_consensus::votes::SignedVote`.
+    pub vote: HexBytes,
+}
+
+/// A vote included in a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteInfo {
+    /// The voting farmer's public key.
+    pub public_key: Hex32,
+    /// Where the vote reward went.
+    pub reward_address: Hex32,
+    /// The slot voted in.
+    pub slot: u64,
 }
 
 /// A solution for a slot.
@@ -134,11 +156,15 @@ pub struct SolutionSubmission {
     pub solution: HexBytes,
 }
 
-/// The node asks the holder of `public_key` to seal a block it authored with that key's solution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The node asks the holder of `public_key` to seal a block it authored with that key's solution. The
+/// farmer decodes `header` itself and seals only a header whose solution it submitted, once per slot: it
+/// never signs a bare hash a node hands it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealRequest {
-    /// Hash of the unsealed header: the message to sign.
+    /// Hash of the unsealed header.
     pub header_hash: Hex32,
+    /// The borsh-encoded `acre_consensus::blocks::UnsealedHeader` to seal.
+    pub header: HexBytes,
     /// The solution's public key, which must sign.
     pub public_key: Hex32,
     /// The block's number.
@@ -152,7 +178,7 @@ pub struct SealRequest {
 pub struct BlockSeal {
     /// The header hash being sealed.
     pub header_hash: Hex32,
-    /// The ed25519 signature over the header hash (64 bytes).
+    /// The ed25519 seal: a signature of the header hash as a block-seal message (64 bytes).
     pub signature: HexBytes,
 }
 
@@ -208,6 +234,9 @@ pub struct BlockInfo {
     pub transactions: Vec<Hex32>,
     /// Indices of the segment headers it carries.
     pub segment_headers: Vec<u64>,
+    /// Votes the block carries (each paid the vote reward).
+    #[serde(default)]
+    pub votes: Vec<VoteInfo>,
 }
 
 /// A block's canonical encodings.

@@ -215,6 +215,19 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Removes every entry whose key sorts before `bound` (pruning tables keyed by a leading number).
+    pub fn delete_below<T: Table>(&self, bound: &T::Key) -> Result<(), Error> {
+        let mut table = self
+            .0
+            .open_table(definition::<T>())
+            .map_err(|e| db_error("opening a table")(e.into()))?;
+        let bound = bound.encode_key();
+        table
+            .retain_in::<&[u8], _>(..bound.as_slice(), |_, _| false)
+            .map_err(|e| db_error("deleting")(e.into()))?;
+        Ok(())
+    }
+
     /// The value at `key`, including this transaction's own writes.
     pub fn get<T: Table>(&self, key: &T::Key) -> Result<Option<T::Value>, Error> {
         let table = self

@@ -105,6 +105,14 @@ impl Node {
             .await?)
     }
 
+    /// Submits a signed vote (its canonical encoding).
+    pub async fn submit_vote(&self, vote: Vec<u8>) -> Result<(), Error> {
+        Ok(self
+            .client
+            .submit_vote(acre_rpc_api::VoteSubmission { vote: HexBytes(vote) })
+            .await?)
+    }
+
     /// Submits a block seal.
     pub async fn submit_seal(&self, seal: BlockSeal) -> Result<(), Error> {
         Ok(self.client.submit_block_seal(seal).await?)

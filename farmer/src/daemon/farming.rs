@@ -5,12 +5,13 @@
 //! blocking thread. Slots come every ~0.5 s, so if the previous slot is still being worked on the new one
 //! is skipped rather than queued: a late solution is worthless once `block_authoring_delay` slots passed.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::solutions::Solution;
-use acre_consensus::{SolutionRange, codec};
+use acre_consensus::votes::Vote;
+use acre_consensus::{SlotNumber, SolutionRange, codec};
 use acre_rpc_api::{BlockSeal, HexBytes, SealRequest, SlotInfo};
 use ed25519_dalek::SigningKey;
 use tokio::sync::watch;
@@ -19,6 +20,7 @@ use tracing::{debug, info, warn};
 use crate::auditing::{AuditWin, audit_sector};
 use crate::daemon::connection::Node;
 use crate::daemon::farms::Farms;
+use crate::daemon::sealing::SealGuard;
 use crate::daemon::state::{ChainView, SectorState, sector_state};
 use crate::proving::prove;
 use crate::sector::SectorMetadata;
@@ -32,6 +34,16 @@ pub struct Farming {
     chain: watch::Receiver<Arc<ChainView>>,
     busy: Arc<AtomicBool>,
     latest_slot: Arc<AtomicU64>,
+    seals: Arc<Mutex<SealGuard>>,
+}
+
+/// What a slot's best win makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// A solution within the solution range: a block.
+    Block(Solution),
+    /// A solution only within the voting range: a vote.
+    Vote(Solution),
 }
 
 /// Clears the busy flag when a slot's work ends, however it ends.
@@ -58,6 +70,7 @@ impl Farming {
             chain,
             busy: Arc::new(AtomicBool::new(false)),
             latest_slot: Arc::new(AtomicU64::new(0)),
+            seals: Arc::new(Mutex::new(SealGuard::default())),
         }
     }
 
@@ -73,18 +86,19 @@ impl Farming {
         let node = node.clone();
         tokio::spawn(async move {
             let search = farming.clone();
-            let solution = tokio::task::spawn_blocking(move || {
+            let claim = tokio::task::spawn_blocking(move || {
                 let _guard = guard;
                 let chain = search.chain.borrow().clone();
-                search.find_solution(
+                search.find_claim(
                     &chain,
                     &Blake3Hash(slot.global_challenge.0),
                     SolutionRange(slot.solution_range),
+                    SolutionRange(slot.voting_range.max(slot.solution_range)),
                 )
             })
             .await;
-            let solution = match solution {
-                Ok(Some(solution)) => solution,
+            let claim = match claim {
+                Ok(Some(claim)) => claim,
                 Ok(None) => return,
                 Err(error) => {
                     warn!(target: "acre::farming", slot = slot.slot, %error, "auditing task failed");
@@ -97,14 +111,58 @@ impl Farming {
                 debug!(target: "acre::farming", slot = slot.slot, latest, "solution found too late; dropped");
                 return;
             }
-            let sector = solution.sector_index.0;
-            match node.submit_solution(slot.slot, codec::encode(&solution)).await {
-                Ok(()) => info!(target: "acre::farming", slot = slot.slot, sector, "solution submitted"),
-                Err(error) => {
-                    warn!(target: "acre::farming", slot = slot.slot, %error, "submitting a solution failed")
+            match claim {
+                Claim::Block(solution) => farming.submit_block_solution(&node, slot.slot, solution).await,
+                Claim::Vote(solution) => {
+                    farming
+                        .submit_vote(&node, slot.slot, Blake3Hash(slot.parent_hash.0), solution)
+                        .await
                 }
             }
         });
+    }
+
+    async fn submit_block_solution(&self, node: &Node, slot: u64, solution: Solution) {
+        let sector = solution.sector_index.0;
+        lock(&self.seals).submitted(SlotNumber(slot), solution.clone());
+        match node.submit_solution(slot, codec::encode(&solution)).await {
+            Ok(()) => info!(target: "acre::farming", slot, sector, "solution submitted"),
+            Err(error) => warn!(target: "acre::farming", slot, %error, "submitting a solution failed"),
+        }
+    }
+
+    /// Signs and submits a vote, unless a block or vote was signed for the slot already.
+    async fn submit_vote(&self, node: &Node, slot: u64, parent_hash: Blake3Hash, solution: Solution) {
+        if !lock(&self.seals).mark_voted(SlotNumber(slot)) {
+            return;
+        }
+        let vote = Vote {
+            parent_hash,
+            slot: SlotNumber(slot),
+            solution,
+        }
+        .sign(&self.key);
+        match node.submit_vote(vote.encode()).await {
+            Ok(()) => info!(target: "acre::farming", slot, "vote submitted"),
+            Err(error) => warn!(target: "acre::farming", slot, %error, "submitting a vote failed"),
+        }
+    }
+
+    /// Audits every live sector within the voting range and proves the best win that has a proof: a
+    /// block claim if it is within the solution range, else a vote; `None` if nothing wins.
+    pub fn find_claim(
+        &self,
+        chain: &ChainView,
+        global_challenge: &Blake3Hash,
+        solution_range: SolutionRange,
+        voting_range: SolutionRange,
+    ) -> Option<Claim> {
+        let (solution, distance) = self.find_best(chain, global_challenge, voting_range)?;
+        Some(if distance < solution_range.0 / 2 {
+            Claim::Block(solution)
+        } else {
+            Claim::Vote(solution)
+        })
     }
 
     /// Audits every live sector and proves the best win that has a proof; `None` if nothing wins.
@@ -114,6 +172,17 @@ impl Farming {
         global_challenge: &Blake3Hash,
         solution_range: SolutionRange,
     ) -> Option<Solution> {
+        self.find_best(chain, global_challenge, solution_range)
+            .map(|(solution, _)| solution)
+    }
+
+    /// The best provable win within `range` and its distance to the challenge.
+    fn find_best(
+        &self,
+        chain: &ChainView,
+        global_challenge: &Blake3Hash,
+        solution_range: SolutionRange,
+    ) -> Option<(Solution, u64)> {
         let farms = &self.farms;
         let params = &farms.params;
         let mut wins: Vec<(usize, SectorMetadata, AuditWin)> = Vec::new();
@@ -160,7 +229,7 @@ impl Farming {
                 &reader,
                 &win,
             ) {
-                Ok(solution) => return Some(solution),
+                Ok(solution) => return Some((solution, win.distance)),
                 Err(error) => {
                     debug!(target: "acre::farming", farm = index, sector = metadata.sector_index.0, %error, "win not provable");
                 }
@@ -169,17 +238,23 @@ impl Farming {
         None
     }
 
-    /// Signs and submits the seal if `request` is for this farmer's key; ignores it otherwise.
+    /// Signs and submits the seal if `request` is a header this farmer agreed to (see [`SealGuard`]).
     pub fn on_seal_request(&self, node: &Node, request: SealRequest) {
         if request.public_key.0 != self.farms.public_key.0 {
             debug!(target: "acre::farming", number = request.number, "seal request for another farmer; ignored");
             return;
         }
-        let signature = acre_consensus::signing::sign(
-            &self.key,
-            acre_consensus::signing::SigningContext::Seal,
-            &acre_consensus::Blake3Hash(request.header_hash.0),
-        );
+        let hash = Blake3Hash(request.header_hash.0);
+        let authorized = lock(&self.seals).authorize(&self.farms.public_key, &hash, &request.header.0);
+        let hash = match authorized {
+            Ok(hash) => hash,
+            Err(refusal) => {
+                warn!(target: "acre::farming", number = request.number, slot = request.slot, %refusal, "seal request refused");
+                return;
+            }
+        };
+        let signature =
+            acre_consensus::signing::sign(&self.key, acre_consensus::signing::SigningContext::Seal, &hash);
         let seal = BlockSeal {
             header_hash: request.header_hash,
             signature: HexBytes(signature.to_vec()),
@@ -196,4 +271,8 @@ impl Farming {
             }
         });
     }
+}
+
+fn lock(guard: &Mutex<SealGuard>) -> MutexGuard<'_, SealGuard> {
+    guard.lock().unwrap_or_else(PoisonError::into_inner)
 }

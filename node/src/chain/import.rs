@@ -1,17 +1,34 @@
 //! The import pipeline: a block from anywhere (the node's own authoring, RPC, later the network) is
-//! checked against its parent and stored, moving the best chain and its state when it wins fork choice.
+//! checked against its parent and its branch, stored, and moves the best chain and its state when it wins
+//! fork choice.
+//!
+//! Order of checks (spec 8, cheapest first, so a bad block costs its sender more than it costs us):
+//! known / genesis / parent lookups; the depth and fork-point rules; the block-list and the body's shape
+//! and root; then the header (seal, solution, and proof of time last, compared with the timekeeper's own
+//! proof before any AES work); then the body (segment-header inclusion, votes, equivocation proofs,
+//! execution and state root). Only then is the chain lock taken, to judge equivocation and commit.
 
-use acre_consensus::blocks::{BlockHash, Body, Header};
+use std::collections::HashSet;
+
+use acre_consensus::blocks::{BlockHash, Body, Header, SealError};
+use acre_consensus::branch::{
+    BranchHistory, archiving_target, check_segment_headers, expected_segment_headers,
+};
 use acre_consensus::codec;
-use acre_consensus::pot::PotOutput;
+use acre_consensus::equivocation::{MAX_EQUIVOCATION_PROOFS_PER_BLOCK, SignedClaim};
+use acre_consensus::pot::{PotOutput, slot_challenge};
 use acre_consensus::pot_chain::{EntropyInjection, PotCache, entropy_source, injection_slot};
-use acre_consensus::validation::{ParentInfo, validate_header_cached};
-use acre_consensus::{BlockNumber, SegmentIndex};
+use acre_consensus::sectors::PublicKey;
+use acre_consensus::solutions::SegmentRoots;
+use acre_consensus::validation::{ParentInfo, ValidHeader, validate_header_cached};
+use acre_consensus::votes::{VoteError, max_votes_per_block, verify_vote_solution};
 use acre_execution::{Address, InMemoryAccounts, SignedTransaction, apply_block};
 use acre_storage::chain_index::{BlockMeta, ChainIndex};
 use acre_storage::db::WriteTx;
 
-use super::{BlockContext, BlockContexts, Chain, Imported, Inner};
+use super::history::internal;
+use super::seen::{self, SeenKey, StoredClaim};
+use super::{BlockContext, BlockContexts, Chain, Imported};
 use crate::error::{Error, ImportError};
 use crate::state::{self, BlockDiffs};
 
@@ -23,7 +40,6 @@ impl Chain {
         body: &Body,
         pot_cache: &impl PotCache,
     ) -> Result<Imported, ImportError> {
-        let mut inner = self.lock();
         let unsealed = &header.unsealed;
         let hash = header.hash();
         let index = ChainIndex::open_existing(&self.db);
@@ -33,68 +49,69 @@ impl Chain {
         if unsealed.number.0 == 0 {
             return Err(ImportError::Genesis);
         }
+        let parent = index
+            .meta(&unsealed.parent_hash)?
+            .ok_or(ImportError::UnknownParent(unsealed.parent_hash))?;
         let parent_context = self
             .context(&unsealed.parent_hash)
             .map_err(internal)?
             .ok_or(ImportError::UnknownParent(unsealed.parent_hash))?;
-        let best = inner.best;
+        let best = self.lock().best;
         if unsealed.number.0.saturating_add(self.params.confirmation_depth) <= best.number.0 {
             return Err(ImportError::TooOld {
                 number: unsealed.number,
                 best: best.number,
             });
         }
-        if let Some(archived) = inner.archive.last_archived_block() {
-            let parent_number = BlockNumber(unsealed.number.0 - 1);
-            if parent_number <= archived && index.canonical_hash(parent_number)? != Some(unsealed.parent_hash)
-            {
-                return Err(ImportError::ForksArchivedHistory {
-                    number: unsealed.number,
-                    archived,
-                });
-            }
+        self.check_fork_point(&parent)?;
+        let solution = unsealed
+            .solution
+            .as_ref()
+            .ok_or(SealError::MissingSolution(unsealed.number))
+            .map_err(|error| ImportError::Header(error.into()))?;
+        if parent_context.is_blocklisted(&solution.public_key) {
+            return Err(ImportError::Blocklisted(solution.public_key));
+        }
+        let max_votes = max_votes_per_block(&self.params);
+        if body.votes.len() > max_votes {
+            return Err(ImportError::Vote {
+                index: max_votes,
+                source: VoteError::TooMany {
+                    got: body.votes.len(),
+                    max: max_votes,
+                },
+            });
+        }
+        if body.equivocations.len() > MAX_EQUIVOCATION_PROOFS_PER_BLOCK {
+            return Err(ImportError::TooManyEquivocationProofs(body.equivocations.len()));
+        }
+        if body.root() != unsealed.body_root {
+            return Err(ImportError::BodyRoot);
         }
 
-        // Phase 1: the header against its parent.
+        // Phase 1: the header against its parent and its branch's history.
+        let produced = self.produced_up_to(&parent, archiving_target(&self.params, parent.number))?;
+        let history = BranchHistory::new(parent_context.next_segment_index, &produced);
         let valid = validate_header_cached(
             &self.params,
             header,
             &parent_context.child,
             &self.genesis_seed,
             &parent_context.injections,
-            &inner.archive,
+            &history,
             pot_cache,
         )?;
 
-        // Phase 2: the body against the parent's state.
-        if body.root() != unsealed.body_root {
-            return Err(ImportError::BodyRoot);
-        }
-        for (offset, segment_header) in body.segment_headers.iter().enumerate() {
-            let expected = parent_context.next_segment_index + offset as u64;
-            let index = SegmentIndex(expected);
-            if segment_header.segment_index != index {
-                return Err(ImportError::SegmentHeader {
-                    index,
-                    reason: "segment headers must continue the branch's sequence",
-                });
-            }
-            match inner.archive.header(expected) {
-                None => {
-                    return Err(ImportError::SegmentHeader {
-                        index,
-                        reason: "not archived locally yet",
-                    });
-                }
-                Some(local) if local != *segment_header => {
-                    return Err(ImportError::SegmentHeader {
-                        index,
-                        reason: "differs from the local archive",
-                    });
-                }
-                Some(_) => {}
-            }
-        }
+        // Phase 2: the body against its branch and the parent's state.
+        let expected = expected_segment_headers(
+            &self.params,
+            parent.number,
+            parent_context.next_segment_index,
+            &produced,
+        );
+        check_segment_headers(&body.segment_headers, &expected)?;
+        let voters = self.check_votes(header, body, &parent_context, &valid, &history)?;
+        let blocklist = apply_evidence(&parent_context, body)?;
         let transactions = body
             .transactions
             .iter()
@@ -104,15 +121,9 @@ impl Chain {
                     .map_err(|source| ImportError::TransactionEncoding { index, source })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let solution = unsealed
-            .solution
-            .as_ref()
-            .ok_or(acre_consensus::blocks::SealError::MissingSolution(
-                unsealed.number,
-            ))
-            .map_err(|error| ImportError::Header(error.into()))?;
-        let parent_state = self.state_at(&inner, &unsealed.parent_hash)?;
+        let parent_state = self.state_at(&unsealed.parent_hash)?;
         let mut after = parent_state.clone();
+        let _ = &voters;
         apply_block(
             &mut after,
             Address(solution.reward_address),
@@ -126,28 +137,52 @@ impl Chain {
                 got: unsealed.state_root,
             });
         }
-        if inner.equivocations.is_equivocation(header) {
-            return Err(ImportError::Equivocation(solution.public_key));
-        }
-
-        let context = self.child_context(
-            &parent_context,
-            header,
-            body,
-            valid.slot_output,
-            valid.child_parent_info,
-        )?;
+        let context = self.child_context(&parent_context, header, body, &valid, blocklist)?;
         let changes = state::diff(&parent_state, &after);
         let context_bytes = codec::encode(&context);
+
+        // Phase 3: equivocation (judged last, so only a fully valid block counts against its farmer),
+        // then one write transaction, under the chain lock.
+        let mut inner = self.lock();
+        if index.meta(&hash)?.is_some() {
+            return Err(ImportError::AlreadyKnown(hash));
+        }
+        self.check_fork_point(&parent)?;
+        let read = self.db.read()?;
+        let block_key = SeenKey {
+            slot: unsealed.slot,
+            public_key: solution.public_key,
+        };
+        if let Some(proof) = seen::check(&read, &block_key, &SignedClaim::Block(header.clone()))? {
+            self.record_evidence(proof);
+            return Err(ImportError::Equivocation(solution.public_key));
+        }
+        let mut vote_claims = Vec::with_capacity(body.votes.len());
+        for vote in &body.votes {
+            let key = SeenKey {
+                slot: vote.vote.slot,
+                public_key: vote.vote.solution.public_key,
+            };
+            // A voter's equivocation is the voter's fault, not the author's: the block stands, and the
+            // proof goes into the next block this node authors.
+            match seen::check(&read, &key, &SignedClaim::Vote(vote.clone()))? {
+                Some(proof) => self.record_evidence(proof),
+                None => vote_claims.push((key, StoredClaim::Vote(vote.clone()))),
+            }
+        }
+        drop(read);
         let outcome = index.import_with(header, body, |tx, outcome| {
             tx.put::<BlockContexts>(&hash, &context_bytes)?;
             tx.put::<BlockDiffs>(&hash, &state::encode_diff(&changes))?;
+            seen::record(tx, &block_key, &StoredClaim::Block(hash))?;
+            for (key, claim) in &vote_claims {
+                seen::record(tx, key, claim)?;
+            }
             if outcome.is_best {
                 move_best_state(tx, &outcome.retracted, &outcome.enacted, &hash, &changes)?;
             }
             Ok(())
         })?;
-
         let mut imported = Imported {
             hash,
             number: unsealed.number,
@@ -156,7 +191,7 @@ impl Chain {
             best_context: None,
         };
         if outcome.is_best {
-            inner.best_state = if best.hash == unsealed.parent_hash {
+            inner.best_state = if inner.best.hash == unsealed.parent_hash {
                 after
             } else {
                 state::load_best(&self.db.read()?).map_err(internal)?
@@ -166,13 +201,66 @@ impl Chain {
                 .ok_or_else(|| internal(Error::Corrupt("imported block has no metadata".into())))?;
             imported.best_context = Some(context.clone());
             inner.best_context = context;
-            let best_number = inner.best.number;
-            imported.new_segments = inner
-                .archive
-                .archive_up_to(&self.db, &self.params, best_number)
-                .map_err(internal)?;
+        }
+        drop(inner);
+
+        // Phase 4: archiving, outside the chain lock. The block is stored whatever happens here.
+        if outcome.is_best {
+            match self.archive() {
+                Ok(new) => imported.new_segments = new,
+                Err(error) => tracing::error!(%error, "archiving after an import failed; it is retried"),
+            }
         }
         Ok(imported)
+    }
+
+    /// Checks the body's votes (spec 7); returns their reward addresses.
+    fn check_votes(
+        &self,
+        header: &Header,
+        body: &Body,
+        parent: &BlockContext,
+        valid: &ValidHeader,
+        history: &impl SegmentRoots,
+    ) -> Result<Vec<Address>, ImportError> {
+        let unsealed = &header.unsealed;
+        let author = unsealed.solution.as_ref().map(|solution| solution.public_key);
+        let mut keys = HashSet::new();
+        let mut voters = Vec::with_capacity(body.votes.len());
+        for (index, signed) in body.votes.iter().enumerate() {
+            let fail = |source| ImportError::Vote { index, source };
+            let vote = &signed.vote;
+            let key = vote.solution.public_key;
+            if vote.parent_hash != unsealed.parent_hash {
+                return Err(fail(VoteError::WrongParent {
+                    vote_parent: vote.parent_hash,
+                }));
+            }
+            let Some(output) = slot_output(&valid.slot_outputs, vote.slot) else {
+                return Err(fail(VoteError::SlotOutOfRange {
+                    slot: vote.slot,
+                    parent: parent.child.slot,
+                    block: unsealed.slot,
+                }));
+            };
+            if parent.is_blocklisted(&key) {
+                return Err(ImportError::Blocklisted(key));
+            }
+            if !keys.insert((key, vote.slot)) || (Some(key) == author && vote.slot == unsealed.slot) {
+                return Err(fail(VoteError::Duplicate(vote.slot)));
+            }
+            signed.verify_signature().map_err(fail)?;
+            verify_vote_solution(
+                &self.params,
+                &vote.solution,
+                &slot_challenge(&output, vote.slot),
+                unsealed.solution_range,
+                history,
+            )
+            .map_err(fail)?;
+            voters.push(Address(vote.solution.reward_address));
+        }
+        Ok(voters)
     }
 
     fn child_context(
@@ -180,10 +268,11 @@ impl Chain {
         parent: &BlockContext,
         header: &Header,
         body: &Body,
-        slot_output: PotOutput,
-        child: ParentInfo,
+        valid: &ValidHeader,
+        blocklist: Vec<PublicKey>,
     ) -> Result<BlockContext, ImportError> {
         let unsealed = &header.unsealed;
+        let child: ParentInfo = valid.child_parent_info.clone();
         let mut injections: Vec<_> = parent
             .injections
             .iter()
@@ -217,16 +306,20 @@ impl Chain {
         }
         Ok(BlockContext {
             child,
-            slot_output: Some(slot_output),
+            slot_output: Some(valid.slot_output),
             injections,
             next_segment_index: parent.next_segment_index + body.segment_headers.len() as u64,
+            blocklist,
         })
     }
 
     /// The state after block `target`: the best state moved along the block tree.
-    fn state_at(&self, inner: &Inner, target: &BlockHash) -> Result<InMemoryAccounts, ImportError> {
-        let mut state = inner.best_state.clone();
-        if *target == inner.best.hash {
+    pub(super) fn state_at(&self, target: &BlockHash) -> Result<InMemoryAccounts, ImportError> {
+        let (mut state, best) = {
+            let inner = self.lock();
+            (inner.best_state.clone(), inner.best)
+        };
+        if *target == best.hash {
             return Ok(state);
         }
         let index = ChainIndex::open_existing(&self.db);
@@ -236,7 +329,7 @@ impl Chain {
                 .meta(hash)?
                 .ok_or_else(|| internal(Error::Corrupt(format!("missing block metadata {hash}"))))
         };
-        let mut down = inner.best;
+        let mut down = best;
         let mut up = meta(target)?;
         let mut forward = Vec::new();
         while down.hash != up.hash {
@@ -258,11 +351,29 @@ impl Chain {
     }
 }
 
-fn internal(error: Error) -> ImportError {
-    match error {
-        Error::Storage(error) => ImportError::Storage(error),
-        other => ImportError::Storage(acre_storage::Error::Database(other.to_string())),
+fn slot_output(
+    outputs: &[(acre_consensus::SlotNumber, PotOutput)],
+    slot: acre_consensus::SlotNumber,
+) -> Option<PotOutput> {
+    outputs
+        .iter()
+        .find(|(known, _)| *known == slot)
+        .map(|(_, output)| *output)
+}
+
+/// The child's block-list: the parent's plus every key the body proves equivocated.
+fn apply_evidence(parent: &BlockContext, body: &Body) -> Result<Vec<PublicKey>, ImportError> {
+    let mut blocklist = parent.blocklist.clone();
+    for (index, proof) in body.equivocations.iter().enumerate() {
+        let key = proof
+            .verify()
+            .map_err(|source| ImportError::EquivocationProof { index, source })?;
+        match blocklist.binary_search(&key) {
+            Ok(_) => return Err(ImportError::AlreadyBlocklisted { index, key }),
+            Err(position) => blocklist.insert(position, key),
+        }
     }
+    Ok(blocklist)
 }
 
 /// Moves the stored best state from the old best block to the new one.
