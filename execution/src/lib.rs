@@ -18,8 +18,8 @@ pub mod transaction;
 
 pub use config::RuntimeConfig;
 pub use error::ExecutionError;
-pub use runtime::{BlockOutcome, TransactionOutcome, apply_block, apply_transaction, check_transaction,
-    precheck_transaction,
+pub use runtime::{
+    BlockOutcome, TransactionOutcome, apply_block, apply_transaction, check_transaction, precheck_transaction,
 };
 pub use state::{Account, AccountStore, InMemoryAccounts};
 pub use transaction::{Address, SignedTransaction, Transfer};

@@ -41,9 +41,7 @@ pub fn check_transaction(config: &RuntimeConfig, tx: &SignedTransaction) -> Resu
 /// (the transaction pool runs its state lookups between these and the signature check).
 pub fn precheck_transaction(config: &RuntimeConfig, tx: &SignedTransaction) -> Result<(), ExecutionError> {
     if tx.version != SignedTransaction::VERSION {
-        return Err(ExecutionError::UnsupportedVersion {
-            version: tx.version,
-        });
+        return Err(ExecutionError::UnsupportedVersion { version: tx.version });
     }
     if tx.genesis_hash != config.genesis_hash {
         return Err(ExecutionError::WrongChain {

@@ -289,7 +289,9 @@ mod tests {
         long.push(0);
         assert!(matches!(
             SignedTransaction::decode(&long),
-            Err(ExecutionError::Malformed(acre_consensus::DecodeError::TooLong { .. }))
+            Err(ExecutionError::Malformed(
+                acre_consensus::DecodeError::TooLong { .. }
+            ))
         ));
     }
 

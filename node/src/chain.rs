@@ -293,6 +293,7 @@ impl Chain {
             .filter_map(|index| inner.archive.header(index))
             .collect();
 
+        let runtime = self.spec.runtime_config(self.genesis_hash);
         let mut scratch = inner.best_state.clone();
         let mut included = Vec::new();
         let mut size = 0usize;
@@ -301,7 +302,7 @@ impl Chain {
             if size + encoded.len() > acre_consensus::blocks::MAX_BODY_SIZE / 2 {
                 break;
             }
-            if apply_transaction(&mut scratch, tx).is_ok() {
+            if apply_transaction(&mut scratch, &runtime, tx).is_ok() {
                 size += encoded.len();
                 included.push(tx.clone());
             }
@@ -309,8 +310,9 @@ impl Chain {
         let mut after = inner.best_state.clone();
         apply_block(
             &mut after,
+            &runtime,
             Address(solution.reward_address),
-            self.spec.block_reward.0,
+            &[],
             &included,
         )
         .map_err(|error| Error::Corrupt(format!("a checked transaction failed: {error}")))?;

@@ -38,7 +38,7 @@ const SECTORS: u16 = 4;
 const MAX_SLOTS_PER_BLOCK: u64 = 40;
 
 const TRANSFER_AMOUNT: u128 = 1_000;
-const TRANSFER_FEE: u128 = 7;
+const TRANSFER_FEE: u128 = 7_000;
 
 /// The dev chain with fast proof of time (a few milliseconds a slot).
 fn spec() -> ChainSpec {
@@ -158,6 +158,7 @@ fn alice_to_bob(nonce: u64) -> SignedTransaction {
             fee: TRANSFER_FEE,
             nonce,
         },
+        spec().genesis_hash().expect("the spec has a genesis"),
         &alice,
     )
 }

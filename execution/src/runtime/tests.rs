@@ -60,10 +60,7 @@ fn transfers_move_balances_and_fees_and_rewards_reach_the_author_and_voters() {
     let voter = Address([4; 32]);
     let mut state = funded(&[&alice], 1_000_000);
     let fee = min_fee();
-    let txs = [
-        pay(&alice, bob, 30_000, fee, 0),
-        pay(&alice, bob, 10, fee + 1, 1),
-    ];
+    let txs = [pay(&alice, bob, 30_000, fee, 0), pay(&alice, bob, 10, fee + 1, 1)];
     let outcome = apply_block(&mut state, &config(), author, &[voter, voter], &txs).expect("valid block");
     assert_eq!(
         outcome,
@@ -241,7 +238,13 @@ fn a_sender_left_below_the_deposit_loses_its_dust_but_keeps_its_nonce() {
     // Leaves alice with DEPOSIT - 1: burnt.
     let drain = pay(&alice, Address::of(&bob), 100_000 - fee - (DEPOSIT - 1), fee, 0);
     let outcome = apply_transaction(&mut state, &config(), &drain).expect("drains");
-    assert_eq!(outcome, TransactionOutcome { fee, burnt: DEPOSIT - 1 });
+    assert_eq!(
+        outcome,
+        TransactionOutcome {
+            fee,
+            burnt: DEPOSIT - 1
+        }
+    );
     assert_eq!(
         state.account(&Address::of(&alice)),
         Account { balance: 0, nonce: 1 }
@@ -251,7 +254,11 @@ fn a_sender_left_below_the_deposit_loses_its_dust_but_keeps_its_nonce() {
     apply_transaction(&mut state, &config(), &refund).expect("refunds");
     assert!(matches!(
         apply_transaction(&mut state, &config(), &drain),
-        Err(ExecutionError::BadNonce { expected: 1, got: 0, .. })
+        Err(ExecutionError::BadNonce {
+            expected: 1,
+            got: 0,
+            ..
+        })
     ));
 }
 
@@ -272,7 +279,13 @@ fn rewards_too_small_to_create_an_account_are_burnt() {
     assert_eq!(outcome.burnt, 2 * (DEPOSIT - 1));
     assert!(state.0.is_empty(), "no dust account was created");
     // An existing account receives them.
-    state.set_account(voter, Account { balance: DEPOSIT, nonce: 0 });
+    state.set_account(
+        voter,
+        Account {
+            balance: DEPOSIT,
+            nonce: 0,
+        },
+    );
     apply_block(&mut state, &small, author, &[voter], &[]).expect("valid");
     assert_eq!(state.account(&voter).balance, 2 * DEPOSIT - 1);
 }

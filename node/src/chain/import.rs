@@ -115,8 +115,9 @@ impl Chain {
         let mut after = parent_state.clone();
         apply_block(
             &mut after,
+            &self.spec.runtime_config(self.genesis_hash),
             Address(solution.reward_address),
-            self.spec.block_reward.0,
+            &[],
             &transactions,
         )?;
         let state_root = state::root(&after);
