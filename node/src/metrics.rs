@@ -170,3 +170,25 @@ fn respond(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respo
 pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(address).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_rejections_are_counted_by_reason() {
+        let metrics = Metrics::new();
+        metrics.txpool_rejected("fee_too_low");
+        metrics.txpool_rejected("fee_too_low");
+        metrics.txpool_rejected("pool_full");
+        let text = metrics.render();
+        assert!(
+            text.contains("acre_txpool_rejected_total{reason=\"fee_too_low\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("acre_txpool_rejected_total{reason=\"pool_full\"} 1"),
+            "{text}"
+        );
+    }
+}

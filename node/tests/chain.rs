@@ -108,7 +108,7 @@ async fn authors_blocks_moves_balances_pays_rewards_and_survives_a_restart() {
     // Plus the fees of the one to three transfers included so far.
     let fees = rewards % DEV_BLOCK_REWARD;
     assert!(
-        fees % FEE == 0 && (FEE..=3 * FEE).contains(&fees),
+        fees.is_multiple_of(FEE) && (FEE..=3 * FEE).contains(&fees),
         "reward balance {rewards}"
     );
     let head = client.head().await.expect("head");
