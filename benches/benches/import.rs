@@ -112,9 +112,10 @@ fn transfers(chain: &Chain) -> Vec<SignedTransaction> {
                 from: from_address,
                 to: Address::of(to),
                 amount,
-                fee: 1,
+                fee: 5_000,
                 nonce: chain.account(&from_address).nonce,
             },
+            chain.genesis_hash(),
             from,
         )
     };

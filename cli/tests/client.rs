@@ -2,16 +2,19 @@
 //!
 //! The mock serves the real `acre_rpc_api::ChainApi` on loopback over WebSocket. Its accounts are an
 //! `InMemoryAccounts` that submitted transactions really go through (`SignedTransaction::decode`, then
-//! `apply_transaction`, so bad signatures, nonces and overdrafts are refused with the runtime's message),
-//! and each accepted transaction is announced shortly after in a new head that lists its hash, as a node's
-//! next block would. The real `acre` binary runs against it. Keys are fixed, so hashes are deterministic.
+//! `apply_transaction` with a real `RuntimeConfig`, so bad signatures, wrong chains, low fees, nonces and
+//! overdrafts are refused with the runtime's message), and each accepted transaction is announced shortly
+//! after in a new head that lists its hash, as a node's next block would. A mock that does not author keeps
+//! accepted transactions pending: `chain_account` does not see them, `chain_nextNonce` does, like a node's
+//! pool. The real `acre` binary runs against it. Keys are fixed, so hashes are deterministic.
 
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use acre_execution::{
-    Account, AccountStore, Address, InMemoryAccounts, SignedTransaction, Transfer, apply_transaction,
+    Account, AccountStore, Address, InMemoryAccounts, RuntimeConfig, SignedTransaction, Transfer,
+    apply_transaction,
 };
 use acre_rpc_api::{
     AccountInfo, Balance, BlockInfo, ChainApiServer, ChainHead, Hex32, HexBytes, RawBlock, error, error_codes,
@@ -34,6 +37,21 @@ fn bob() -> SigningKey {
     SigningKey::from_bytes(&[2; 32])
 }
 
+/// The mock chain's runtime: the genesis hash it reports, and the dev chain's fees.
+fn runtime() -> RuntimeConfig {
+    RuntimeConfig {
+        genesis_hash: acre_consensus::Blake3Hash(block_hash(0).0),
+        min_fee: 1_000,
+        byte_fee: 1,
+        existential_deposit: 1,
+        block_reward: 0,
+        vote_reward: 0,
+    }
+}
+
+/// The fee `acre transfer` pays by default.
+const DEFAULT_FEE: u128 = 10_000;
+
 /// A recognisable hash for block `number`.
 fn block_hash(number: u64) -> Hex32 {
     let mut hash = [0xbb; 32];
@@ -43,7 +61,10 @@ fn block_hash(number: u64) -> Hex32 {
 
 #[derive(Debug)]
 struct Chain {
+    /// The state of the best block.
     accounts: InMemoryAccounts,
+    /// The state after every accepted transaction, included or pending (what a node's pool sees).
+    pooled: InMemoryAccounts,
     blocks: Vec<BlockInfo>,
 }
 
@@ -76,9 +97,11 @@ impl MockNode {
             solution_range: 1 << 40,
             transactions: Vec::new(),
             segment_headers: vec![0],
+            votes: Vec::new(),
         };
         Self {
             chain: Arc::new(Mutex::new(Chain {
+                pooled: accounts.clone(),
                 accounts,
                 blocks: vec![genesis],
             })),
@@ -108,6 +131,7 @@ impl MockNode {
                 solution_range: 1 << 40,
                 transactions: vec![transaction],
                 segment_headers: Vec::new(),
+                votes: Vec::new(),
             };
             chain.blocks.push(block.clone());
             block
@@ -173,11 +197,22 @@ impl ChainApiServer for MockNode {
         })
     }
 
+    async fn next_nonce(&self, address: Hex32) -> Result<u64, ErrorObjectOwned> {
+        Ok(self.chain().pooled.account(&Address(address.0)).nonce)
+    }
+
     async fn submit_transaction(&self, transaction: HexBytes) -> Result<Hex32, ErrorObjectOwned> {
         let transaction = SignedTransaction::decode(&transaction.0)
             .map_err(|refusal| error(error_codes::BAD_ENCODING, refusal.to_string()))?;
-        apply_transaction(&mut self.chain().accounts, &transaction)
-            .map_err(|refusal| error(error_codes::INVALID_TRANSACTION, refusal.to_string()))?;
+        {
+            let mut chain = self.chain();
+            apply_transaction(&mut chain.pooled, &runtime(), &transaction)
+                .map_err(|refusal| error(error_codes::INVALID_TRANSACTION, refusal.to_string()))?;
+            if self.authoring {
+                apply_transaction(&mut chain.accounts, &runtime(), &transaction)
+                    .expect("the best state is the pooled state when authoring");
+            }
+        }
         let hash = Hex32(transaction.hash().0);
         if self.authoring {
             let node = self.clone();
@@ -293,7 +328,11 @@ fn transfer_hash(key: &SigningKey, to: &SigningKey, amount: u128, fee: u128, non
         fee,
         nonce,
     };
-    hex::encode(SignedTransaction::sign(transfer, key).hash().0)
+    hex::encode(
+        SignedTransaction::sign(transfer, runtime().genesis_hash, key)
+            .hash()
+            .0,
+    )
 }
 
 fn account_json(output: &Output) -> serde_json::Value {
@@ -319,12 +358,12 @@ fn transfer_with_wait_moves_the_balance() {
         "--amount",
         "250",
         "--fee",
-        "2",
+        "2000",
         "--wait",
     ]));
     let lines: Vec<&str> = sent.lines().collect();
     assert_eq!(lines.len(), 2, "{sent}");
-    assert_eq!(lines[0], transfer_hash(&alice(), &bob(), 250, 2, 0));
+    assert_eq!(lines[0], transfer_hash(&alice(), &bob(), 250, 2000, 0));
     assert!(lines[1].starts_with("included in block 1 ("), "{sent}");
 
     let bob_account = account_json(&node.acre(&["balance", &bob_address, "--json"]));
@@ -332,7 +371,7 @@ fn transfer_with_wait_moves_the_balance() {
     let alice_account = account_json(&node.acre(&["balance", &alice_key, "--json"]));
     assert_eq!(
         alice_account,
-        serde_json::json!({ "balance": (ALICE_FUNDS - 252).to_string(), "nonce": 1 })
+        serde_json::json!({ "balance": (ALICE_FUNDS - 2250).to_string(), "nonce": 1 })
     );
 
     // The node from ACRE_NODE, the recipient as a key file, the nonce from the node.
@@ -346,7 +385,7 @@ fn transfer_with_wait_moves_the_balance() {
     ));
     assert_eq!(
         again.lines().next(),
-        Some(transfer_hash(&alice(), &bob(), 50, 1, 1).as_str())
+        Some(transfer_hash(&alice(), &bob(), 50, DEFAULT_FEE, 1).as_str())
     );
     assert!(again.contains("included in block 2 ("), "{again}");
     let bob_account = account_json(&acre(&["balance", &bob_key, "--json"], &env));
@@ -388,7 +427,7 @@ fn chain_and_block_queries_print_the_node_view() {
         "{human}"
     );
 
-    let hash = transfer_hash(&alice(), &bob(), 7, 1, 0);
+    let hash = transfer_hash(&alice(), &bob(), 7, DEFAULT_FEE, 0);
     let by_number = stdout(&node.acre(&["block", "1", "--json"]));
     let block: serde_json::Value = serde_json::from_str(&by_number).expect("BlockInfo JSON");
     assert_eq!(block["transactions"], serde_json::json!([hash]));
@@ -453,7 +492,7 @@ fn failures_exit_nonzero_with_clear_messages() {
         "{message}"
     );
     assert!(
-        message.contains("needs 2000001 (error 1001, invalid transaction)"),
+        message.contains("needs 2010000 (error 1001, invalid transaction)"),
         "{message}"
     );
     assert!(overdraft.stdout.is_empty(), "no hash for a refused transaction");
@@ -502,6 +541,53 @@ fn waiting_gives_up_when_no_block_includes_the_transaction() {
     // The node accepted it, so its hash was printed before waiting.
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
-        transfer_hash(&alice(), &bob(), 3, 1, 0)
+        transfer_hash(&alice(), &bob(), 3, DEFAULT_FEE, 0)
+    );
+}
+
+#[test]
+fn back_to_back_transfers_take_their_nonces_from_the_pool() {
+    // The mock does not author: both transfers stay pending, and the account's nonce stays 0.
+    let node = Harness::start(false);
+    let send = |amount: &str| {
+        stdout(&node.acre(&[
+            "transfer",
+            "--key",
+            &node.key("alice.key"),
+            "--to",
+            &node.key("bob.key"),
+            "--amount",
+            amount,
+        ]))
+    };
+    assert_eq!(
+        send("3").trim(),
+        transfer_hash(&alice(), &bob(), 3, DEFAULT_FEE, 0)
+    );
+    assert_eq!(
+        send("4").trim(),
+        transfer_hash(&alice(), &bob(), 4, DEFAULT_FEE, 1)
+    );
+    let alice_account = account_json(&node.acre(&["balance", &node.key("alice.key"), "--json"]));
+    assert_eq!(alice_account["nonce"], 0, "nothing was included");
+}
+
+#[test]
+fn fees_below_the_chains_minimum_are_refused_with_the_minimum() {
+    let node = Harness::start(true);
+    let refused = stderr_of_failure(&node.acre(&[
+        "transfer",
+        "--key",
+        &node.key("alice.key"),
+        "--to",
+        &node.key("bob.key"),
+        "--amount",
+        "3",
+        "--fee",
+        "1",
+    ]));
+    assert!(
+        refused.contains("fee 1 is below the minimum of 1201"),
+        "{refused}"
     );
 }

@@ -142,7 +142,7 @@ fn node_and_farmer_binaries_author_blocks_and_acre_transfers() {
                 "--amount",
                 "1000",
                 "--fee",
-                "3",
+                "3000",
                 "--wait",
                 "--node",
                 &node_url,
@@ -170,7 +170,7 @@ fn node_and_farmer_binaries_author_blocks_and_acre_transfers() {
     assert_eq!(balance(&node_url, &bob), DEV_ENDOWMENT + 1_000);
     assert_eq!(
         balance(&node_url, &Address::of(&dev_key("alice"))),
-        DEV_ENDOWMENT - 1_003
+        DEV_ENDOWMENT - 4_000
     );
     let rewards = balance(&node_url, &reward);
     assert!(rewards >= 20 * spec.block_reward.0, "rewards {rewards}");

@@ -1,6 +1,7 @@
 //! The crate's error type.
 
 use acre_consensus::DecodeError;
+use acre_consensus::hashing::Blake3Hash;
 use thiserror::Error;
 
 use crate::transaction::Address;
@@ -11,6 +12,15 @@ pub enum ExecutionError {
     /// The transaction's bytes are malformed.
     #[error("malformed transaction: {0}")]
     Malformed(#[from] DecodeError),
+    /// The transaction's format version is not one this runtime knows.
+    #[error("unsupported transaction version {version}")]
+    UnsupportedVersion { version: u8 },
+    /// The transaction was signed for another chain.
+    #[error("transaction is for the chain with genesis {got}, this chain's genesis is {expected}")]
+    WrongChain { expected: Blake3Hash, got: Blake3Hash },
+    /// The fee is below `min_fee + byte_fee × size`.
+    #[error("fee {fee} is below the minimum of {minimum}")]
+    FeeTooLow { fee: u128, minimum: u128 },
     /// The sender is not a valid ed25519 public key.
     #[error("sender {0} is not a valid ed25519 public key")]
     InvalidSender(Address),
@@ -24,12 +34,22 @@ pub enum ExecutionError {
         expected: u64,
         got: u64,
     },
+    /// The sender has used every nonce.
+    #[error("sender {0} has no nonce left")]
+    NonceExhausted(Address),
     /// The sender cannot pay the amount plus the fee.
     #[error("sender {sender} has {balance}, needs {needed}")]
     InsufficientBalance {
         sender: Address,
         balance: u128,
         needed: u128,
+    },
+    /// The transfer would create an account with less than the existential deposit.
+    #[error("transfer of {amount} would create account {recipient} below the existential deposit {deposit}")]
+    BelowExistentialDeposit {
+        recipient: Address,
+        amount: u128,
+        deposit: u128,
     },
     /// A balance would overflow.
     #[error("balance of {0} would overflow")]

@@ -1,19 +1,71 @@
-//! The consensus chain's state transition.
+//! The consensus chain's state transition (spec section 8).
 //!
 //! A block applies its transactions in order, each all-or-nothing, then credits the block reward and all
-//! fees to the solution's reward address. Any failing transaction makes the block invalid (the transaction
-//! pool filters them before authoring), so every node reaches the same state or rejects the block.
+//! fees to the solution's reward address and `vote_reward` to each included vote's reward address. Any
+//! failing transaction makes the block invalid (the transaction pool filters them before authoring), so
+//! every node reaches the same state or rejects the block.
+//!
+//! Economic rules, each with its own [`ExecutionError`]:
+//! - a transaction pays at least `min_fee + byte_fee × encoded size`;
+//! - a transfer to an account with no balance must carry at least the existential deposit;
+//! - when a sender's balance falls below the existential deposit, the remainder (dust) is burnt. The
+//!   account keeps its nonce (see `docs/decisions.md`): forgetting it would let anyone replay the
+//!   account's old transactions once it is funded again;
+//! - a reward that would leave an account with no balance below the existential deposit is burnt rather
+//!   than creating a dust account.
+//!
+//! So total issuance changes by exactly the rewards minted minus what is burnt ([`BlockOutcome`]).
 
+use crate::config::RuntimeConfig;
 use crate::error::ExecutionError;
 use crate::state::AccountStore;
 use crate::transaction::{Address, SignedTransaction};
 
-/// Applies one transaction; returns the fee it pays. State is unchanged on error.
+/// What one transaction did besides moving its amount.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransactionOutcome {
+    /// Fee paid (credited to the block author with the block reward).
+    pub fee: u128,
+    /// Dust burnt from the sender's balance (below the existential deposit after the transfer).
+    pub burnt: u128,
+}
+
+/// Checks everything about `tx` that does not depend on state, cheapest first: version, chain, fee,
+/// then the signature.
+pub fn check_transaction(config: &RuntimeConfig, tx: &SignedTransaction) -> Result<(), ExecutionError> {
+    precheck_transaction(config, tx)?;
+    tx.verify(&config.genesis_hash)
+}
+
+/// The cheap stateless checks of [`check_transaction`]: version, chain and fee, without the signature
+/// (the transaction pool runs its state lookups between these and the signature check).
+pub fn precheck_transaction(config: &RuntimeConfig, tx: &SignedTransaction) -> Result<(), ExecutionError> {
+    if tx.version != SignedTransaction::VERSION {
+        return Err(ExecutionError::UnsupportedVersion { version: tx.version });
+    }
+    if tx.genesis_hash != config.genesis_hash {
+        return Err(ExecutionError::WrongChain {
+            expected: config.genesis_hash,
+            got: tx.genesis_hash,
+        });
+    }
+    let minimum = config.minimum_fee(SignedTransaction::ENCODED_SIZE);
+    if tx.transfer.fee < minimum {
+        return Err(ExecutionError::FeeTooLow {
+            fee: tx.transfer.fee,
+            minimum,
+        });
+    }
+    Ok(())
+}
+
+/// Applies one transaction. State is unchanged on error.
 pub fn apply_transaction(
     state: &mut impl AccountStore,
+    config: &RuntimeConfig,
     tx: &SignedTransaction,
-) -> Result<u128, ExecutionError> {
-    tx.verify_signature()?;
+) -> Result<TransactionOutcome, ExecutionError> {
+    check_transaction(config, tx)?;
     let transfer = &tx.transfer;
     let sender = transfer.from;
     let mut from = state.account(&sender);
@@ -24,11 +76,15 @@ pub fn apply_transaction(
             got: transfer.nonce,
         });
     }
+    let next_nonce = from
+        .nonce
+        .checked_add(1)
+        .ok_or(ExecutionError::NonceExhausted(sender))?;
     let needed = transfer
         .amount
         .checked_add(transfer.fee)
         .ok_or(ExecutionError::Overflow(sender))?;
-    from.balance = from
+    let mut remaining = from
         .balance
         .checked_sub(needed)
         .ok_or(ExecutionError::InsufficientBalance {
@@ -36,140 +92,137 @@ pub fn apply_transaction(
             balance: from.balance,
             needed,
         })?;
-    from.nonce += 1;
-    if transfer.to == sender {
+    // Every check happens before the first write, so a failing transaction changes nothing.
+    let recipient = if transfer.to == sender {
         // A self-transfer only pays the fee; the amount cannot overflow what was just debited.
-        from.balance += transfer.amount;
-        state.set_account(sender, from);
+        remaining += transfer.amount;
+        None
     } else {
-        // Every check happens before the first write, so a failing transaction changes nothing.
         let mut to = state.account(&transfer.to);
+        if !to.is_live() && transfer.amount < config.existential_deposit {
+            return Err(ExecutionError::BelowExistentialDeposit {
+                recipient: transfer.to,
+                amount: transfer.amount,
+                deposit: config.existential_deposit,
+            });
+        }
         to.balance = to
             .balance
             .checked_add(transfer.amount)
             .ok_or(ExecutionError::Overflow(transfer.to))?;
-        state.set_account(sender, from);
+        Some(to)
+    };
+    let burnt = if remaining < config.existential_deposit {
+        std::mem::take(&mut remaining)
+    } else {
+        0
+    };
+    from.balance = remaining;
+    from.nonce = next_nonce;
+    state.set_account(sender, from);
+    if let Some(to) = recipient {
         state.set_account(transfer.to, to);
     }
-    Ok(transfer.fee)
+    Ok(TransactionOutcome {
+        fee: transfer.fee,
+        burnt,
+    })
 }
 
-/// What applying a block's transactions produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What applying a block produced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BlockOutcome {
     /// Fees paid by the block's transactions.
     pub fees: u128,
-    /// Reward plus fees credited to the author.
+    /// Block reward plus fees credited to the author (0 if burnt, see [`credit`]).
     pub credited: u128,
+    /// Vote rewards credited to voters.
+    pub votes_paid: u128,
+    /// New balance created: the block reward plus one vote reward per vote.
+    pub minted: u128,
+    /// Balance destroyed: senders' dust and rewards too small to create an account.
+    pub burnt: u128,
 }
 
-/// Applies a block's transactions and credits `block_reward` plus fees to `reward_address`.
+/// Applies a block's transactions, then credits `block_reward` plus fees to `author` and `vote_reward`
+/// to each of `voters` (one entry per included vote; an address may appear more than once).
 ///
 /// On error the state may hold the effects of earlier transactions: callers apply blocks to a scratch
 /// copy (or a state transaction) and discard it when the block is invalid.
 pub fn apply_block(
     state: &mut impl AccountStore,
-    reward_address: Address,
-    block_reward: u128,
+    config: &RuntimeConfig,
+    author: Address,
+    voters: &[Address],
     transactions: &[SignedTransaction],
 ) -> Result<BlockOutcome, ExecutionError> {
-    let mut fees = 0u128;
+    let mut outcome = BlockOutcome::default();
     for tx in transactions {
-        fees = fees
-            .checked_add(apply_transaction(state, tx)?)
-            .ok_or(ExecutionError::Overflow(reward_address))?;
+        let applied = apply_transaction(state, config, tx)?;
+        outcome.fees = outcome
+            .fees
+            .checked_add(applied.fee)
+            .ok_or(ExecutionError::Overflow(author))?;
+        outcome.burnt = outcome
+            .burnt
+            .checked_add(applied.burnt)
+            .ok_or(ExecutionError::Overflow(tx.transfer.from))?;
     }
-    let credited = block_reward
-        .checked_add(fees)
-        .ok_or(ExecutionError::Overflow(reward_address))?;
-    let mut author = state.account(&reward_address);
-    author.balance = author
+    let author_credit = config
+        .block_reward
+        .checked_add(outcome.fees)
+        .ok_or(ExecutionError::Overflow(author))?;
+    outcome.minted = config.block_reward;
+    if credit(state, config, author, author_credit)? {
+        outcome.credited = author_credit;
+    } else {
+        outcome.burnt = outcome
+            .burnt
+            .checked_add(author_credit)
+            .ok_or(ExecutionError::Overflow(author))?;
+    }
+    for voter in voters {
+        outcome.minted = outcome
+            .minted
+            .checked_add(config.vote_reward)
+            .ok_or(ExecutionError::Overflow(*voter))?;
+        if credit(state, config, *voter, config.vote_reward)? {
+            outcome.votes_paid = outcome
+                .votes_paid
+                .checked_add(config.vote_reward)
+                .ok_or(ExecutionError::Overflow(*voter))?;
+        } else {
+            outcome.burnt = outcome
+                .burnt
+                .checked_add(config.vote_reward)
+                .ok_or(ExecutionError::Overflow(*voter))?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Credits `amount` to `address`; returns `false` (and changes nothing) when the account has no balance
+/// and `amount` is below the existential deposit: the amount is burnt rather than creating dust.
+fn credit(
+    state: &mut impl AccountStore,
+    config: &RuntimeConfig,
+    address: Address,
+    amount: u128,
+) -> Result<bool, ExecutionError> {
+    let mut account = state.account(&address);
+    if amount == 0 {
+        return Ok(true);
+    }
+    if !account.is_live() && amount < config.existential_deposit {
+        return Ok(false);
+    }
+    account.balance = account
         .balance
-        .checked_add(credited)
-        .ok_or(ExecutionError::Overflow(reward_address))?;
-    state.set_account(reward_address, author);
-    Ok(BlockOutcome { fees, credited })
+        .checked_add(amount)
+        .ok_or(ExecutionError::Overflow(address))?;
+    state.set_account(address, account);
+    Ok(true)
 }
 
 #[cfg(test)]
-mod tests {
-    use ed25519_dalek::SigningKey;
-
-    use super::*;
-    use crate::state::{Account, InMemoryAccounts};
-    use crate::transaction::Transfer;
-
-    fn funded(key: &SigningKey, balance: u128) -> InMemoryAccounts {
-        let mut state = InMemoryAccounts::default();
-        state.set_account(Address::of(key), Account { balance, nonce: 0 });
-        state
-    }
-
-    fn pay(key: &SigningKey, to: Address, amount: u128, fee: u128, nonce: u64) -> SignedTransaction {
-        SignedTransaction::sign(
-            Transfer {
-                from: Address::of(key),
-                to,
-                amount,
-                fee,
-                nonce,
-            },
-            key,
-        )
-    }
-
-    #[test]
-    fn transfers_move_balances_and_fees_reach_the_author() {
-        let alice = SigningKey::from_bytes(&[1; 32]);
-        let bob = Address([2; 32]);
-        let author = Address([3; 32]);
-        let mut state = funded(&alice, 100);
-        let txs = [pay(&alice, bob, 30, 2, 0), pay(&alice, bob, 10, 1, 1)];
-        let outcome = apply_block(&mut state, author, 50, &txs).expect("valid block");
-        assert_eq!(
-            outcome,
-            BlockOutcome {
-                fees: 3,
-                credited: 53
-            }
-        );
-        assert_eq!(
-            state.account(&Address::of(&alice)),
-            Account {
-                balance: 57,
-                nonce: 2
-            }
-        );
-        assert_eq!(state.account(&bob).balance, 40);
-        assert_eq!(state.account(&author).balance, 53);
-    }
-
-    #[test]
-    fn double_spends_and_overdrafts_are_rejected_without_effect() {
-        let alice = SigningKey::from_bytes(&[1; 32]);
-        let bob = Address([2; 32]);
-        let mut state = funded(&alice, 100);
-        let tx = pay(&alice, bob, 60, 0, 0);
-        apply_transaction(&mut state, &tx).expect("first spend");
-        let before = state.clone();
-        assert!(matches!(
-            apply_transaction(&mut state, &tx),
-            Err(ExecutionError::BadNonce {
-                expected: 1,
-                got: 0,
-                ..
-            })
-        ));
-        let overdraft = pay(&alice, bob, 60, 0, 1);
-        assert!(matches!(
-            apply_transaction(&mut state, &overdraft),
-            Err(ExecutionError::InsufficientBalance { .. })
-        ));
-        let overflow = pay(&alice, bob, u128::MAX, 1, 1);
-        assert!(matches!(
-            apply_transaction(&mut state, &overflow),
-            Err(ExecutionError::Overflow(_))
-        ));
-        assert_eq!(state, before);
-    }
-}
+mod tests;

@@ -15,23 +15,41 @@ use crate::transaction::Address;
     Debug, Clone, Copy, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 pub struct Account {
-    /// Spendable balance.
+    /// Spendable balance: zero or at least the existential deposit.
     pub balance: u128,
     /// Number of transactions sent; the next one must carry this nonce.
     pub nonce: u64,
+}
+
+impl Account {
+    /// Whether the account holds a balance. An account with a zero balance is treated as absent when it
+    /// receives funds (the transfer must carry the existential deposit), whatever its nonce.
+    pub fn is_live(&self) -> bool {
+        self.balance > 0
+    }
 }
 
 /// Reads and writes accounts. Missing accounts read as the default (zero balance, nonce 0).
 pub trait AccountStore {
     /// The account at `address`.
     fn account(&self, address: &Address) -> Account;
-    /// Replaces the account at `address`.
+    /// Replaces the account at `address`. Storing the default account removes the entry, so "absent"
+    /// and "zero" have one representation (and one state root).
     fn set_account(&mut self, address: Address, account: Account);
 }
 
-/// Accounts in a sorted map.
+/// Accounts in a sorted map, holding no default (empty) entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InMemoryAccounts(pub BTreeMap<Address, Account>);
+
+impl InMemoryAccounts {
+    /// Sum of all balances (total issuance), saturating.
+    pub fn total_issuance(&self) -> u128 {
+        self.0
+            .values()
+            .fold(0u128, |total, account| total.saturating_add(account.balance))
+    }
+}
 
 impl AccountStore for InMemoryAccounts {
     fn account(&self, address: &Address) -> Account {
@@ -39,6 +57,10 @@ impl AccountStore for InMemoryAccounts {
     }
 
     fn set_account(&mut self, address: Address, account: Account) {
-        self.0.insert(address, account);
+        if account == Account::default() {
+            self.0.remove(&address);
+        } else {
+            self.0.insert(address, account);
+        }
     }
 }

@@ -13,7 +13,7 @@ use acre_consensus::blocks::{Body, Header, UnsealedHeader};
 use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::pot::PotSeed;
 use acre_consensus::{BlockNumber, SlotNumber, codec};
-use acre_execution::{Account, Address, InMemoryAccounts};
+use acre_execution::{Account, Address, InMemoryAccounts, RuntimeConfig};
 use acre_rpc_api::{Balance, Hex32};
 use borsh::BorshSerialize;
 use ed25519_dalek::SigningKey;
@@ -30,6 +30,18 @@ pub const DEV_ENDOWMENT: u128 = 1_000_000_000_000;
 
 /// The dev chain's block reward.
 pub const DEV_BLOCK_REWARD: u128 = 1_000_000;
+
+/// The dev chain's fee floor per transaction.
+pub const DEV_MIN_FEE: u128 = 1_000;
+
+/// The dev chain's fee per encoded byte.
+pub const DEV_BYTE_FEE: u128 = 1;
+
+/// The dev chain's existential deposit.
+pub const DEV_EXISTENTIAL_DEPOSIT: u128 = 10_000;
+
+/// The dev chain's reward per included vote.
+pub const DEV_VOTE_REWARD: u128 = 100_000;
 
 /// The well-known key of a dev account (`H("acre dev account", name)`): for tests and `acre dev` only.
 pub fn dev_key(name: &str) -> SigningKey {
@@ -56,6 +68,14 @@ pub struct ChainSpec {
     pub genesis_seed: String,
     /// Reward of every block's author, on top of fees.
     pub block_reward: Balance,
+    /// Reward of every included vote, paid to the vote's reward address.
+    pub vote_reward: Balance,
+    /// Fee every transaction pays at least, on top of `byte_fee` per encoded byte.
+    pub min_fee: Balance,
+    /// Fee per byte of a transaction's canonical encoding.
+    pub byte_fee: Balance,
+    /// Smallest balance an account may hold (non-zero): creating an account costs at least this much.
+    pub existential_deposit: Balance,
     /// Accounts funded at genesis.
     pub endowments: Vec<Endowment>,
 }
@@ -78,6 +98,10 @@ struct CanonicalSpec<'a> {
     params: &'a ProtocolParams,
     genesis_seed: [u8; 16],
     block_reward: u128,
+    vote_reward: u128,
+    min_fee: u128,
+    byte_fee: u128,
+    existential_deposit: u128,
     endowments: Vec<([u8; 32], u128)>,
 }
 
@@ -89,6 +113,10 @@ impl ChainSpec {
             params: ProtocolParams::dev(),
             genesis_seed: hex::encode(&blake3::hash(b"acre dev genesis seed").as_bytes()[..16]),
             block_reward: Balance(DEV_BLOCK_REWARD),
+            vote_reward: Balance(DEV_VOTE_REWARD),
+            min_fee: Balance(DEV_MIN_FEE),
+            byte_fee: Balance(DEV_BYTE_FEE),
+            existential_deposit: Balance(DEV_EXISTENTIAL_DEPOSIT),
             endowments: DEV_ACCOUNTS
                 .iter()
                 .map(|name| Endowment {
@@ -132,7 +160,41 @@ impl ChainSpec {
                 self.name
             )));
         }
+        if self.existential_deposit.0 == 0 {
+            return Err(Error::ChainSpec(
+                "existential_deposit must be greater than zero".into(),
+            ));
+        }
+        if let Some(endowment) = self
+            .endowments
+            .iter()
+            .find(|endowment| endowment.balance.0 < self.existential_deposit.0)
+        {
+            return Err(Error::ChainSpec(format!(
+                "endowment of {} is {}, below the existential deposit {}",
+                endowment.address, endowment.balance.0, self.existential_deposit.0
+            )));
+        }
         Ok(())
+    }
+
+    /// The runtime's configuration for the chain with this spec and `genesis_hash` (the hash of
+    /// [`ChainSpec::genesis`]'s header; pass [`Chain::genesis_hash`](crate::chain::Chain::genesis_hash)
+    /// to avoid rebuilding genesis).
+    pub fn runtime_config(&self, genesis_hash: Blake3Hash) -> RuntimeConfig {
+        RuntimeConfig {
+            genesis_hash,
+            min_fee: self.min_fee.0,
+            byte_fee: self.byte_fee.0,
+            existential_deposit: self.existential_deposit.0,
+            block_reward: self.block_reward.0,
+            vote_reward: self.vote_reward.0,
+        }
+    }
+
+    /// The hash of this spec's genesis block: what every transaction for the chain signs.
+    pub fn genesis_hash(&self) -> Result<Blake3Hash, Error> {
+        Ok(self.genesis()?.header.hash())
     }
 
     /// The genesis proof-of-time seed.
@@ -161,6 +223,10 @@ impl ChainSpec {
             params: &self.params,
             genesis_seed: self.seed()?.0,
             block_reward: self.block_reward.0,
+            vote_reward: self.vote_reward.0,
+            min_fee: self.min_fee.0,
+            byte_fee: self.byte_fee.0,
+            existential_deposit: self.existential_deposit.0,
             endowments: self
                 .endowments
                 .iter()
@@ -218,6 +284,25 @@ mod tests {
             other.genesis().expect("genesis").header.hash(),
             genesis.header.hash()
         );
+        for change in [
+            |spec: &mut ChainSpec| spec.vote_reward.0 += 1,
+            |spec: &mut ChainSpec| spec.min_fee.0 += 1,
+            |spec: &mut ChainSpec| spec.byte_fee.0 += 1,
+            |spec: &mut ChainSpec| spec.existential_deposit.0 += 1,
+        ] {
+            let mut other = spec.clone();
+            change(&mut other);
+            assert_ne!(
+                other.genesis().expect("genesis").header.hash(),
+                genesis.header.hash()
+            );
+        }
+        let config = spec.runtime_config(genesis.header.hash());
+        assert_eq!(config.genesis_hash, genesis.header.hash());
+        assert_eq!(config.min_fee, DEV_MIN_FEE);
+        assert_eq!(config.existential_deposit, DEV_EXISTENTIAL_DEPOSIT);
+        assert_eq!(config.vote_reward, DEV_VOTE_REWARD);
+        assert_eq!(spec.genesis_hash().expect("genesis"), genesis.header.hash());
         let mut other = spec;
         other.params.pot_iterations /= 2;
         assert_ne!(
@@ -237,5 +322,19 @@ mod tests {
         let mut spec = ChainSpec::dev();
         spec.params.pot_checkpoints = 3;
         assert!(matches!(spec.validate(), Err(Error::ChainSpec(_))));
+    }
+
+    #[test]
+    fn specs_without_an_existential_deposit_or_with_dust_endowments_are_refused() {
+        let mut spec = ChainSpec::dev();
+        spec.existential_deposit = Balance(0);
+        assert!(
+            matches!(spec.validate(), Err(Error::ChainSpec(message)) if message.contains("existential_deposit"))
+        );
+        let mut spec = ChainSpec::dev();
+        spec.endowments[0].balance = Balance(DEV_EXISTENTIAL_DEPOSIT - 1);
+        assert!(
+            matches!(spec.validate(), Err(Error::ChainSpec(message)) if message.contains("below the existential deposit"))
+        );
     }
 }

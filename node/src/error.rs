@@ -103,22 +103,71 @@ pub enum Error {
     Io { context: String, source: std::io::Error },
 }
 
-/// Why the transaction pool refused a transaction.
+/// Why the transaction pool refused a transaction. Each reason is its own variant (and its own
+/// `acre_txpool_rejected_total{reason}` label, see [`PoolError::reason`]).
 #[derive(Debug, Error)]
 pub enum PoolError {
-    /// The transaction does not decode or its signature does not verify.
+    /// The bytes are not a transaction this node can decode (malformed or an unknown version).
     #[error(transparent)]
-    Invalid(#[from] ExecutionError),
+    Undecodable(ExecutionError),
+    /// The transaction was signed for another chain.
+    #[error("the transaction is for the chain with genesis {got}, this chain's genesis is {expected}")]
+    WrongChain {
+        expected: acre_consensus::Blake3Hash,
+        got: acre_consensus::Blake3Hash,
+    },
+    /// The fee is below `min_fee + byte_fee × size`.
+    #[error("fee {fee} is below the minimum of {minimum}")]
+    FeeTooLow { fee: u128, minimum: u128 },
+    /// The signature (or the sender's public key) does not verify.
+    #[error(transparent)]
+    BadSignature(ExecutionError),
     /// Its nonce is already used by the best state.
     #[error("nonce {got} is stale: the account's next nonce is {expected}")]
     StaleNonce { expected: u64, got: u64 },
-    /// The sender cannot pay amount plus fee even before earlier pending transactions.
-    #[error("balance {balance} cannot pay {needed}")]
+    /// Its nonce is too far ahead of the account's next nonce to be held.
+    #[error(
+        "nonce {got} is too far ahead: the account's next nonce is {next}, the pool holds at most {window} ahead"
+    )]
+    NonceTooFarAhead { next: u64, window: u64, got: u64 },
+    /// The sender cannot pay amount plus fee on top of its earlier pending transactions.
+    #[error("balance {balance} cannot pay {needed} (this transaction and the sender's earlier pending ones)")]
     InsufficientBalance { balance: u128, needed: u128 },
-    /// A transaction with this sender and nonce is already pending.
-    #[error("a transaction with nonce {0} from this sender is already pending")]
-    Duplicate(u64),
-    /// The pool is full.
-    #[error("the transaction pool is full ({0} transactions)")]
-    Full(usize),
+    /// The transfer would create an account below the existential deposit.
+    #[error("the recipient has no balance and {amount} is below the existential deposit {deposit}")]
+    BelowExistentialDeposit { amount: u128, deposit: u128 },
+    /// This exact transaction is already pending.
+    #[error("transaction {0} is already pending")]
+    AlreadyPending(acre_consensus::Blake3Hash),
+    /// Another transaction with this sender and nonce is pending and this one does not pay enough more.
+    #[error(
+        "a transaction with this nonce is pending with fee {pending_fee}; a replacement pays at least {minimum}"
+    )]
+    ReplacementUnderpriced { pending_fee: u128, minimum: u128 },
+    /// The sender already has the most pending transactions the pool holds per sender.
+    #[error("the sender already has {limit} pending transactions")]
+    SenderLimit { limit: usize },
+    /// The pool is full and this transaction pays no more than the cheapest pending one.
+    #[error("the transaction pool is full ({capacity} transactions); pay more than {lowest_fee} to enter")]
+    PoolFull { capacity: usize, lowest_fee: u128 },
+}
+
+impl PoolError {
+    /// A short, stable name of the reason (the metrics label).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Undecodable(_) => "undecodable",
+            Self::WrongChain { .. } => "wrong_chain",
+            Self::FeeTooLow { .. } => "fee_too_low",
+            Self::BadSignature(_) => "bad_signature",
+            Self::StaleNonce { .. } => "stale_nonce",
+            Self::NonceTooFarAhead { .. } => "nonce_too_far_ahead",
+            Self::InsufficientBalance { .. } => "insufficient_balance",
+            Self::BelowExistentialDeposit { .. } => "below_existential_deposit",
+            Self::AlreadyPending(_) => "already_pending",
+            Self::ReplacementUnderpriced { .. } => "replacement_underpriced",
+            Self::SenderLimit { .. } => "sender_limit",
+            Self::PoolFull { .. } => "pool_full",
+        }
+    }
 }

@@ -8,12 +8,21 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// The label of a per-reason counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// A short, stable reason name.
+    pub reason: &'static str,
+}
 
 /// The node's metrics.
 #[derive(Debug, Default)]
@@ -29,6 +38,8 @@ pub struct Metrics {
     pub current_slot: Gauge<u64, AtomicU64>,
     /// Pending transactions.
     pub txpool_size: Gauge<u64, AtomicU64>,
+    /// Transactions the pool refused, by reason (`PoolError::reason`).
+    pub txpool_rejected: Family<ReasonLabel, Counter>,
     /// Blocks imported.
     pub blocks_imported: Counter,
     /// Blocks rejected by import.
@@ -71,6 +82,12 @@ impl Metrics {
             "Pending transactions",
             metrics.txpool_size.clone(),
         );
+        // The text encoder appends `_total` to counters: exposed as `acre_txpool_rejected_total{reason}`.
+        registry.register(
+            "acre_txpool_rejected",
+            "Transactions refused by the pool, by reason",
+            metrics.txpool_rejected.clone(),
+        );
         registry.register(
             "acre_blocks_imported",
             "Blocks imported",
@@ -89,6 +106,11 @@ impl Metrics {
         registry.register("acre_solutions", "Solutions accepted", metrics.solutions.clone());
         registry.register("acre_votes", "Votes accepted", metrics.votes.clone());
         metrics
+    }
+
+    /// Counts a transaction the pool refused for `reason`.
+    pub fn txpool_rejected(&self, reason: &'static str) {
+        self.txpool_rejected.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     /// The metrics in the Prometheus text format.
@@ -150,4 +172,26 @@ fn respond(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respo
 /// Binds the metrics listener.
 pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(address).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_rejections_are_counted_by_reason() {
+        let metrics = Metrics::new();
+        metrics.txpool_rejected("fee_too_low");
+        metrics.txpool_rejected("fee_too_low");
+        metrics.txpool_rejected("pool_full");
+        let text = metrics.render();
+        assert!(
+            text.contains("acre_txpool_rejected_total{reason=\"fee_too_low\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("acre_txpool_rejected_total{reason=\"pool_full\"} 1"),
+            "{text}"
+        );
+    }
 }

@@ -251,12 +251,24 @@ impl ChainApiServer for Rpc {
         })
     }
 
+    async fn next_nonce(&self, address: Hex32) -> Result<u64, ErrorObjectOwned> {
+        let node = self.node()?;
+        let address = Address(address.0);
+        let account_nonce = node.chain.account(&address).nonce;
+        Ok(node.pool.next_nonce(&address, account_nonce))
+    }
+
     async fn submit_transaction(&self, transaction: HexBytes) -> Result<Hex32, ErrorObjectOwned> {
         let node = self.node()?;
+        let chain = &node.chain;
+        let config = chain.spec().runtime_config(chain.genesis_hash());
         let hash = node
             .pool
-            .submit(&transaction.0, |address| node.chain.account(address))
-            .map_err(|err| error(INVALID_TRANSACTION, err.to_string()))?;
+            .submit(&transaction.0, &config, |address| chain.account(address))
+            .map_err(|err| {
+                node.metrics.txpool_rejected(err.reason());
+                error(INVALID_TRANSACTION, err.to_string())
+            })?;
         node.metrics.txpool_size.set(node.pool.len() as u64);
         tracing::debug!(%hash, "transaction admitted");
         Ok(Hex32(hash.0))

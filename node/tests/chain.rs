@@ -17,7 +17,22 @@ use jsonrpsee::core::ClientError;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::ws_client::WsClient;
 
+/// A fee every test transfer pays: above the dev minimum (`min_fee + byte_fee × size`).
+const FEE: u128 = 5_000;
+
 fn transfer(from: &str, to: Address, amount: u128, fee: u128, nonce: u64) -> SignedTransaction {
+    let genesis_hash = test_spec().genesis_hash().expect("the test spec has a genesis");
+    signed_for(genesis_hash, from, to, amount, fee, nonce)
+}
+
+fn signed_for(
+    genesis_hash: acre_consensus::Blake3Hash,
+    from: &str,
+    to: Address,
+    amount: u128,
+    fee: u128,
+    nonce: u64,
+) -> SignedTransaction {
     let key = dev_key(from);
     SignedTransaction::sign(
         Transfer {
@@ -27,6 +42,7 @@ fn transfer(from: &str, to: Address, amount: u128, fee: u128, nonce: u64) -> Sig
             fee,
             nonce,
         },
+        genesis_hash,
         &key,
     )
 }
@@ -51,7 +67,7 @@ async fn authors_blocks_moves_balances_pays_rewards_and_survives_a_restart() {
     wait_for_block(&client, 3, Duration::from_secs(90)).await;
 
     let bob = Address::of(&dev_key("bob"));
-    let tx = transfer("alice", bob, 1_000, 5, 0);
+    let tx = transfer("alice", bob, 1_000, FEE, 0);
     let hash = client
         .submit_transaction(HexBytes(tx.encode()))
         .await
@@ -67,15 +83,34 @@ async fn authors_blocks_moves_balances_pays_rewards_and_survives_a_restart() {
         .account(Hex32(Address::of(&dev_key("alice")).0))
         .await
         .expect("account");
-    assert_eq!(alice.balance.0, DEV_ENDOWMENT - 1_005);
+    assert_eq!(alice.balance.0, DEV_ENDOWMENT - 1_000 - FEE);
     assert_eq!(alice.nonce, 1);
     // A replay of the same transaction is refused by the pool.
     let (code, message) = rpc_error(client.submit_transaction(HexBytes(tx.encode())).await);
     assert_eq!(code, INVALID_TRANSACTION, "{message}");
+    // Back to back: chain_nextNonce counts the pending transaction, so the second does not collide.
+    let alice_address = Hex32(Address::of(&dev_key("alice")).0);
+    assert_eq!(client.next_nonce(alice_address).await.expect("next nonce"), 1);
+    let second = transfer("alice", bob, 1_000, FEE, 1);
+    client
+        .submit_transaction(HexBytes(second.encode()))
+        .await
+        .expect("admitted");
+    assert_eq!(client.next_nonce(alice_address).await.expect("next nonce"), 2);
+    let third = transfer("alice", bob, 1_000, FEE, 2);
+    client
+        .submit_transaction(HexBytes(third.encode()))
+        .await
+        .expect("admitted back to back");
 
     // The farmer is paid the reward for every block plus the fee.
     let rewards = balance(&client, Address(REWARD_ADDRESS)).await;
-    assert_eq!(rewards % DEV_BLOCK_REWARD, 5, "reward balance {rewards}");
+    // Plus the fees of the one to three transfers included so far.
+    let fees = rewards % DEV_BLOCK_REWARD;
+    assert!(
+        fees.is_multiple_of(FEE) && (FEE..=3 * FEE).contains(&fees),
+        "reward balance {rewards}"
+    );
     let head = client.head().await.expect("head");
     assert!(rewards / DEV_BLOCK_REWARD <= u128::from(head.best_number));
     let block = client
@@ -167,7 +202,7 @@ async fn invalid_blocks_and_payloads_are_rejected_and_the_node_keeps_going() {
     expect_block_error(submit(&client, &bad_state, &body).await, "state root");
 
     let bob = Address::of(&dev_key("bob"));
-    let spend = transfer("alice", bob, 10, 1, 0).encode();
+    let spend = transfer("alice", bob, 10, FEE, 0).encode();
     let double = Body {
         transactions: vec![spend.clone(), spend],
         ..body.clone()
@@ -182,7 +217,7 @@ async fn invalid_blocks_and_payloads_are_rejected_and_the_node_keeps_going() {
 
     // A valid sibling with the same solution is an equivocation.
     let other = Body {
-        transactions: vec![transfer("bob", bob, 0, 0, 0).encode()],
+        transactions: vec![transfer("bob", bob, 0, FEE, 0).encode()],
         ..body.clone()
     };
     // Its state root is found by submitting it with a wrong one: the error names the right root.
@@ -210,6 +245,15 @@ async fn invalid_blocks_and_payloads_are_rejected_and_the_node_keeps_going() {
     assert_eq!(code, BAD_ENCODING);
     let (code, _) = rpc_error(client.submit_transaction(HexBytes(vec![0; 7])).await);
     assert_eq!(code, INVALID_TRANSACTION);
+    // A transaction signed for another chain, and one paying less than the minimum fee, are refused.
+    let foreign = signed_for(acre_consensus::Blake3Hash([7; 32]), "alice", bob, 10, FEE, 1);
+    let (code, message) = rpc_error(client.submit_transaction(HexBytes(foreign.encode())).await);
+    assert_eq!(code, INVALID_TRANSACTION);
+    assert!(message.contains("genesis"), "{message}");
+    let cheap = transfer("alice", bob, 10, 1, 1);
+    let (code, message) = rpc_error(client.submit_transaction(HexBytes(cheap.encode())).await);
+    assert_eq!(code, INVALID_TRANSACTION);
+    assert!(message.contains("below the minimum"), "{message}");
     let (code, _) = rpc_error(
         client
             .submit_solution(SolutionSubmission {

@@ -27,7 +27,7 @@ use acre_storage::chain_index::BlockMeta;
 use common::authoring::{Farmer, SECTORS};
 
 const TRANSFER_AMOUNT: u128 = 1_000;
-const TRANSFER_FEE: u128 = 7;
+const TRANSFER_FEE: u128 = 7_000;
 
 /// The dev chain with fast proof of time (a few milliseconds a slot).
 fn spec() -> ChainSpec {
@@ -47,6 +47,7 @@ fn alice_to_bob(nonce: u64) -> SignedTransaction {
             fee: TRANSFER_FEE,
             nonce,
         },
+        spec().genesis_hash().expect("the spec has a genesis"),
         &alice,
     )
 }

@@ -117,6 +117,12 @@ pub trait ChainApi {
     #[method(name = "account")]
     async fn account(&self, address: Hex32) -> Result<AccountInfo, ErrorObjectOwned>;
 
+    /// The nonce the next transaction from `address` should carry: the account's next nonce in the best
+    /// state, advanced past the sender's consecutive pending transactions in the node's pool, so several
+    /// transfers can be submitted back to back without waiting for blocks.
+    #[method(name = "nextNonce")]
+    async fn next_nonce(&self, address: Hex32) -> Result<u64, ErrorObjectOwned>;
+
     /// Submits an encoded signed transaction to the pool; returns its hash.
     #[method(name = "submitTransaction")]
     async fn submit_transaction(&self, transaction: HexBytes) -> Result<Hex32, ErrorObjectOwned>;

@@ -12,6 +12,9 @@ use jsonrpsee::core::client::Subscription;
 use super::{NodeArgs, connect, node_error, parse_address};
 use crate::keys;
 
+/// The default fee: above the dev chain's minimum (1,000 + 1 per byte × 201 bytes).
+const DEFAULT_FEE: u128 = 10_000;
+
 /// Arguments of `acre transfer`.
 #[derive(Debug, Args)]
 pub(crate) struct TransferArgs {
@@ -24,10 +27,12 @@ pub(crate) struct TransferArgs {
     /// Amount to move (decimal, up to 2^128 - 1).
     #[arg(long)]
     amount: u128,
-    /// Fee paid to the block's author.
-    #[arg(long, default_value_t = 1)]
+    /// Fee paid to the block's author: at least the chain's `min_fee + byte_fee × 201` (the dev chain's
+    /// minimum is 1201; the node names the minimum when it refuses a lower fee).
+    #[arg(long, default_value_t = DEFAULT_FEE)]
     fee: u128,
-    /// The sender's nonce [default: the account's next nonce, as the node reports it].
+    /// The sender's nonce [default: the next nonce the node reports, counting the sender's transactions
+    /// already waiting in its pool, so transfers can be sent back to back].
     #[arg(long)]
     nonce: Option<u64>,
     /// Wait until a new best block includes the transaction and print its number.
@@ -47,15 +52,19 @@ pub(super) async fn transfer(args: TransferArgs) -> Result<()> {
     let to = parse_address(&args.to).context("the recipient")?;
     let from = Address::of(&key);
     let client = connect(node).await?;
+    // The signature covers the chain's genesis hash: a transfer signed for this node's chain is invalid on
+    // every other.
+    let genesis_hash = client
+        .head()
+        .await
+        .map_err(|error| node_error(node, "reading the chain's genesis hash", error))?
+        .genesis_hash;
     let nonce = match args.nonce {
         Some(nonce) => nonce,
-        None => {
-            client
-                .account(Hex32(from.0))
-                .await
-                .map_err(|error| node_error(node, "reading the sender's nonce", error))?
-                .nonce
-        }
+        None => client
+            .next_nonce(Hex32(from.0))
+            .await
+            .map_err(|error| node_error(node, "reading the sender's next nonce", error))?,
     };
     let transaction = SignedTransaction::sign(
         Transfer {
@@ -65,6 +74,7 @@ pub(super) async fn transfer(args: TransferArgs) -> Result<()> {
             fee: args.fee,
             nonce,
         },
+        acre_consensus::Blake3Hash(genesis_hash.0),
         &key,
     );
     let hash = Hex32(transaction.hash().0);

@@ -123,11 +123,11 @@ impl Chain {
             .collect::<Result<Vec<_>, _>>()?;
         let parent_state = self.state_at(&unsealed.parent_hash)?;
         let mut after = parent_state.clone();
-        let _ = &voters;
         apply_block(
             &mut after,
+            &self.spec.runtime_config(self.genesis_hash),
             Address(solution.reward_address),
-            self.spec.block_reward.0,
+            &voters,
             &transactions,
         )?;
         let state_root = state::root(&after);

@@ -96,6 +96,7 @@ impl Chain {
             .cloned()
             .collect();
 
+        let runtime = self.spec.runtime_config(self.genesis_hash);
         let mut scratch = base_state.clone();
         let mut included = Vec::new();
         let mut size = 0usize;
@@ -104,17 +105,17 @@ impl Chain {
             if size + encoded.len() > acre_consensus::blocks::MAX_BODY_SIZE / 2 {
                 break;
             }
-            if apply_transaction(&mut scratch, tx).is_ok() {
+            if apply_transaction(&mut scratch, &runtime, tx).is_ok() {
                 size += encoded.len();
                 included.push(tx.clone());
             }
         }
         let mut after = base_state;
-        let _ = &voters;
         apply_block(
             &mut after,
+            &runtime,
             Address(solution.reward_address),
-            self.spec.block_reward.0,
+            &voters,
             &included,
         )
         .map_err(|error| Error::Corrupt(format!("a checked transaction failed: {error}")))?;
