@@ -75,7 +75,7 @@ pub struct Proposal {
 struct Inner {
     best: BlockMeta,
     best_context: BlockContext,
-    best_state: InMemoryAccounts,
+    best_state: state::BranchState,
     equivocations: EquivocationDetector,
     archive: ArchiveState,
 }
@@ -314,6 +314,7 @@ impl Chain {
             &included,
         )
         .map_err(|error| Error::Corrupt(format!("a checked transaction failed: {error}")))?;
+        after.commit();
         let body = Body {
             transactions: included.iter().map(SignedTransaction::encode).collect(),
             segment_headers,
@@ -327,7 +328,7 @@ impl Chain {
             solution: Some(solution),
             solution_range: era.solution_range,
             next_solution_range: (next_era != era).then_some(next_era.solution_range),
-            state_root: state::root(&after),
+            state_root: after.root(),
             body_root: body.root(),
         };
         Ok(Some(Proposal { header, body }))

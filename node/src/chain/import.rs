@@ -7,7 +7,7 @@ use acre_consensus::pot::PotOutput;
 use acre_consensus::pot_chain::{EntropyInjection, PotCache, entropy_source, injection_slot};
 use acre_consensus::validation::{ParentInfo, validate_header_cached};
 use acre_consensus::{BlockNumber, SegmentIndex};
-use acre_execution::{Address, InMemoryAccounts, SignedTransaction, apply_block};
+use acre_execution::{Address, SignedTransaction, apply_block};
 use acre_storage::chain_index::{BlockMeta, ChainIndex};
 use acre_storage::db::WriteTx;
 
@@ -111,15 +111,16 @@ impl Chain {
                 unsealed.number,
             ))
             .map_err(|error| ImportError::Header(error.into()))?;
-        let parent_state = self.state_at(&inner, &unsealed.parent_hash)?;
-        let mut after = parent_state.clone();
+        let mut after = self.state_at(&inner, &unsealed.parent_hash)?;
         apply_block(
             &mut after,
             Address(solution.reward_address),
             self.spec.block_reward.0,
             &transactions,
         )?;
-        let state_root = state::root(&after);
+        // O(touched accounts · depth): the parent's tree is shared, only the changed paths are rebuilt.
+        let changes = after.commit();
+        let state_root = after.root();
         if state_root != unsealed.state_root {
             return Err(ImportError::StateRoot {
                 expected: state_root,
@@ -137,7 +138,6 @@ impl Chain {
             valid.slot_output,
             valid.child_parent_info,
         )?;
-        let changes = state::diff(&parent_state, &after);
         let context_bytes = codec::encode(&context);
         let outcome = index.import_with(header, body, |tx, outcome| {
             tx.put::<BlockContexts>(&hash, &context_bytes)?;
@@ -156,11 +156,9 @@ impl Chain {
             best_context: None,
         };
         if outcome.is_best {
-            inner.best_state = if best.hash == unsealed.parent_hash {
-                after
-            } else {
-                state::load_best(&self.db.read()?).map_err(internal)?
-            };
+            // `after` is the imported block's state however the best chain moved (it was reached from
+            // the parent's state), and the Accounts table moved to it in the import's transaction.
+            inner.best_state = after;
             inner.best = index
                 .meta(&hash)?
                 .ok_or_else(|| internal(Error::Corrupt("imported block has no metadata".into())))?;
@@ -224,7 +222,7 @@ impl Chain {
     }
 
     /// The state after block `target`: the best state moved along the block tree.
-    fn state_at(&self, inner: &Inner, target: &BlockHash) -> Result<InMemoryAccounts, ImportError> {
+    fn state_at(&self, inner: &Inner, target: &BlockHash) -> Result<state::BranchState, ImportError> {
         let mut state = inner.best_state.clone();
         if *target == inner.best.hash {
             return Ok(state);
@@ -241,10 +239,7 @@ impl Chain {
         let mut forward = Vec::new();
         while down.hash != up.hash {
             if down.number >= up.number {
-                state::revert(
-                    &mut state,
-                    &state::read_diff(&read, &down.hash).map_err(internal)?,
-                );
+                state.revert(&state::read_diff(&read, &down.hash).map_err(internal)?);
                 down = meta(&down.parent)?;
             } else {
                 forward.push(up.hash);
@@ -252,7 +247,7 @@ impl Chain {
             }
         }
         for hash in forward.iter().rev() {
-            state::apply(&mut state, &state::read_diff(&read, hash).map_err(internal)?);
+            state.apply(&state::read_diff(&read, hash).map_err(internal)?);
         }
         Ok(state)
     }
