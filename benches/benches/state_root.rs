@@ -10,7 +10,7 @@
 //! per account (Linux `VmRSS`, approximate).
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use acre_consensus::hashing::{self, HashContext};
 use acre_consensus::state_tree::{PersistentStateTree, StateKey, StateTree, value_hash};
@@ -78,10 +78,11 @@ fn resident_bytes() -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
-fn report_memory(what: &str, accounts: u32, before: u64) {
+fn report_build(what: &str, accounts: u32, before: u64, started: Instant) {
     let added = resident_bytes().saturating_sub(before);
     eprintln!(
-        "state/{what}/accounts={accounts}: about {} bytes per account resident",
+        "state/{what}/accounts={accounts}: built in {:.2} s, about {} bytes per account resident",
+        started.elapsed().as_secs_f64(),
         added / u64::from(accounts)
     );
 }
@@ -97,13 +98,13 @@ fn benches(c: &mut Criterion) {
         let id = format!("accounts={accounts},changed={CHANGED}");
 
         // Ours: the incremental tree with the account in its leaves, as the node holds it.
-        let before = resident_bytes();
+        let (before, started) = (resident_bytes(), Instant::now());
         let mut ours = PersistentStateTree::<Account>::new();
         ours.update((0..accounts).map(|index| {
             let account = account(index, 0);
             (key(index), Some((value_hash(&encode(&account)), account)))
         }));
-        report_memory("root_update", accounts, before);
+        report_build("root_update", accounts, before, started);
         let mut block = 1u64;
         group.bench_function(format!("root_update/{id}"), |b| {
             b.iter_batched(
@@ -113,9 +114,11 @@ fn benches(c: &mut Criterion) {
                 },
                 |changes| {
                     let mut next = ours.clone();
-                    next.update(changes.into_iter().map(|(key, account)| {
-                        (key, Some((value_hash(&encode(&account)), account)))
-                    }));
+                    next.update(
+                        changes
+                            .into_iter()
+                            .map(|(key, account)| (key, Some((value_hash(&encode(&account)), account)))),
+                    );
                     black_box(next.root())
                 },
                 BatchSize::SmallInput,
@@ -127,7 +130,11 @@ fn benches(c: &mut Criterion) {
         for index in 0..accounts {
             reference.insert(key(index), value_hash(&encode(&account(index, 0))));
         }
-        assert_eq!(reference.root(), ours.root(), "the incremental tree keeps the root");
+        assert_eq!(
+            reference.root(),
+            ours.root(),
+            "the incremental tree keeps the root"
+        );
         let mut block = 1u64;
         group.bench_function(format!("root_recompute/{id}"), |b| {
             b.iter_batched(
@@ -147,7 +154,7 @@ fn benches(c: &mut Criterion) {
         drop(reference);
 
         // jmt over its in-memory store, base version 0.
-        let before = resident_bytes();
+        let (before, started) = (resident_bytes(), Instant::now());
         let store = MockTreeStore::default();
         let tree = JellyfishMerkleTree::<_, Blake3Hasher>::new(&store);
         let (_, batch) = tree
@@ -159,7 +166,7 @@ fn benches(c: &mut Criterion) {
         store
             .write_tree_update_batch(batch)
             .expect("the mock store takes the base version");
-        report_memory("root_update_jmt", accounts, before);
+        report_build("root_update_jmt", accounts, before, started);
         let mut block = 1u64;
         group.bench_function(format!("root_update_jmt/{id}"), |b| {
             b.iter_batched(

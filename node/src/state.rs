@@ -119,8 +119,8 @@ impl BranchState {
     /// Writes `accounts` into the tree in one batch (the last write of an address wins).
     fn set_all(&mut self, accounts: impl IntoIterator<Item = (Address, Account)>) {
         self.tree.update(accounts.into_iter().map(|(address, account)| {
-            let change = (account != Account::default())
-                .then(|| (value_hash(&codec::encode(&account)), account));
+            let change =
+                (account != Account::default()).then(|| (value_hash(&codec::encode(&account)), account));
             (account_key(&address).0, change)
         }));
     }

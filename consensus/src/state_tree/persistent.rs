@@ -167,7 +167,7 @@ impl<V: Clone> PersistentStateTree<V> {
             return;
         }
         // Stable sort, then keep the last change of each key.
-        changes.sort_by(|a, b| a.0.cmp(&b.0));
+        changes.sort_by_key(|change| change.0);
         let mut last: Vec<Change<V>> = Vec::with_capacity(changes.len());
         for change in changes {
             match last.last_mut() {
@@ -188,9 +188,7 @@ impl<V: Clone> PersistentStateTree<V> {
         let end = loop {
             match current {
                 None => break ProofEnd::Empty,
-                Some(Node::Leaf {
-                    key, value_hash, ..
-                }) => {
+                Some(Node::Leaf { key, value_hash, .. }) => {
                     break ProofEnd::Leaf {
                         key: *key,
                         value_hash: *value_hash,
@@ -326,9 +324,7 @@ fn build<V>(mut entries: Vec<(StateKey, Blake3Hash, V)>, depth: usize) -> Link<V
 fn witness_of<V>(link: &Link<V>, keys: &[StateKey], depth: usize) -> Witness {
     match link.as_deref() {
         None => Witness::Empty,
-        Some(Node::Leaf {
-            key, value_hash, ..
-        }) => Witness::Leaf {
+        Some(Node::Leaf { key, value_hash, .. }) => Witness::Leaf {
             key: *key,
             value_hash: *value_hash,
         },
@@ -457,7 +453,10 @@ mod tests {
             changed_nodes.push(next.nodes_not_shared_with(&tree));
         }
         // Four paths of depth about log2(size) + a few: at most 4 * (log2(16000) + 10) nodes.
-        assert!(changed_nodes.iter().all(|&nodes| nodes <= 4 * 24), "{changed_nodes:?}");
+        assert!(
+            changed_nodes.iter().all(|&nodes| nodes <= 4 * 24),
+            "{changed_nodes:?}"
+        );
         // Sixteen times the entries adds about four levels per path, not sixteen times the work.
         assert!(changed_nodes[1] <= changed_nodes[0] + 4 * 8, "{changed_nodes:?}");
     }
