@@ -10,6 +10,7 @@
 //! most one entry, plus what that subtree holds: nothing (the key is absent), the key's own leaf (present,
 //! with its value hash), or another key's leaf (absent). One proof shape serves inclusion and exclusion.
 
+mod persistent;
 mod witness;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::hashing::{self, Blake3Hash, HashContext};
 
+pub use persistent::{Change, PersistentStateTree};
 pub use witness::{Witness, WitnessError};
 
 /// A 256-bit state key.
@@ -94,7 +96,8 @@ impl StateProof {
     }
 }
 
-/// The state map with its root, held in memory (entries sorted by key).
+/// The state map with its root, held in memory (entries sorted by key) and recomputed in full: the
+/// reference definition. [`PersistentStateTree`] holds the same tree incrementally.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StateTree {
     entries: BTreeMap<StateKey, Blake3Hash>,

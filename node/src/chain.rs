@@ -88,7 +88,7 @@ pub struct Imported {
 struct Inner {
     best: BlockMeta,
     best_context: BlockContext,
-    best_state: InMemoryAccounts,
+    best_state: state::BranchState,
 }
 
 /// Most equivocation proofs kept for the next authored blocks.

@@ -8,14 +8,20 @@
 //!
 //! The state root is the compact sparse Merkle tree of `acre_consensus::state_tree` over
 //! `H(account_key_ctx, address) → H(value_ctx, borsh(account))`. Accounts equal to the default (zero balance,
-//! nonce 0) are absent, so touching an account without changing it leaves the root alone. The root is
-//! recomputed over every account per block: linear in the number of accounts, which is fine for the dev
-//! chain and is the next thing to make incremental (see `docs/decisions.md`).
+//! nonce 0) are absent, so touching an account without changing it leaves the root alone.
+//!
+//! In memory a state is a [`BranchState`]: the incremental tree with each account in its leaf, plus the
+//! writes of the block being applied. Cloning one is O(1) (the tree's nodes are shared), applying a block
+//! rebuilds only the paths of the accounts it changed, and the root is cached, so per-block state work
+//! grows with the block, not with the number of accounts. On open the tree is rebuilt once from the
+//! [`Accounts`] table (linear in the accounts, once per start).
 
 use acre_consensus::codec;
 use acre_consensus::hashing::{self, Blake3Hash, HashContext};
-use acre_consensus::state_tree::{StateTree, value_hash};
-use acre_execution::{Account, Address, InMemoryAccounts};
+use std::collections::BTreeMap;
+
+use acre_consensus::state_tree::{PersistentStateTree, StateTree, value_hash};
+use acre_execution::{Account, AccountStore, Address, InMemoryAccounts};
 use acre_storage::db::{ReadTx, WriteTx};
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -45,7 +51,8 @@ pub fn account_key(address: &Address) -> Blake3Hash {
     hashing::hash(HashContext::AccountKey, &address.0)
 }
 
-/// The state root of a set of accounts.
+/// The state root of a set of accounts, recomputed over all of them: the definition, used for genesis and
+/// as the reference in tests ([`BranchState::root`] is the incremental one).
 pub fn root(state: &InMemoryAccounts) -> Blake3Hash {
     let mut tree = StateTree::new();
     for (address, account) in &state.0 {
@@ -81,25 +88,104 @@ pub fn diff(before: &InMemoryAccounts, after: &InMemoryAccounts) -> Vec<AccountC
     changes
 }
 
-fn set(state: &mut InMemoryAccounts, address: Address, account: Account) {
-    if account == Account::default() {
-        state.0.remove(&address);
-    } else {
-        state.0.insert(address, account);
+/// The accounts of one block's state with its incremental state tree.
+///
+/// [`AccountStore`] writes collect in a pending set; [`BranchState::commit`] moves them into the tree in
+/// one batch and returns what changed. Reads see pending writes.
+#[derive(Debug, Clone, Default)]
+pub struct BranchState {
+    /// Non-default accounts by state key, each in its leaf.
+    tree: PersistentStateTree<Account>,
+    /// Writes since the last commit.
+    pending: BTreeMap<Address, Account>,
+}
+
+impl BranchState {
+    /// The state holding `accounts` (default accounts are left out).
+    pub fn from_accounts(accounts: impl IntoIterator<Item = (Address, Account)>) -> Self {
+        let mut state = Self::default();
+        state.set_all(accounts);
+        state
+    }
+
+    /// The committed account at `address`.
+    fn committed(&self, address: &Address) -> Account {
+        self.tree
+            .value(&account_key(address).0)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Writes `accounts` into the tree in one batch (the last write of an address wins).
+    fn set_all(&mut self, accounts: impl IntoIterator<Item = (Address, Account)>) {
+        self.tree.update(accounts.into_iter().map(|(address, account)| {
+            let change =
+                (account != Account::default()).then(|| (value_hash(&codec::encode(&account)), account));
+            (account_key(&address).0, change)
+        }));
+    }
+
+    /// Moves the pending writes into the tree; returns the accounts that changed, by address.
+    pub fn commit(&mut self) -> Vec<AccountChange> {
+        let pending = std::mem::take(&mut self.pending);
+        let changes: Vec<AccountChange> = pending
+            .into_iter()
+            .filter_map(|(address, after)| {
+                let before = self.committed(&address);
+                (before != after).then_some(AccountChange {
+                    address,
+                    before,
+                    after,
+                })
+            })
+            .collect();
+        self.set_all(changes.iter().map(|change| (change.address, change.after)));
+        changes
+    }
+
+    /// The state root of the committed accounts (O(1)). Pending writes are not in it: commit first.
+    pub fn root(&self) -> Blake3Hash {
+        debug_assert!(self.pending.is_empty(), "root of a state with uncommitted writes");
+        self.tree.root()
+    }
+
+    /// Number of non-default committed accounts.
+    pub fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Whether no committed account differs from the default.
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+
+    /// How many tree nodes this state built since it was cloned from `base`: the hashing work of the
+    /// blocks applied in between.
+    pub fn nodes_not_shared_with(&self, base: &Self) -> usize {
+        self.tree.nodes_not_shared_with(&base.tree)
+    }
+
+    /// Applies a block's changes.
+    pub fn apply(&mut self, changes: &[AccountChange]) {
+        self.set_all(changes.iter().map(|change| (change.address, change.after)));
+    }
+
+    /// Reverts a block's changes (an address changed twice ends at its first `before`).
+    pub fn revert(&mut self, changes: &[AccountChange]) {
+        self.set_all(changes.iter().rev().map(|change| (change.address, change.before)));
     }
 }
 
-/// Applies a block's changes.
-pub fn apply(state: &mut InMemoryAccounts, changes: &[AccountChange]) {
-    for change in changes {
-        set(state, change.address, change.after);
+impl AccountStore for BranchState {
+    fn account(&self, address: &Address) -> Account {
+        match self.pending.get(address) {
+            Some(account) => *account,
+            None => self.committed(address),
+        }
     }
-}
 
-/// Reverts a block's changes.
-pub fn revert(state: &mut InMemoryAccounts, changes: &[AccountChange]) {
-    for change in changes.iter().rev() {
-        set(state, change.address, change.before);
+    fn set_account(&mut self, address: Address, account: Account) {
+        self.pending.insert(address, account);
     }
 }
 
@@ -116,14 +202,14 @@ pub fn read_diff(read: &ReadTx, block: &Blake3Hash) -> Result<Vec<AccountChange>
     Ok(codec::decode_bounded("state diff", &bytes, usize::MAX)?)
 }
 
-/// Loads the best block's accounts.
-pub fn load_best(read: &ReadTx) -> Result<InMemoryAccounts, crate::Error> {
-    let mut state = InMemoryAccounts::default();
+/// Loads the best block's accounts and builds their tree (linear in the accounts: once per start).
+pub fn load_best(read: &ReadTx) -> Result<BranchState, crate::Error> {
+    let mut accounts = Vec::new();
     for (_, bytes) in read.all::<Accounts>()? {
         let (address, account): (Address, Account) = codec::decode_bounded("account", &bytes, 128)?;
-        state.0.insert(address, account);
+        accounts.push((address, account));
     }
-    Ok(state)
+    Ok(BranchState::from_accounts(accounts))
 }
 
 /// Moves the stored best state by `changes` (applied, or reverted when `forward` is false).
@@ -151,35 +237,135 @@ pub fn write_changes(
 
 #[cfg(test)]
 mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
     use super::*;
+
+    fn funded(balance: u128) -> Account {
+        Account { balance, nonce: 0 }
+    }
 
     #[test]
     fn diffs_apply_and_revert_and_default_accounts_do_not_count() {
         let a = Address([1; 32]);
         let b = Address([2; 32]);
         let mut before = InMemoryAccounts::default();
-        before.0.insert(
-            a,
-            Account {
-                balance: 10,
-                nonce: 0,
-            },
-        );
+        before.0.insert(a, funded(10));
         let mut after = before.clone();
         after.0.insert(a, Account { balance: 4, nonce: 1 });
-        after.0.insert(b, Account { balance: 6, nonce: 0 });
+        after.0.insert(b, funded(6));
         let changes = diff(&before, &after);
         assert_eq!(changes.len(), 2);
 
-        let mut state = before.clone();
-        apply(&mut state, &changes);
-        assert_eq!(root(&state), root(&after));
-        revert(&mut state, &changes);
-        assert_eq!(state, before);
+        let mut state = BranchState::from_accounts(before.0.clone());
+        let base_root = state.root();
+        assert_eq!(base_root, root(&before));
+        state.apply(&changes);
+        assert_eq!(state.root(), root(&after));
+        state.revert(&changes);
+        assert_eq!(state.root(), base_root);
+        assert_eq!(state.account(&a), funded(10));
+        assert_eq!(state.account(&b), Account::default());
 
+        // Touching an account without changing it is no change, and no root change.
         let mut touched = before.clone();
         touched.0.insert(Address([3; 32]), Account::default());
         assert_eq!(root(&touched), root(&before));
+        let mut state = BranchState::from_accounts(before.0.clone());
+        state.set_account(Address([3; 32]), Account::default());
+        state.set_account(a, funded(10));
+        assert!(state.commit().is_empty());
+        assert_eq!(state.root(), base_root);
         assert_ne!(root(&after), root(&before));
+    }
+
+    /// Random blocks of account writes (new accounts, updates, accounts emptied back to the default),
+    /// some reverted and re-applied, keep the incremental root equal to the full recomputation, and
+    /// every earlier state (a clone) keeps its own root.
+    #[test]
+    fn incremental_root_equals_recomputation_over_random_blocks_with_reverts() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let address = |i: u8| Address([i; 32]);
+        let mut reference = InMemoryAccounts::default();
+        let mut state = BranchState::default();
+        let mut history: Vec<(BranchState, InMemoryAccounts, Vec<AccountChange>)> = Vec::new();
+        for _ in 0..200 {
+            if !history.is_empty() && rng.random_ratio(1, 4) {
+                // Revert the last block, check, and sometimes apply it again.
+                let (earlier, earlier_reference, changes) = history.pop().expect("not empty");
+                state.revert(&changes);
+                assert_eq!(state.root(), earlier.root());
+                assert_eq!(state.root(), root(&earlier_reference));
+                reference = earlier_reference.clone();
+                if rng.random_ratio(1, 2) {
+                    state.apply(&changes);
+                    for change in &changes {
+                        reference.set_account(change.address, change.after);
+                    }
+                    history.push((earlier, earlier_reference, changes));
+                }
+            } else {
+                let before = (state.clone(), reference.clone());
+                for _ in 0..rng.random_range(0..12) {
+                    let who = address(rng.random_range(0..40));
+                    let account = if rng.random_ratio(1, 5) {
+                        Account::default()
+                    } else {
+                        Account {
+                            balance: rng.random_range(0..1_000),
+                            nonce: rng.random_range(0..3),
+                        }
+                    };
+                    state.set_account(who, account);
+                    reference.set_account(who, account);
+                }
+                let changes = state.commit();
+                for change in &changes {
+                    assert_eq!(change.before, before.1.account(&change.address));
+                }
+                history.push((before.0, before.1, changes));
+            }
+            assert_eq!(state.root(), root(&reference));
+            for (earlier, earlier_reference, _) in &history {
+                assert_eq!(earlier.root(), root(earlier_reference));
+            }
+        }
+    }
+
+    /// Issue 11, finding 7: the state was cloned and its root recomputed over every account per block.
+    /// A block's state is now an O(1) clone of its parent's plus the paths of the accounts it touched:
+    /// the nodes it builds (each hashed once) stay the same with 16 times the accounts, and the parent
+    /// is left as it was.
+    #[test]
+    fn state_work_per_block_does_not_touch_untouched_accounts() {
+        let mut built = Vec::new();
+        for accounts in [2_000u32, 32_000] {
+            let address = |i: u32| {
+                let mut address = [0u8; 32];
+                address[..4].copy_from_slice(&i.to_le_bytes());
+                Address(address)
+            };
+            let parent =
+                BranchState::from_accounts((0..accounts).map(|i| (address(i), funded(u128::from(i) + 1))));
+            let parent_root = parent.root();
+            let mut child = parent.clone();
+            assert_eq!(child.nodes_not_shared_with(&parent), 0, "a clone copies nothing");
+            // A block: a transfer between two existing accounts and the reward to a new one.
+            let (from, to, author) = (address(0), address(1), Address([0xaa; 32]));
+            let mut sender = child.account(&from);
+            sender.balance -= 1;
+            sender.nonce += 1;
+            child.set_account(from, sender);
+            child.set_account(to, funded(5));
+            child.set_account(author, funded(7));
+            assert_eq!(child.commit().len(), 3);
+            assert_eq!(parent.root(), parent_root, "the parent's state is untouched");
+            assert_eq!(child.len(), parent.len() + 1);
+            built.push(child.nodes_not_shared_with(&parent));
+        }
+        // Three paths of about log2(accounts) nodes each.
+        assert!(built.iter().all(|&nodes| nodes <= 3 * 25), "{built:?}");
+        assert!(built[1] <= built[0] + 3 * 6, "{built:?}");
     }
 }

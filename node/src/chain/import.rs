@@ -22,7 +22,7 @@ use acre_consensus::sectors::PublicKey;
 use acre_consensus::solutions::SegmentRoots;
 use acre_consensus::validation::{ParentInfo, ValidHeader, validate_header_cached};
 use acre_consensus::votes::{VoteError, max_votes_per_block, verify_vote_solution};
-use acre_execution::{Address, InMemoryAccounts, SignedTransaction, apply_block};
+use acre_execution::{Address, SignedTransaction, apply_block};
 use acre_storage::chain_index::{BlockMeta, ChainIndex};
 use acre_storage::db::WriteTx;
 
@@ -121,8 +121,7 @@ impl Chain {
                     .map_err(|source| ImportError::TransactionEncoding { index, source })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let parent_state = self.state_at(&unsealed.parent_hash)?;
-        let mut after = parent_state.clone();
+        let mut after = self.state_at(&unsealed.parent_hash)?;
         apply_block(
             &mut after,
             &self.spec.runtime_config(self.genesis_hash),
@@ -130,7 +129,9 @@ impl Chain {
             &voters,
             &transactions,
         )?;
-        let state_root = state::root(&after);
+        // O(touched accounts · depth): the parent's tree is shared, only the changed paths are rebuilt.
+        let changes = after.commit();
+        let state_root = after.root();
         if state_root != unsealed.state_root {
             return Err(ImportError::StateRoot {
                 expected: state_root,
@@ -138,7 +139,6 @@ impl Chain {
             });
         }
         let context = self.child_context(&parent_context, header, body, &valid, blocklist)?;
-        let changes = state::diff(&parent_state, &after);
         let context_bytes = codec::encode(&context);
 
         // Phase 3: equivocation (judged last, so only a fully valid block counts against its farmer),
@@ -191,11 +191,9 @@ impl Chain {
             best_context: None,
         };
         if outcome.is_best {
-            inner.best_state = if inner.best.hash == unsealed.parent_hash {
-                after
-            } else {
-                state::load_best(&self.db.read()?).map_err(internal)?
-            };
+            // `after` is the imported block's state however the best chain moved (it was reached from
+            // the parent's state), and the Accounts table moved to it in the import's transaction.
+            inner.best_state = after;
             inner.best = index
                 .meta(&hash)?
                 .ok_or_else(|| internal(Error::Corrupt("imported block has no metadata".into())))?;
@@ -314,7 +312,7 @@ impl Chain {
     }
 
     /// The state after block `target`: the best state moved along the block tree.
-    pub(super) fn state_at(&self, target: &BlockHash) -> Result<InMemoryAccounts, ImportError> {
+    pub(super) fn state_at(&self, target: &BlockHash) -> Result<state::BranchState, ImportError> {
         let (mut state, best) = {
             let inner = self.lock();
             (inner.best_state.clone(), inner.best)
@@ -334,10 +332,7 @@ impl Chain {
         let mut forward = Vec::new();
         while down.hash != up.hash {
             if down.number >= up.number {
-                state::revert(
-                    &mut state,
-                    &state::read_diff(&read, &down.hash).map_err(internal)?,
-                );
+                state.revert(&state::read_diff(&read, &down.hash).map_err(internal)?);
                 down = meta(&down.parent)?;
             } else {
                 forward.push(up.hash);
@@ -345,7 +340,7 @@ impl Chain {
             }
         }
         for hash in forward.iter().rev() {
-            state::apply(&mut state, &state::read_diff(&read, hash).map_err(internal)?);
+            state.apply(&state::read_diff(&read, hash).map_err(internal)?);
         }
         Ok(state)
     }

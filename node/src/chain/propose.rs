@@ -16,7 +16,6 @@ use acre_execution::{Address, SignedTransaction, apply_block, apply_transaction}
 
 use super::{Chain, lock};
 use crate::error::Error;
-use crate::state;
 
 /// A block ready to be sealed.
 #[derive(Debug, Clone)]
@@ -119,6 +118,7 @@ impl Chain {
             &included,
         )
         .map_err(|error| Error::Corrupt(format!("a checked transaction failed: {error}")))?;
+        after.commit();
         let body = Body {
             transactions: included.iter().map(SignedTransaction::encode).collect(),
             segment_headers,
@@ -134,7 +134,7 @@ impl Chain {
             solution: Some(solution),
             solution_range: era.solution_range,
             next_solution_range: (next_era != era).then_some(next_era.solution_range),
-            state_root: state::root(&after),
+            state_root: after.root(),
             body_root: body.root(),
         };
         Ok(Some(Proposal { header, body }))
