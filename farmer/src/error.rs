@@ -61,6 +61,10 @@ pub enum Error {
     /// The plot file is not a farm of this kind.
     #[error("{path}: {reason}")]
     InvalidFarm { path: PathBuf, reason: String },
+    /// A farm file whose creation was interrupted before its header was durable (no sector can have been
+    /// written): safe to delete and create again.
+    #[error("{path}: the farm's creation was interrupted (no header)")]
+    UnfinishedFarm { path: PathBuf },
     /// A farm belongs to another chain or farmer than the daemon serves.
     #[error("{path}: the farm was plotted for another {what}; use a fresh directory for this chain or key")]
     FarmMismatch { path: PathBuf, what: &'static str },
