@@ -13,8 +13,9 @@ use std::time::Duration;
 use acre_execution::Address;
 use acre_farmer::daemon::{self, DaemonConfig};
 use acre_node::chain_spec::{DEV_ACCOUNTS, dev_key};
+use acre_node::rpc::RpcAccess;
 use acre_node::{ChainSpec, Node, NodeConfig};
-use acre_rpc_api::{DEFAULT_METRICS_PORT, DEFAULT_RPC_PORT};
+use acre_rpc_api::{DEFAULT_FARMER_RPC_PORT, DEFAULT_METRICS_PORT, DEFAULT_RPC_PORT};
 use anyhow::{Context, Result};
 use tokio::sync::{broadcast, oneshot};
 
@@ -24,9 +25,12 @@ pub(crate) struct DevArgs {
     /// Where the chain and the plot live [default: ~/.local/share/acre/dev].
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Port of the node's JSON-RPC server.
+    /// Port of the node's public JSON-RPC server.
     #[arg(long, default_value_t = DEFAULT_RPC_PORT)]
     rpc_port: u16,
+    /// Port of the node's farmer JSON-RPC server (loopback only; the embedded farmer uses it).
+    #[arg(long, default_value_t = DEFAULT_FARMER_RPC_PORT)]
+    farmer_rpc_port: u16,
     /// Port of the node's Prometheus metrics (`GET /metrics`); 0 picks a free one.
     #[arg(long, default_value_t = DEFAULT_METRICS_PORT)]
     metrics_port: u16,
@@ -94,17 +98,22 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
         spec: ChainSpec::dev(),
         data_dir: data_dir.clone(),
         rpc_address: SocketAddr::new(localhost, args.rpc_port),
+        farmer_rpc_address: SocketAddr::new(localhost, args.farmer_rpc_port),
+        farmer_rpc_unsafe_external: false,
+        rpc_access: RpcAccess::default(),
         metrics_address: Some(SocketAddr::new(localhost, args.metrics_port)),
         seal_timeout: Duration::from_secs(4),
     })
     .await
     .with_context(|| format!("starting the dev node in {}", data_dir.display()))?;
     let rpc = node.rpc_address();
+    let farmer_rpc = node.farmer_rpc_address();
 
     let alice = Address::of(&dev_key("alice"));
     println!("Acre dev chain");
     println!("  data dir   {}", data_dir.display());
     println!("  RPC        ws://{rpc}");
+    println!("  farmer RPC ws://{farmer_rpc}");
     if let Some(metrics) = node.metrics_address() {
         println!("  metrics    http://{metrics}/metrics");
     }
@@ -120,7 +129,7 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
     let (stop_farmer, farmer_stopped) = oneshot::channel::<()>();
     let farmer = tokio::spawn(daemon::run(
         DaemonConfig {
-            node_url: format!("ws://{rpc}"),
+            node_url: format!("ws://{farmer_rpc}"),
             reward_address: alice.0,
             key,
             farms: vec![(farm_dir, plot_size)],

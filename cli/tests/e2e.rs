@@ -84,6 +84,8 @@ fn node_and_farmer_binaries_author_blocks_and_acre_transfers() {
     std::fs::write(&spec_path, serde_json::to_string(&spec).expect("JSON")).expect("writes");
     let port = free_port();
     let node_url = format!("ws://127.0.0.1:{port}");
+    let farmer_port = free_port();
+    let farmer_url = format!("ws://127.0.0.1:{farmer_port}");
 
     let _node = Guard(
         Command::new(sibling("acre-node"))
@@ -91,7 +93,13 @@ fn node_and_farmer_binaries_author_blocks_and_acre_transfers() {
             .arg(&spec_path)
             .arg("--data-dir")
             .arg(dir.path().join("node"))
-            .args(["--rpc-port", &port.to_string(), "--no-metrics"])
+            .args([
+                "--rpc-port",
+                &port.to_string(),
+                "--farmer-rpc-port",
+                &farmer_port.to_string(),
+                "--no-metrics",
+            ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -104,7 +112,7 @@ fn node_and_farmer_binaries_author_blocks_and_acre_transfers() {
             .args([
                 "farm",
                 "--node",
-                &node_url,
+                &farmer_url,
                 "--reward-address",
                 &reward.to_string(),
             ])

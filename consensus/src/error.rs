@@ -35,7 +35,7 @@ pub enum Error {
     Decode(#[from] DecodeError),
     /// A parameter set violates one of its invariants.
     #[error("invalid protocol parameters: {0}")]
-    InvalidParams(&'static str),
+    InvalidParams(#[from] crate::params::ParamsError),
     /// An index or count is outside the range the parameters allow.
     #[error("{what} {value} is out of range (must be below {bound})")]
     OutOfRange {

@@ -10,12 +10,59 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::hashing::HASH_SIZE;
+use crate::segments::SegmentHeader;
 
 /// Size of a chunk, the unit of records, audits and proofs.
 pub const CHUNK_SIZE: usize = 32;
 
 /// A chunk: 32 bytes of a record.
 pub type Chunk = [u8; CHUNK_SIZE];
+
+/// The proof-of-space `k` values this build has monomorphised tables and verifiers for (the dispatch in
+/// `pos::verify_for_params` and the farmer's table builder).
+pub const SUPPORTED_POS_K: [u8; 3] = [12, 16, 20];
+
+/// Bytes of the archiver's item framing: a tag byte and a little-endian `u32` length (`acre-storage`'s
+/// `ITEM_HEADER_SIZE` is this constant).
+pub const SEGMENT_ITEM_HEADER_SIZE: usize = 1 + 4;
+
+/// The smallest segment that can hold its own items: every segment after the first starts with its
+/// parent's header as an item, and must then fit a block item's header and at least one byte of a block,
+/// or archiving would never make progress.
+pub const MIN_SEGMENT_SIZE: usize =
+    SEGMENT_ITEM_HEADER_SIZE + SegmentHeader::ENCODED_SIZE + SEGMENT_ITEM_HEADER_SIZE + 1;
+
+/// Why a parameter set is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamsError {
+    /// `record_chunks` is not a power of two in `2..=2^15`.
+    #[error("record_chunks {0} must be a power of two in 2..=2^15")]
+    RecordChunks(u32),
+    /// `source_records_per_segment` is not a power of two in `1..=2^14`.
+    #[error("source_records_per_segment {0} must be a power of two in 1..=2^14")]
+    SourceRecordsPerSegment(u32),
+    /// A segment cannot hold its parent's header item plus a block item.
+    #[error("segments of {segment_size} bytes cannot hold their own items (at least {minimum} bytes)")]
+    SegmentTooSmall { segment_size: usize, minimum: usize },
+    /// No proof-of-space tables exist for this `k`.
+    #[error("pos_k {0} is not supported (supported: 12, 16, 20)")]
+    UnsupportedPosK(u8),
+    /// `k` is too small to address every s-bucket of a record.
+    #[error("pos_k {k} cannot address {s_buckets} s-buckets")]
+    PosKTooSmall { k: u8, s_buckets: u32 },
+    /// The proof-of-time format fixes the checkpoint count.
+    #[error("pot_checkpoints {0} must be 8 (the proof-of-time format fixes it)")]
+    PotCheckpoints(u8),
+    /// Zero iterations, or not a multiple of the checkpoint count.
+    #[error("pot_iterations {iterations} must be a non-zero multiple of pot_checkpoints ({checkpoints})")]
+    PotIterations { iterations: u32, checkpoints: u8 },
+    /// A ratio lies outside `[0, 1]` or has a zero denominator.
+    #[error("{0} must lie in [0, 1] with a non-zero denominator")]
+    Ratio(&'static str),
+    /// A value that must be positive is zero.
+    #[error("{0} must be non-zero")]
+    Zero(&'static str),
+}
 
 /// A rational number `numerator / denominator`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -124,46 +171,77 @@ impl ProtocolParams {
         }
     }
 
-    /// Checks the invariants every other module relies on.
+    /// Checks the invariants every other module relies on. A chain spec is untrusted input (an operator may
+    /// load one from anywhere), so every value that could make a later division, shift or loop misbehave is
+    /// refused here with its own [`ParamsError`].
     pub fn validate(&self) -> Result<(), Error> {
-        let power_of_two = |value: u32| value.is_power_of_two();
-        if !power_of_two(self.record_chunks) || !(2..=1 << 15).contains(&self.record_chunks) {
-            return Err(Error::InvalidParams(
-                "record_chunks must be a power of two in 2..=2^15",
-            ));
+        Ok(self.check()?)
+    }
+
+    fn check(&self) -> Result<(), ParamsError> {
+        if !self.record_chunks.is_power_of_two() || !(2..=1 << 15).contains(&self.record_chunks) {
+            return Err(ParamsError::RecordChunks(self.record_chunks));
         }
-        if !power_of_two(self.source_records_per_segment)
+        if !self.source_records_per_segment.is_power_of_two()
             || !(1..=1 << 14).contains(&self.source_records_per_segment)
         {
-            return Err(Error::InvalidParams(
-                "source_records_per_segment must be a power of two up to 2^14",
+            return Err(ParamsError::SourceRecordsPerSegment(
+                self.source_records_per_segment,
             ));
+        }
+        if self.segment_size() < MIN_SEGMENT_SIZE {
+            return Err(ParamsError::SegmentTooSmall {
+                segment_size: self.segment_size(),
+                minimum: MIN_SEGMENT_SIZE,
+            });
+        }
+        if !SUPPORTED_POS_K.contains(&self.pos_k) {
+            return Err(ParamsError::UnsupportedPosK(self.pos_k));
+        }
+        // A challenge index is `s_bucket << (k − log2(s_buckets))`: the s-bucket must fit in k bits.
+        if self.s_buckets().trailing_zeros() > u32::from(self.pos_k) {
+            return Err(ParamsError::PosKTooSmall {
+                k: self.pos_k,
+                s_buckets: self.s_buckets(),
+            });
         }
         if usize::from(self.pot_checkpoints) != crate::pot::POT_CHECKPOINTS {
-            return Err(Error::InvalidParams(
-                "pot_checkpoints must be 8 (the proof-of-time format fixes it)",
-            ));
+            return Err(ParamsError::PotCheckpoints(self.pot_checkpoints));
         }
-        if self.pot_checkpoints == 0
+        // Zero iterations would make every slot's proof of time free (and is a multiple of anything).
+        if self.pot_iterations == 0
             || !self
                 .pot_iterations
                 .is_multiple_of(u32::from(self.pot_checkpoints))
         {
-            return Err(Error::InvalidParams(
-                "pot_iterations must be a non-zero multiple of pot_checkpoints",
-            ));
+            return Err(ParamsError::PotIterations {
+                iterations: self.pot_iterations,
+                checkpoints: self.pot_checkpoints,
+            });
         }
-        for ratio in [self.slot_probability, self.recent_history_fraction] {
+        for (name, ratio) in [
+            ("slot_probability", self.slot_probability),
+            ("recent_history_fraction", self.recent_history_fraction),
+        ] {
             if ratio.denominator == 0 || ratio.numerator > ratio.denominator {
-                return Err(Error::InvalidParams(
-                    "ratios must lie in [0, 1] with a non-zero denominator",
-                ));
+                return Err(ParamsError::Ratio(name));
             }
         }
-        if self.max_pieces_per_sector == 0 || self.era_duration == 0 {
-            return Err(Error::InvalidParams(
-                "max_pieces_per_sector and era_duration must be non-zero",
-            ));
+        // With probability zero no solution ever qualifies and the chain never grows.
+        if self.slot_probability.numerator == 0 {
+            return Err(ParamsError::Zero("slot_probability.numerator"));
+        }
+        for (name, value) in [
+            ("max_pieces_per_sector", u64::from(self.max_pieces_per_sector)),
+            ("era_duration", self.era_duration),
+            (
+                "pot_entropy_injection_interval",
+                self.pot_entropy_injection_interval,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ParamsError::Zero(name));
+            }
         }
         Ok(())
     }
@@ -227,13 +305,121 @@ mod tests {
         assert_eq!(dev.piece_size(), 4096 + 64 + 5 * 32);
     }
 
+    fn invalid(change: impl FnOnce(&mut ProtocolParams)) -> ParamsError {
+        let mut params = ProtocolParams::dev();
+        change(&mut params);
+        match params.validate() {
+            Err(Error::InvalidParams(error)) => error,
+            other => panic!("expected invalid parameters, got {other:?}"),
+        }
+    }
+
     #[test]
     fn rejects_broken_sets() {
+        assert_eq!(
+            invalid(|params| params.record_chunks = 100),
+            ParamsError::RecordChunks(100)
+        );
+        assert_eq!(
+            invalid(|params| params.source_records_per_segment = 3),
+            ParamsError::SourceRecordsPerSegment(3)
+        );
+        assert_eq!(
+            invalid(|params| params.pot_iterations = 7),
+            ParamsError::PotIterations {
+                iterations: 7,
+                checkpoints: 8
+            }
+        );
+        assert_eq!(
+            invalid(|params| params.recent_history_fraction.denominator = 0),
+            ParamsError::Ratio("recent_history_fraction")
+        );
+        assert_eq!(
+            invalid(|params| params.era_duration = 0),
+            ParamsError::Zero("era_duration")
+        );
+    }
+
+    #[test]
+    fn zero_pot_iterations_are_rejected() {
+        assert_eq!(
+            invalid(|params| params.pot_iterations = 0),
+            ParamsError::PotIterations {
+                iterations: 0,
+                checkpoints: 8
+            }
+        );
+    }
+
+    #[test]
+    fn pos_k_without_tables_is_rejected() {
+        for k in [0, 11, 13, 17, 21, 32, 255] {
+            assert_eq!(
+                invalid(|params| params.pos_k = k),
+                ParamsError::UnsupportedPosK(k),
+                "{k}"
+            );
+        }
+        // k = 12 exists but cannot address mainnet's 2^16 s-buckets.
+        let mut params = ProtocolParams::mainnet();
+        params.pos_k = 12;
+        assert_eq!(
+            params.validate(),
+            Err(Error::InvalidParams(ParamsError::PosKTooSmall {
+                k: 12,
+                s_buckets: 1 << 16
+            }))
+        );
+    }
+
+    #[test]
+    fn supported_pos_k_matches_the_verifier_dispatch() {
+        let seed = crate::pos::PosSeed([1; 32]);
+        let bucket = crate::SBucket(0);
+        for k in 0..=u8::MAX {
+            let mut params = ProtocolParams::dev();
+            params.record_chunks = 2;
+            params.source_records_per_segment = 1 << 6;
+            params.pos_k = k;
+            let unsupported = matches!(
+                crate::pos::verify_for_params(&params, &seed, bucket, &[]),
+                Err(crate::pos::PosError::UnsupportedParams { .. })
+            );
+            assert_eq!(unsupported, !SUPPORTED_POS_K.contains(&k), "k = {k}");
+        }
+    }
+
+    #[test]
+    fn segments_too_small_for_their_own_items_are_rejected() {
+        // 2 chunks × 32 bytes × 1 record = 64 bytes: not even the parent header item fits.
+        assert_eq!(
+            invalid(|params| {
+                params.record_chunks = 2;
+                params.source_records_per_segment = 1;
+            }),
+            ParamsError::SegmentTooSmall {
+                segment_size: 64,
+                minimum: MIN_SEGMENT_SIZE
+            }
+        );
+        // The smallest segment that fits passes.
         let mut params = ProtocolParams::dev();
-        params.record_chunks = 100;
-        assert!(params.validate().is_err());
-        let mut params = ProtocolParams::dev();
-        params.pot_iterations = 7;
-        assert!(params.validate().is_err());
+        params.record_chunks = 2;
+        params.source_records_per_segment = 4;
+        assert!(params.segment_size() >= MIN_SEGMENT_SIZE);
+        params.validate().expect("128-byte segments hold their items");
+    }
+
+    #[test]
+    fn zero_slot_probability_and_injection_interval_are_rejected() {
+        assert_eq!(
+            invalid(|params| params.slot_probability.numerator = 0),
+            ParamsError::Zero("slot_probability.numerator")
+        );
+        assert_eq!(
+            invalid(|params| params.pot_entropy_injection_interval = 0),
+            ParamsError::Zero("pot_entropy_injection_interval")
+        );
     }
 }

@@ -80,7 +80,8 @@ impl ChallengeIndex {
     pub fn for_s_bucket(params: &ProtocolParams, s_bucket: SBucket) -> Result<Self, PosError> {
         let s_buckets = params.s_buckets();
         let bucket_bits = s_buckets.trailing_zeros();
-        if !s_buckets.is_power_of_two() || bucket_bits > u32::from(params.pos_k) {
+        // A target is a k-bit `u32`: k above 32 would overflow the shift below.
+        if !s_buckets.is_power_of_two() || bucket_bits > u32::from(params.pos_k) || params.pos_k > 32 {
             return Err(PosError::UnsupportedParams {
                 k: params.pos_k,
                 s_buckets,

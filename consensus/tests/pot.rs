@@ -89,3 +89,28 @@ fn frozen_checkpoints_verify_and_tampering_fails() {
     }
     assert_eq!(checked, cases().len());
 }
+
+#[test]
+fn regenerating_frozen_vectors_fails_instead_of_passing_silently() {
+    use common::{Regeneration, check_frozen_at, regeneration};
+    assert_eq!(regeneration(false, false), Regeneration::Compare);
+    assert_eq!(regeneration(false, true), Regeneration::Compare);
+    assert_eq!(regeneration(true, false), Regeneration::Rewrite);
+    assert_eq!(regeneration(true, true), Regeneration::RefusedInCi);
+
+    let path = std::env::temp_dir().join(format!("acre-frozen-{}.txt", std::process::id()));
+    std::fs::write(&path, "old\n").expect("writes");
+    let changed =
+        std::panic::catch_unwind(|| check_frozen_at(&path, "sample", "new\n", Regeneration::Rewrite));
+    assert!(changed.is_err(), "a regenerated, changed file must fail the test");
+    assert_eq!(std::fs::read_to_string(&path).expect("reads"), "new\n");
+    // Unchanged content passes (the comparison runs as usual).
+    check_frozen_at(&path, "sample", "new\n", Regeneration::Rewrite);
+    let refused =
+        std::panic::catch_unwind(|| check_frozen_at(&path, "sample", "new\n", Regeneration::RefusedInCi));
+    assert!(refused.is_err(), "CI refuses to regenerate");
+    let mismatch =
+        std::panic::catch_unwind(|| check_frozen_at(&path, "sample", "other\n", Regeneration::Compare));
+    assert!(mismatch.is_err());
+    let _ = std::fs::remove_file(&path);
+}

@@ -45,10 +45,15 @@ use crate::daemon::plotter::Plotter;
 use crate::daemon::state::{Applied, Backoff, ChainView};
 use crate::error::Error;
 
+/// Most segments a node may claim beyond the farmer's known history. A node claiming more is lying or
+/// broken: 2^20 segments are 128 TiB of mainnet history, far beyond any real chain, while syncing an
+/// unbounded claim would hold an unbounded number of headers.
+pub const MAX_SEGMENTS_AHEAD: u64 = 1 << 20;
+
 /// What the daemon farms, for whom, against which node.
 #[derive(Debug)]
 pub struct DaemonConfig {
-    /// The node's WebSocket RPC address, e.g. `ws://127.0.0.1:9944`.
+    /// The node's WebSocket RPC address, e.g. `ws://127.0.0.1:9945`.
     pub node_url: String,
     /// Where block rewards go.
     pub reward_address: [u8; 32],
@@ -226,19 +231,33 @@ impl Daemon {
         Ok(())
     }
 
-    /// Fetches the headers the node has archived beyond the known history.
+    /// Fetches the headers the node has archived beyond the known history, one bounded batch at a time.
     async fn sync_headers(&self, node: &Node, segment_count: u64) -> Result<(), Error> {
         let known = self.chain.borrow().segment_count();
         if segment_count <= known {
             return Ok(());
         }
-        let headers = node.segment_headers(known, segment_count).await?;
+        if segment_count - known > MAX_SEGMENTS_AHEAD {
+            return Err(Error::ImplausibleHistory {
+                claimed: segment_count,
+                known,
+                max_ahead: MAX_SEGMENTS_AHEAD,
+            });
+        }
         let mut chain = ChainView::clone(&self.chain.borrow());
-        for header in headers {
-            chain.apply(header).map_err(|conflict| Error::BadNodeData {
-                what: "segment header",
-                reason: format!("segment {} contradicts the known history", conflict.0),
-            })?;
+        while chain.segment_count() < segment_count {
+            let batch = node.segment_headers(chain.segment_count(), segment_count).await?;
+            if batch.is_empty() {
+                return Err(Error::UnknownSegment(acre_consensus::SegmentIndex(
+                    chain.segment_count(),
+                )));
+            }
+            for header in batch {
+                chain.apply(header).map_err(|conflict| Error::BadNodeData {
+                    what: "segment header",
+                    reason: format!("segment {} contradicts the known history", conflict.0),
+                })?;
+            }
         }
         info!(target: "acre::farmer", history_size = chain.segment_count(), "history synchronised");
         self.chain.send_replace(Arc::new(chain));
@@ -255,7 +274,14 @@ impl Daemon {
                 Ok(())
             }
             Ok(Applied::Known) => Ok(()),
-            Ok(Applied::Gap { .. }) => self.sync_headers(node, header.segment_index.0 + 1).await,
+            Ok(Applied::Gap { .. }) => {
+                let count = header
+                    .segment_index
+                    .0
+                    .checked_add(1)
+                    .ok_or(Error::SegmentIndexOverflow(header.segment_index))?;
+                self.sync_headers(node, count).await
+            }
             Err(conflict) => Err(Error::BadNodeData {
                 what: "segment header",
                 reason: format!("segment {} contradicts the known history", conflict.0),

@@ -61,6 +61,10 @@ pub enum Error {
     /// The plot file is not a farm of this kind.
     #[error("{path}: {reason}")]
     InvalidFarm { path: PathBuf, reason: String },
+    /// A farm file whose creation was interrupted before its header was durable (no sector can have been
+    /// written): safe to delete and create again.
+    #[error("{path}: the farm's creation was interrupted (no header)")]
+    UnfinishedFarm { path: PathBuf },
     /// A farm belongs to another chain or farmer than the daemon serves.
     #[error("{path}: the farm was plotted for another {what}; use a fresh directory for this chain or key")]
     FarmMismatch { path: PathBuf, what: &'static str },
@@ -80,6 +84,17 @@ pub enum Error {
     /// The node sent data that does not decode or verify.
     #[error("the node sent a bad {what}: {reason}")]
     BadNodeData { what: &'static str, reason: String },
+    /// The node claims far more archived history than the farmer knows (a lying or broken node): syncing
+    /// it would mean fetching and holding an unbounded number of headers.
+    #[error("the node claims {claimed} segments, more than {max_ahead} beyond the {known} known")]
+    ImplausibleHistory {
+        claimed: u64,
+        known: u64,
+        max_ahead: u64,
+    },
+    /// The node announced a segment whose successor index does not exist.
+    #[error("the node announced segment {0}, which has no successor index")]
+    SegmentIndexOverflow(SegmentIndex),
     /// The node serves another chain than the one the farms were plotted for.
     #[error("the node switched to another {what} while the daemon was running")]
     ChainChanged { what: &'static str },

@@ -89,8 +89,8 @@ fn parse_farm(text: &str) -> Result<FarmSpec, String> {
 enum Command {
     /// Plot and farm against a node (parameters and history come from the node; Ctrl-C stops cleanly).
     Farm {
-        /// The node's WebSocket RPC address.
-        #[arg(long, default_value = "ws://127.0.0.1:9944")]
+        /// The node's farmer RPC address (its loopback-only farmer server, `--farmer-rpc-port`).
+        #[arg(long, default_value = "ws://127.0.0.1:9945")]
         node: String,
         /// Where block rewards go: 32 bytes of hex.
         #[arg(long)]

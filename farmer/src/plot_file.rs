@@ -7,12 +7,19 @@
 //! [ sectors, 4 KiB aligned, each `SectorLayout::sector_size()` bytes ]
 //! ```
 //!
+//! Creating a farm writes the sized file and its header under a temporary name, syncs it, links it into
+//! place (never replacing an existing farm) and syncs the directory, so a farm file that exists always
+//! has a durable header: a crash during creation leaves at most a stale temporary file, which the next
+//! creation overwrites. (Farms created before this was so may lack a header; [`Farm::open`] reports them
+//! as [`Error::UnfinishedFarm`] so the daemon recreates them.)
+//!
 //! Writing a sector first empties its metadata slot (synced), then writes and syncs the sector, then writes
 //! and syncs the slot. A crash at any point leaves either the old state or an empty slot, so on reopening
 //! a sector is either fully written and recorded, or ignored and plotted again. Sectors carry their own
 //! checksum, which [`Farm::scrub`] checks to find corruption after the fact.
 
 use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -85,6 +92,94 @@ impl FarmHeader {
     }
 }
 
+/// Why a sector's metadata slot is not usable. An interrupted write shows as a checksum mismatch; the
+/// other variants mean a checksummed slot that contradicts the farm (a bug or tampering). Either way the
+/// sector is plotted again rather than read with wrong bounds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlotError {
+    /// The checksum does not match (an interrupted write).
+    #[error("checksum mismatch")]
+    Checksum,
+    /// The slot does not decode.
+    #[error("undecodable: {0}")]
+    Decode(String),
+    /// The slot describes another sector.
+    #[error("describes sector {found}, not {expected}")]
+    WrongSector {
+        expected: SectorIndex,
+        found: SectorIndex,
+    },
+    /// The piece count differs from the farm header's.
+    #[error("holds {found} pieces, the farm's sectors hold {expected}")]
+    WrongPieceCount { expected: u16, found: u16 },
+    /// An s-bucket claims more chunks than the sector has pieces.
+    #[error("s-bucket {s_bucket} holds {size} chunks, more than the {max} pieces")]
+    SBucketTooLarge { s_bucket: usize, size: u16, max: u16 },
+}
+
+/// Decodes and checks one metadata slot of a farm with `header`: `Ok(None)` for an empty slot.
+pub fn check_slot(
+    header: &FarmHeader,
+    index: SectorIndex,
+    slot: &[u8],
+) -> Result<Option<SectorMetadata>, SlotError> {
+    if slot.iter().all(|&byte| byte == 0) {
+        return Ok(None);
+    }
+    let (body, sum) = slot.split_at(slot.len().saturating_sub(32));
+    if sum.len() != 32 || checksum(body)[..] != *sum {
+        return Err(SlotError::Checksum);
+    }
+    let metadata = codec::decode_bounded::<SectorMetadata>("sector metadata", body, body.len())
+        .map_err(|error| SlotError::Decode(error.to_string()))?;
+    if metadata.sector_index != index {
+        return Err(SlotError::WrongSector {
+            expected: index,
+            found: metadata.sector_index,
+        });
+    }
+    if metadata.pieces_in_sector != header.pieces_per_sector {
+        return Err(SlotError::WrongPieceCount {
+            expected: header.pieces_per_sector,
+            found: metadata.pieces_in_sector,
+        });
+    }
+    // The s-bucket table's length needs no check: a slot is exactly one encoding with `s_buckets`
+    // entries, so any other length fails the checksum or decoding above.
+    if let Some((s_bucket, &size)) = metadata
+        .s_bucket_sizes
+        .iter()
+        .enumerate()
+        .find(|(_, size)| **size > metadata.pieces_in_sector)
+    {
+        return Err(SlotError::SBucketTooLarge {
+            s_bucket,
+            size,
+            max: metadata.pieces_in_sector,
+        });
+    }
+    Ok(Some(metadata))
+}
+
+/// Where a farm is built before it is linked into place.
+fn temporary_path(path: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(".creating");
+    path.with_file_name(name)
+}
+
+/// Syncs the directory holding `path`, making a new name in it durable.
+fn sync_parent(path: &Path) -> Result<(), Error> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(parent)
+        .and_then(|directory| directory.sync_all())
+        .map_err(Error::io(format!("syncing the directory {}", parent.display())))
+}
+
 /// The id of a parameter set: BLAKE3 of its canonical encoding.
 pub fn params_id(params: &ProtocolParams) -> Blake3Hash {
     Blake3Hash(checksum(&codec::encode(params)))
@@ -120,16 +215,19 @@ impl Farm {
         self.sectors_start() + u64::from(index.0) * self.layout.sector_size() as u64
     }
 
-    /// Creates a new farm file of `sector_count` sectors (the file must not exist).
+    /// Creates a new farm file of `sector_count` sectors (the file must not exist), crash-safely: see the
+    /// module docs.
     pub fn create(path: &Path, params: &ProtocolParams, header: FarmHeader) -> Result<Self, Error> {
+        let temporary = temporary_path(path);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(Error::io(format!("creating {}", path.display())))?;
-        let farm = Self {
-            path: path.to_owned(),
+            .create(true)
+            .truncate(true)
+            .open(&temporary)
+            .map_err(Error::io(format!("creating {}", temporary.display())))?;
+        let mut farm = Self {
+            path: temporary.clone(),
             file,
             params: params.clone(),
             header,
@@ -137,10 +235,22 @@ impl Farm {
             sectors: vec![None; usize::from(header.sector_count)],
         };
         let len = farm.sector_offset(SectorIndex(header.sector_count));
+        farm.file.set_len(len).map_err(Error::io(format!(
+            "sizing {} to {len} bytes",
+            temporary.display()
+        )))?;
         farm.file
-            .set_len(len)
-            .map_err(Error::io(format!("sizing {} to {len} bytes", path.display())))?;
-        farm.write_synced(0, &header.encode(), "header")?;
+            .write_all_at(&header.encode(), 0)
+            .and_then(|()| farm.file.sync_all())
+            .map_err(Error::io(format!(
+                "writing the header of {}",
+                temporary.display()
+            )))?;
+        // A hard link publishes the finished file atomically and, unlike rename, refuses to replace a farm.
+        std::fs::hard_link(&temporary, path).map_err(Error::io(format!("creating {}", path.display())))?;
+        std::fs::remove_file(&temporary).map_err(Error::io(format!("removing {}", temporary.display())))?;
+        sync_parent(path)?;
+        farm.path = path.to_owned();
         Ok(farm)
     }
 
@@ -157,8 +267,18 @@ impl Farm {
             reason,
         };
         let mut bytes = vec![0u8; HEADER_SIZE as usize];
-        file.read_exact_at(&mut bytes, 0)
-            .map_err(|e| invalid(format!("reading the header: {e}")))?;
+        let unfinished = || Error::UnfinishedFarm {
+            path: path.to_owned(),
+        };
+        match file.read_exact_at(&mut bytes, 0) {
+            Ok(()) => {}
+            Err(error) if error.kind() == ErrorKind::UnexpectedEof => return Err(unfinished()),
+            Err(error) => return Err(invalid(format!("reading the header: {error}"))),
+        }
+        // A header never written: the creation was interrupted before anything else was written either.
+        if bytes.iter().all(|&byte| byte == 0) {
+            return Err(unfinished());
+        }
         let header = FarmHeader::decode(&bytes).map_err(invalid)?;
         if header.params_id != params_id(params) {
             return Err(invalid(
@@ -195,17 +315,10 @@ impl Farm {
         self.file
             .read_exact_at(&mut slot, self.slot_offset(index))
             .map_err(Error::io(format!("reading metadata of sector {index}")))?;
-        if slot.iter().all(|&byte| byte == 0) {
-            return Ok(None);
-        }
-        let (body, sum) = slot.split_at(slot.len() - 32);
-        let decoded = codec::decode_bounded::<SectorMetadata>("sector metadata", body, body.len());
-        match decoded {
-            Ok(metadata) if checksum(body)[..] == *sum && metadata.sector_index == index => {
-                Ok(Some(metadata))
-            }
-            _ => {
-                warn!(target: "acre::farm", path = %self.path.display(), sector = index.0, "sector metadata is invalid (interrupted write?); the sector will be plotted again");
+        match check_slot(&self.header, index, &slot) {
+            Ok(metadata) => Ok(metadata),
+            Err(reason) => {
+                warn!(target: "acre::farm", path = %self.path.display(), sector = index.0, %reason, "sector metadata is invalid; the sector will be plotted again");
                 Ok(None)
             }
         }
@@ -309,3 +422,7 @@ impl Farm {
             .map(|metadata| (metadata.sector_index, metadata.history_size))
     }
 }
+
+#[cfg(test)]
+#[path = "plot_file_tests.rs"]
+mod tests;

@@ -51,6 +51,11 @@ struct MockState {
     seals: Mutex<Vec<BlockSeal>>,
     piece_requests: AtomicUsize,
     info_calls: AtomicUsize,
+    /// The segment count `info` claims; 0 for the truth.
+    claimed_segments: AtomicU64,
+    /// `segmentHeaders` calls and the most indices one asked for.
+    header_requests: AtomicUsize,
+    largest_header_request: AtomicUsize,
     pieces_open: watch::Sender<bool>,
     slots: broadcast::Sender<SlotInfo>,
     seal_requests: broadcast::Sender<SealRequest>,
@@ -85,6 +90,9 @@ impl MockNode {
             seals: Mutex::new(Vec::new()),
             piece_requests: AtomicUsize::new(0),
             info_calls: AtomicUsize::new(0),
+            claimed_segments: AtomicU64::new(0),
+            header_requests: AtomicUsize::new(0),
+            largest_header_request: AtomicUsize::new(0),
             pieces_open: watch::Sender::new(false),
             slots: broadcast::channel(16).0,
             seal_requests: broadcast::channel(16).0,
@@ -160,7 +168,10 @@ impl FarmerApiServer for MockNode {
             chain: "mock".into(),
             genesis_hash: self.0.genesis_hash,
             params: self.0.params.clone(),
-            segment_count: self.0.segments.lock().expect("lock").len() as u64,
+            segment_count: match self.0.claimed_segments.load(Ordering::SeqCst) {
+                0 => self.0.segments.lock().expect("lock").len() as u64,
+                claimed => claimed,
+            },
         })
     }
 
@@ -223,6 +234,10 @@ impl FarmerApiServer for MockNode {
     }
 
     async fn segment_headers(&self, indices: Vec<u64>) -> Result<Vec<Option<HexBytes>>, ErrorObjectOwned> {
+        self.0.header_requests.fetch_add(1, Ordering::SeqCst);
+        self.0
+            .largest_header_request
+            .fetch_max(indices.len(), Ordering::SeqCst);
         let segments = self.0.segments.lock().expect("lock");
         Ok(indices
             .into_iter()
@@ -443,5 +458,76 @@ async fn daemon_plots_farms_seals_reconnects_and_stops() {
         .expect("does not panic");
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(plotted(&params, &farm_dir).len(), 2);
+    server.stop().expect("running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_bounds_header_sync_and_survives_a_segment_index_of_u64_max() {
+    let params = ProtocolParams::dev();
+    let mut archiver = Archiver::new(params.clone()).expect("dev params");
+    let genesis = segment(&mut archiver, 0, 1);
+    let genesis_header = genesis.header;
+    let node = MockNode::new(params.clone(), genesis);
+    let state = node.0.clone();
+    state.claimed_segments.store(u64::MAX, Ordering::SeqCst);
+    let (server, addr) = node.serve("127.0.0.1:0".parse().expect("address")).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(run(
+        DaemonConfig {
+            node_url: format!("ws://{addr}"),
+            reward_address: [5; 32],
+            key: SigningKey::from_bytes(&[42; 32]),
+            farms: vec![(dir.path().join("farm"), sector_size(&params) + 100)],
+            plotting_threads: Some(1),
+            show_progress: false,
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let timeout = Duration::from_secs(15);
+
+    // A node claiming u64::MAX segments is refused before a single header is asked for; the daemon
+    // reconnects instead of fetching (and holding) an unbounded history.
+    wait_until("a second session", timeout, || {
+        state.info_calls.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    assert_eq!(state.header_requests.load(Ordering::SeqCst), 0);
+
+    // A plausible but false claim: headers are asked for in bounded batches.
+    state.claimed_segments.store(5_000, Ordering::SeqCst);
+    wait_until("a header request", timeout, || {
+        state.header_requests.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    let largest = state.largest_header_request.load(Ordering::SeqCst) as u64;
+    assert!(
+        largest <= acre_farmer::daemon::connection::HEADERS_PER_REQUEST,
+        "{largest}"
+    );
+
+    // The truth; then an announced segment u64::MAX, whose successor index does not exist: refused
+    // without overflow, and the session goes on.
+    state.claimed_segments.store(0, Ordering::SeqCst);
+    wait_until("a synced session plotting", timeout, || {
+        state.piece_requests.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    let sessions = state.info_calls.load(Ordering::SeqCst);
+    let mut forged = genesis_header;
+    forged.segment_index = SegmentIndex(u64::MAX);
+    state.headers.send(HexBytes(forged.encode())).expect("subscribed");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!daemon.is_finished(), "the daemon died on segment u64::MAX");
+    assert_eq!(state.info_calls.load(Ordering::SeqCst), sessions);
+
+    stop.send(()).expect("daemon running");
+    let result = tokio::time::timeout(Duration::from_secs(10), daemon)
+        .await
+        .expect("stops promptly")
+        .expect("does not panic");
+    assert!(result.is_ok(), "{result:?}");
     server.stop().expect("running");
 }

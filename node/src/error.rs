@@ -101,6 +101,16 @@ pub enum Error {
     /// I/O failed (data directory, sockets).
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
+    /// The farmer RPC server (block submission, seals, solutions) was asked to listen beyond loopback
+    /// without the explicit opt-in.
+    #[error(
+        "refusing to serve the farmer RPC on non-loopback address {address}: it accepts blocks, solutions and \
+         seals; pass --farmer-rpc-unsafe-external if the network in between is trusted"
+    )]
+    FarmerRpcExposed { address: std::net::SocketAddr },
+    /// An `--rpc-allow-host` or `--rpc-cors` entry is malformed.
+    #[error("RPC access list entry {entry:?}: {reason}")]
+    RpcAccess { entry: String, reason: String },
 }
 
 /// Why the transaction pool refused a transaction. Each reason is its own variant (and its own

@@ -5,7 +5,8 @@
 //! - [`timekeeper`]: proof of time on a dedicated thread, the chain's clock;
 //! - [`service`]: slot announcements, farmers' solutions and seals, block authoring;
 //! - [`archiving`]: confirmed blocks into segments and pieces, finality;
-//! - [`txpool`], [`rpc`] (jsonrpsee over WebSocket, the `acre-rpc-api` contract) and [`metrics`]
+//! - [`txpool`], [`rpc`] (jsonrpsee over WebSocket, the `acre-rpc-api` contract: a public server and a
+//!   loopback farmer server) and [`metrics`]
 //!   (Prometheus text on `/metrics`).
 //!
 //! [`Node::start`] runs all of it inside the caller's tokio runtime, so `acre dev` can embed a node next to
@@ -52,8 +53,15 @@ pub struct NodeConfig {
     pub spec: ChainSpec,
     /// Where the database lives (created if missing).
     pub data_dir: PathBuf,
-    /// The RPC server's address.
+    /// The public RPC server's address (chain reads, transactions, new heads).
     pub rpc_address: SocketAddr,
+    /// The farmer RPC server's address (farming, block submission, and all public methods). Must be
+    /// loopback unless `farmer_rpc_unsafe_external`.
+    pub farmer_rpc_address: SocketAddr,
+    /// Allow a non-loopback `farmer_rpc_address`.
+    pub farmer_rpc_unsafe_external: bool,
+    /// Extra hosts and browser origins both RPC servers accept.
+    pub rpc_access: rpc::RpcAccess,
     /// The metrics server's address, if any.
     pub metrics_address: Option<SocketAddr>,
     /// How long to wait for a farmer's seal.
@@ -65,8 +73,10 @@ pub struct NodeConfig {
 pub struct Node {
     shared: Arc<Shared>,
     rpc_address: SocketAddr,
+    farmer_rpc_address: SocketAddr,
     metrics_address: Option<SocketAddr>,
     rpc: ServerHandle,
+    farmer_rpc: ServerHandle,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -74,6 +84,7 @@ pub struct Node {
 impl Node {
     /// Opens the chain, starts the timekeeper, the authoring loop and the RPC (and metrics) servers.
     pub async fn start(config: NodeConfig) -> Result<Self, Error> {
+        rpc::check_farmer_address(config.farmer_rpc_address, config.farmer_rpc_unsafe_external)?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
             context: format!("creating the data directory {}", config.data_dir.display()),
             source,
@@ -106,13 +117,27 @@ impl Node {
         ));
         let (shutdown, shutdown_receiver) = watch::channel(false);
 
-        let (rpc_address, rpc) = rpc::start(Arc::clone(&shared), config.rpc_address)
-            .await
-            .map_err(|source| Error::Io {
-                context: format!("starting the RPC server on {}", config.rpc_address),
-                source,
-            })?;
-        tracing::info!(address = %rpc_address, "RPC server listening");
+        let (rpc_address, rpc) = rpc::start(
+            &shared,
+            rpc::Exposure::Public,
+            config.rpc_address,
+            &config.rpc_access,
+        )
+        .await?;
+        let (farmer_rpc_address, farmer_rpc) = match rpc::start(
+            &shared,
+            rpc::Exposure::Farmer,
+            config.farmer_rpc_address,
+            &config.rpc_access,
+        )
+        .await
+        {
+            Ok(started) => started,
+            Err(error) => {
+                let _ = rpc.stop();
+                return Err(error);
+            }
+        };
 
         let mut tasks = Vec::new();
         let mut metrics_address = None;
@@ -137,16 +162,23 @@ impl Node {
         Ok(Self {
             shared,
             rpc_address,
+            farmer_rpc_address,
             metrics_address,
             rpc,
+            farmer_rpc,
             shutdown,
             tasks,
         })
     }
 
-    /// The RPC server's address.
+    /// The public RPC server's address.
     pub fn rpc_address(&self) -> SocketAddr {
         self.rpc_address
+    }
+
+    /// The farmer RPC server's address (serves every method).
+    pub fn farmer_rpc_address(&self) -> SocketAddr {
+        self.farmer_rpc_address
     }
 
     /// The metrics server's address.
@@ -169,7 +201,9 @@ impl Node {
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.rpc.stop();
+        let _ = self.farmer_rpc.stop();
         self.rpc.stopped().await;
+        self.farmer_rpc.stopped().await;
         for task in self.tasks {
             let _ = task.await;
         }

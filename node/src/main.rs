@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use acre_node::rpc::RpcAccess;
 use acre_node::{ChainSpec, Node, NodeConfig};
-use acre_rpc_api::{DEFAULT_METRICS_PORT, DEFAULT_RPC_PORT};
+use acre_rpc_api::{DEFAULT_FARMER_RPC_PORT, DEFAULT_METRICS_PORT, DEFAULT_RPC_PORT};
 use anyhow::{Context, Result};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -23,12 +24,29 @@ struct Cli {
     /// Where the chain's database lives [default: ~/.local/share/acre/<chain name>].
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Port of the JSON-RPC (WebSocket) server.
+    /// Port of the public JSON-RPC (WebSocket) server: chain reads, transactions, new heads.
     #[arg(long, default_value_t = DEFAULT_RPC_PORT)]
     rpc_port: u16,
-    /// Address the RPC and metrics servers listen on.
+    /// Address the public RPC and the metrics servers listen on.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     listen: IpAddr,
+    /// Port of the farmer JSON-RPC server: farming, block submission and every public method.
+    #[arg(long, default_value_t = DEFAULT_FARMER_RPC_PORT)]
+    farmer_rpc_port: u16,
+    /// Address the farmer RPC server listens on (loopback unless --farmer-rpc-unsafe-external).
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    farmer_rpc_listen: IpAddr,
+    /// Allow a non-loopback --farmer-rpc-listen: anyone who reaches it can submit blocks and solutions.
+    #[arg(long)]
+    farmer_rpc_unsafe_external: bool,
+    /// Also accept this Host header on both RPC servers (repeatable), e.g. `node.example.org` or
+    /// `node.example.org:443`; loopback names are always accepted.
+    #[arg(long = "rpc-allow-host", value_name = "HOST")]
+    rpc_allow_hosts: Vec<String>,
+    /// Accept WebSocket connections from this browser origin (repeatable), e.g. `http://localhost:3000`, or
+    /// `all`; by default any request carrying an Origin header is refused.
+    #[arg(long = "rpc-cors", value_name = "ORIGIN")]
+    rpc_cors: Vec<String>,
     /// Port of the Prometheus metrics server (`GET /metrics`).
     #[arg(long, default_value_t = DEFAULT_METRICS_PORT)]
     metrics_port: u16,
@@ -63,6 +81,12 @@ async fn run(cli: Cli) -> Result<()> {
         spec,
         data_dir: data_dir.clone(),
         rpc_address: SocketAddr::new(cli.listen, cli.rpc_port),
+        farmer_rpc_address: SocketAddr::new(cli.farmer_rpc_listen, cli.farmer_rpc_port),
+        farmer_rpc_unsafe_external: cli.farmer_rpc_unsafe_external,
+        rpc_access: RpcAccess {
+            allowed_hosts: cli.rpc_allow_hosts,
+            allowed_origins: cli.rpc_cors,
+        },
         metrics_address: (!cli.no_metrics).then_some(SocketAddr::new(cli.listen, cli.metrics_port)),
         seal_timeout: Duration::from_secs_f64(cli.seal_timeout.max(0.1)),
     };

@@ -1,9 +1,15 @@
-//! The JSON-RPC server: `acre_rpc_api`'s traits over the node's shared state.
+//! The JSON-RPC servers: `acre_rpc_api`'s traits over the node's shared state, split into a public and a
+//! farmer server (module `server`) behind host and origin filters (module `access`).
 //!
 //! Handlers decode every parameter with the consensus crate's bounded decoders and answer bad input with an
 //! error object carrying one of `acre_rpc_api::error_codes`; nothing a client sends can panic the node.
 
-use std::net::SocketAddr;
+mod access;
+mod server;
+
+pub use access::{ANY_ORIGIN, RpcAccess};
+pub use server::{Exposure, FARMER_ONLY_CHAIN_METHODS, Limits, check_farmer_address, start};
+
 use std::sync::{Arc, Weak};
 
 use acre_consensus::blocks::{Body, Header};
@@ -19,10 +25,9 @@ use acre_rpc_api::{
     Hex32, HexBytes, RawBlock, SolutionSubmission, VoteSubmission, error,
 };
 use acre_storage::db::tables::Pieces;
+use jsonrpsee::PendingSubscriptionSink;
 use jsonrpsee::core::{SubscriptionResult, async_trait, to_json_raw_value};
-use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
-use jsonrpsee::{PendingSubscriptionSink, RpcModule};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -278,25 +283,4 @@ impl ChainApiServer for Rpc {
         let receiver = self.node()?.heads.subscribe();
         forward(pending, receiver, |head| head).await
     }
-}
-
-/// Starts the RPC server on `address`.
-pub async fn start(shared: Arc<Shared>, address: SocketAddr) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    // A block travels as hex: twice its size, plus JSON framing.
-    let limit = u32::try_from(acre_consensus::blocks::MAX_BODY_SIZE * 3).unwrap_or(u32::MAX);
-    let config = ServerConfig::builder()
-        .max_request_body_size(limit)
-        .max_response_body_size(limit)
-        .build();
-    let server = Server::builder().set_config(config).build(address).await?;
-    let rpc = Rpc(Arc::downgrade(&shared));
-    let mut module = RpcModule::new(());
-    module
-        .merge(FarmerApiServer::into_rpc(rpc.clone()))
-        .map_err(std::io::Error::other)?;
-    module
-        .merge(ChainApiServer::into_rpc(rpc))
-        .map_err(std::io::Error::other)?;
-    let local = server.local_addr()?;
-    Ok((local, server.start(module)))
 }

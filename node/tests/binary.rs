@@ -8,8 +8,10 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use acre_rpc_api::ChainApiClient;
+use acre_rpc_api::{ChainApiClient, FarmerApiClient};
 use common::test_spec;
+use jsonrpsee::core::ClientError;
+use jsonrpsee::types::error::METHOD_NOT_FOUND_CODE;
 use jsonrpsee::ws_client::WsClientBuilder;
 
 fn free_port() -> u16 {
@@ -37,7 +39,7 @@ async fn serves_metrics_and_stops_cleanly_on_sigint() {
     let spec = dir.path().join("spec.json");
     std::fs::write(&spec, serde_json::to_string(&test_spec()).expect("json")).expect("writes");
     for round in 0..2 {
-        let (rpc, metrics) = (free_port(), free_port());
+        let (rpc, farmer_rpc, metrics) = (free_port(), free_port(), free_port());
         let mut node = Command::new(env!("CARGO_BIN_EXE_acre-node"))
             .arg("--chain")
             .arg(&spec)
@@ -46,6 +48,8 @@ async fn serves_metrics_and_stops_cleanly_on_sigint() {
             .args([
                 "--rpc-port",
                 &rpc.to_string(),
+                "--farmer-rpc-port",
+                &farmer_rpc.to_string(),
                 "--metrics-port",
                 &metrics.to_string(),
             ])
@@ -68,6 +72,16 @@ async fn serves_metrics_and_stops_cleanly_on_sigint() {
         };
         let head = client.head().await.expect("head");
         assert_eq!(head.chain, "test");
+        // Farming is not served on the public port, only on the farmer port.
+        assert!(matches!(
+            client.info().await,
+            Err(ClientError::Call(error)) if error.code() == METHOD_NOT_FOUND_CODE
+        ));
+        let farmer = WsClientBuilder::default()
+            .build(format!("ws://127.0.0.1:{farmer_rpc}"))
+            .await
+            .expect("the farmer port is open");
+        assert_eq!(farmer.info().await.expect("farmer info").chain, "test");
 
         let response = http_get(metrics, "/metrics");
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
@@ -93,4 +107,22 @@ async fn serves_metrics_and_stops_cleanly_on_sigint() {
         };
         assert!(exit.success(), "round {round}: exit status {exit}");
     }
+}
+
+#[test]
+fn refuses_an_external_farmer_rpc_address_without_the_opt_in() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_acre-node"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--farmer-rpc-listen", "0.0.0.0", "--no-metrics"])
+        .args(["--rpc-port", &free_port().to_string()])
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("acre-node runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--farmer-rpc-unsafe-external"), "{stderr}");
+    // Refused before anything was created.
+    assert!(!dir.path().join(acre_node::DATABASE_FILE).exists());
 }

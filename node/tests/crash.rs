@@ -27,7 +27,14 @@ fn spawn_node(spec: &std::path::Path, data: &std::path::Path, port: u16) -> Chil
         .arg(spec)
         .arg("--data-dir")
         .arg(data)
-        .args(["--rpc-port", &port.to_string(), "--no-metrics"])
+        // `port` is the farmer server's, which serves every method the test needs.
+        .args([
+            "--rpc-port",
+            &free_port().to_string(),
+            "--farmer-rpc-port",
+            &port.to_string(),
+            "--no-metrics",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

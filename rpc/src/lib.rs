@@ -21,8 +21,13 @@ use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 
-/// The default RPC port (`127.0.0.1:9944`).
+/// The default port of the public RPC server (`127.0.0.1:9944`): `chain_*` reads, transactions, new heads.
 pub const DEFAULT_RPC_PORT: u16 = 9944;
+
+/// The default port of the farmer RPC server (`127.0.0.1:9945`): every `farmer_*` method and
+/// `chain_submitBlock` (besides all public methods). It is meant for trusted local farmers and tools only, so
+/// the node refuses to listen on a non-loopback address for it unless told explicitly.
+pub const DEFAULT_FARMER_RPC_PORT: u16 = 9945;
 
 /// The default Prometheus metrics port (`127.0.0.1:9615`).
 pub const DEFAULT_METRICS_PORT: u16 = 9615;
@@ -50,7 +55,8 @@ pub fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code, message.into(), None::<()>)
 }
 
-/// Methods farmers use: slots, solutions, seals and archived history.
+/// Methods farmers use: slots, solutions, seals and archived history. Served only on the farmer RPC server
+/// ([`DEFAULT_FARMER_RPC_PORT`]), never on the public one.
 #[rpc(client, server, namespace = "farmer")]
 pub trait FarmerApi {
     /// The chain's parameters and identity.
@@ -109,7 +115,8 @@ pub trait ChainApi {
     #[method(name = "rawBlock")]
     async fn raw_block(&self, hash: Hex32) -> Result<Option<RawBlock>, ErrorObjectOwned>;
 
-    /// Imports a block (fully verified); returns its hash or why it was rejected.
+    /// Imports a block (fully verified); returns its hash or why it was rejected. Served only on the farmer
+    /// RPC server: import is expensive and, until blocks arrive over the network, a trusted tool's entry point.
     #[method(name = "submitBlock")]
     async fn submit_block(&self, block: RawBlock) -> Result<Hex32, ErrorObjectOwned>;
 

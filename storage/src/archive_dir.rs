@@ -4,9 +4,12 @@
 //! - `DIR/segment-<index>/piece-<position>`: one encoded piece per file.
 //!
 //! `acre archive` writes it, `acre retrieve` reads it back, and a farmer can plot from it. Writes are
-//! crash-safe: a segment's pieces are written into a temporary directory renamed into place when complete,
-//! and the headers file is replaced atomically after each segment, so an interrupted archive holds only
-//! whole segments. Reading trusts only the headers file: pieces are verified by their users.
+//! crash-safe: a segment's pieces are written and fsynced into a temporary directory, which is fsynced,
+//! renamed into place, and made durable by fsyncing the archive directory; only then is the headers file
+//! replaced atomically (temporary file, fsync, rename, directory fsync). The headers file publishes a
+//! segment, so after a crash at any point every published segment's pieces are on disk, and a segment
+//! directory that is not (yet) published is rewritten by the next attempt. Reading trusts only the headers
+//! file: pieces are verified by their users.
 
 use std::fs;
 use std::io::{self, Write};
@@ -36,14 +39,29 @@ pub fn piece_path(dir: &Path, index: SegmentIndex, position: PiecePosition) -> P
     segment_dir(dir, index).join(format!("piece-{position}"))
 }
 
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
+/// Writes `bytes` to `path` atomically and durably (temporary file, fsync, rename, directory fsync).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = path.with_extension("tmp");
     let mut file = fs::File::create(&tmp).map_err(io_error(format!("creating {}", tmp.display())))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(io_error(format!("writing {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(io_error(format!("renaming {} into place", tmp.display())))
+    fs::rename(&tmp, path).map_err(io_error(format!("renaming {} into place", tmp.display())))?;
+    sync_dir(parent_of(path))
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Fsyncs a directory, making the names created or renamed in it durable.
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    fs::File::open(dir)
+        .and_then(|directory| directory.sync_all())
+        .map_err(io_error(format!("syncing the directory {}", dir.display())))
 }
 
 /// Creates the archive directory, refusing to mix a new archive into an existing one.
@@ -60,12 +78,51 @@ pub fn create(dir: &Path) -> Result<(), Error> {
     fs::create_dir_all(dir).map_err(io_error(format!("creating {}", dir.display())))
 }
 
-/// Writes one sealed segment's pieces, then the headers file including its header (the last of
-/// `headers`).
+/// The durable steps of [`write_segment`], in the order they must happen (observed by tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteStep {
+    /// A piece file was written and fsynced in the temporary directory.
+    PieceSynced(usize),
+    /// The temporary directory's entries were fsynced.
+    TemporaryDirSynced,
+    /// It was renamed into place and the archive directory fsynced.
+    SegmentDirPublished,
+    /// The headers file naming the segment was replaced durably.
+    HeadersPublished,
+}
+
+/// Writes one sealed segment's pieces durably, then the headers file including its header (the last of
+/// `headers`), which publishes it.
 pub fn write_segment(dir: &Path, pieces: &[Piece], headers: &[SegmentHeader]) -> Result<(), Error> {
+    write_segment_observed(dir, pieces, headers, &mut |_| {})
+}
+
+pub(crate) fn write_segment_observed(
+    dir: &Path,
+    pieces: &[Piece],
+    headers: &[SegmentHeader],
+    observe: &mut dyn FnMut(WriteStep),
+) -> Result<(), Error> {
     let header = headers
         .last()
         .ok_or(Error::InvalidArchive("a written segment needs its header".into()))?;
+    // Rewriting a published segment would remove its pieces before their replacement is in place.
+    let published = match fs::metadata(dir.join(HEADERS_FILE)) {
+        Ok(metadata) => metadata.len() / SegmentHeader::ENCODED_SIZE as u64,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => 0,
+        Err(error) => {
+            return Err(io_error(format!("reading {}", dir.join(HEADERS_FILE).display()))(
+                error,
+            ));
+        }
+    };
+    if header.segment_index.0 < published {
+        return Err(Error::InvalidArchive(format!(
+            "segment {} is already published in {}",
+            header.segment_index,
+            dir.display()
+        )));
+    }
     let final_dir = segment_dir(dir, header.segment_index);
     let tmp_dir = final_dir.with_extension("tmp");
     if tmp_dir.exists() {
@@ -74,12 +131,28 @@ pub fn write_segment(dir: &Path, pieces: &[Piece], headers: &[SegmentHeader]) ->
     fs::create_dir(&tmp_dir).map_err(io_error(format!("creating {}", tmp_dir.display())))?;
     for (position, piece) in pieces.iter().enumerate() {
         let path = tmp_dir.join(format!("piece-{position}"));
-        fs::write(&path, piece.encode()).map_err(io_error(format!("writing {}", path.display())))?;
+        let mut file = fs::File::create(&path).map_err(io_error(format!("creating {}", path.display())))?;
+        file.write_all(&piece.encode())
+            .and_then(|()| file.sync_all())
+            .map_err(io_error(format!("writing {}", path.display())))?;
+        observe(WriteStep::PieceSynced(position));
+    }
+    sync_dir(&tmp_dir)?;
+    observe(WriteStep::TemporaryDirSynced);
+    // A segment directory not named by the headers file is left from an attempt interrupted before
+    // publishing: replace it (rename cannot replace a non-empty directory).
+    if final_dir.exists() {
+        fs::remove_dir_all(&final_dir)
+            .map_err(io_error(format!("removing unpublished {}", final_dir.display())))?;
     }
     fs::rename(&tmp_dir, &final_dir)
         .map_err(io_error(format!("renaming {} into place", tmp_dir.display())))?;
+    sync_dir(dir)?;
+    observe(WriteStep::SegmentDirPublished);
     let encoded: Vec<u8> = headers.iter().flat_map(SegmentHeader::encode).collect();
-    write_atomically(&dir.join(HEADERS_FILE), &encoded)
+    write_atomically(&dir.join(HEADERS_FILE), &encoded)?;
+    observe(WriteStep::HeadersPublished);
+    Ok(())
 }
 
 /// Reads and checks the headers file: whole headers, chained by hash from segment 0.
@@ -177,3 +250,7 @@ pub fn read_pieces(params: &ProtocolParams, dir: &Path, index: SegmentIndex) -> 
     }
     Ok(found)
 }
+
+#[cfg(test)]
+#[path = "archive_dir_tests.rs"]
+mod tests;

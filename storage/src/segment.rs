@@ -9,8 +9,8 @@ use acre_consensus::{SegmentHeader, SegmentIndex};
 
 use crate::error::Error;
 
-/// Bytes of an item's tag and length.
-pub const ITEM_HEADER_SIZE: usize = 1 + 4;
+/// Bytes of an item's tag and length (defined in consensus, whose parameter validation relies on it).
+pub const ITEM_HEADER_SIZE: usize = acre_consensus::params::SEGMENT_ITEM_HEADER_SIZE;
 
 const TAG_PADDING: u8 = 0;
 const TAG_BLOCK: u8 = 1;

@@ -263,3 +263,113 @@ proptest! {
         let _ = BlockReconstructor::new().add_segment(&header, &bytes);
     }
 }
+
+/// An item as the archiver frames it, for building valid segments to damage.
+#[derive(Debug, Clone)]
+enum Framed {
+    Item(u8, Vec<u8>),
+    Parent(SegmentHeader),
+}
+
+fn framed_item() -> impl Strategy<Value = Framed> {
+    prop_oneof![
+        (1u8..=3, prop::collection::vec(any::<u8>(), 0..48))
+            .prop_map(|(tag, payload)| Framed::Item(tag, payload)),
+        (any::<u64>(), any::<[u8; 32]>()).prop_map(|(index, root)| Framed::Parent(SegmentHeader {
+            version: SegmentHeader::VERSION,
+            segment_index: acre_consensus::SegmentIndex(index),
+            segment_root: SegmentRoot(acre_consensus::Blake3Hash(root)),
+            prev_segment_header_hash: acre_consensus::Blake3Hash([1; 32]),
+            last_archived_block: acre_consensus::LastArchivedBlock {
+                number: BlockNumber(index),
+                archived_progress: 0
+            },
+        })),
+    ]
+}
+
+fn expected_item(framed: &Framed) -> acre_storage::segment::SegmentItem {
+    use acre_storage::segment::SegmentItem;
+    match framed {
+        Framed::Item(1, payload) => SegmentItem::Block(payload.clone()),
+        Framed::Item(2, payload) => SegmentItem::BlockStart(payload.clone()),
+        Framed::Item(_, payload) => SegmentItem::BlockContinuation(payload.clone()),
+        Framed::Parent(header) => SegmentItem::ParentSegmentHeader(*header),
+    }
+}
+
+fn frame(items: &[Framed], padding: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for item in items {
+        let (tag, payload) = match item {
+            Framed::Item(tag, payload) => (*tag, payload.clone()),
+            Framed::Parent(header) => (4, header.encode()),
+        };
+        bytes.push(tag);
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+    }
+    bytes.resize(bytes.len() + padding, 0);
+    bytes
+}
+
+/// A real piece of a dev segment (archived once).
+fn real_piece() -> &'static (ProtocolParams, Piece) {
+    static PIECE: std::sync::OnceLock<(ProtocolParams, Piece)> = std::sync::OnceLock::new();
+    PIECE.get_or_init(|| {
+        let params = ProtocolParams::dev();
+        let mut archiver = Archiver::new(params.clone()).expect("dev params");
+        archiver.add_block(BlockNumber(0), &[7; 100]).expect("archives");
+        let segment = archiver.close_segment().expect("closes").expect("has data");
+        (params, segment.pieces[3].clone())
+    })
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn damaged_valid_segments_decode_exactly_or_fail_without_panicking(
+        items in prop::collection::vec(framed_item(), 0..6),
+        padding in 0usize..16,
+        at in any::<usize>(),
+        value in prop_oneof![Just(0u32), Just(u32::MAX), any::<u32>()],
+        flip in 1..=u8::MAX,
+    ) {
+        let bytes = frame(&items, padding);
+        let mut expected: Vec<_> = items.iter().map(expected_item).collect();
+        if padding > 0 {
+            expected.push(acre_storage::segment::SegmentItem::Padding);
+        }
+        let index = acre_consensus::SegmentIndex(1);
+        prop_assert_eq!(acre_storage::segment::decode_items(index, &bytes).expect("valid framing"), expected);
+        if !bytes.is_empty() {
+            let at = at % bytes.len();
+            let mut flipped = bytes.clone();
+            flipped[at] ^= flip;
+            let _ = acre_storage::segment::decode_items(index, &flipped);
+            let mut length = bytes.clone();
+            let end = (at + 4).min(length.len());
+            length[at..end].copy_from_slice(&value.to_le_bytes()[..end - at]);
+            let _ = acre_storage::segment::decode_items(index, &length);
+            let _ = acre_storage::segment::decode_items(index, &bytes[..at]);
+        }
+    }
+
+    #[test]
+    fn damaged_real_pieces_are_rejected_or_canonical(at in any::<usize>(), flip in 1..=u8::MAX, cut in 1usize..64) {
+        let (params, piece) = real_piece();
+        let bytes = piece.encode();
+        let round_trip = Piece::decode(params, &bytes);
+        prop_assert_eq!(round_trip.as_ref(), Ok(piece));
+        let mut flipped = bytes.clone();
+        flipped[at % bytes.len()] ^= flip;
+        if let Ok(decoded) = Piece::decode(params, &flipped) {
+            prop_assert_eq!(decoded.encode(), flipped);
+        }
+        prop_assert!(Piece::decode(params, &bytes[..bytes.len() - cut]).is_err());
+        let mut long = bytes.clone();
+        long.resize(bytes.len() + cut, 0);
+        prop_assert!(Piece::decode(params, &long).is_err());
+    }
+}

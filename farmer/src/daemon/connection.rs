@@ -13,8 +13,8 @@ use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 
 use crate::error::Error;
 
-/// Largest number of segment headers asked for in one request.
-const HEADERS_PER_REQUEST: u64 = 1000;
+/// Largest number of segment headers asked for in one request (the node serves at most 1024).
+pub const HEADERS_PER_REQUEST: u64 = 1000;
 
 /// A connection to a node's farmer RPC.
 #[derive(Debug, Clone)]
@@ -52,31 +52,32 @@ impl Node {
         Ok(self.client.info().await?)
     }
 
-    /// Segment headers `from..to`, decoded; fails if the node lacks any of them.
+    /// The first at most [`HEADERS_PER_REQUEST`] segment headers of `from..to`, decoded and checked to be
+    /// the ones asked for; fails if the node lacks any of them. Callers loop, applying each batch before
+    /// asking for the next, so a node claiming a long history never makes the farmer buffer it whole.
     pub async fn segment_headers(&self, from: u64, to: u64) -> Result<Vec<SegmentHeader>, Error> {
-        let mut headers = Vec::new();
-        let mut start = from;
-        while start < to {
-            let end = to.min(start.saturating_add(HEADERS_PER_REQUEST));
-            let encoded = self.client.segment_headers((start..end).collect()).await?;
-            if encoded.len() as u64 != end - start {
+        let end = to.min(from.saturating_add(HEADERS_PER_REQUEST));
+        if end <= from {
+            return Ok(Vec::new());
+        }
+        let encoded = self.client.segment_headers((from..end).collect()).await?;
+        if encoded.len() as u64 != end - from {
+            return Err(Error::BadNodeData {
+                what: "segment header list",
+                reason: format!("asked for {} headers, got {}", end - from, encoded.len()),
+            });
+        }
+        let mut headers = Vec::with_capacity(encoded.len());
+        for (index, bytes) in (from..end).zip(encoded) {
+            let bytes = bytes.ok_or(Error::UnknownSegment(SegmentIndex(index)))?;
+            let header = decode_segment_header(&bytes)?;
+            if header.segment_index != SegmentIndex(index) {
                 return Err(Error::BadNodeData {
-                    what: "segment header list",
-                    reason: format!("asked for {} headers, got {}", end - start, encoded.len()),
+                    what: "segment header",
+                    reason: format!("asked for segment {index}, got {}", header.segment_index),
                 });
             }
-            for (index, bytes) in (start..end).zip(encoded) {
-                let bytes = bytes.ok_or(Error::UnknownSegment(SegmentIndex(index)))?;
-                let header = decode_segment_header(&bytes)?;
-                if header.segment_index != SegmentIndex(index) {
-                    return Err(Error::BadNodeData {
-                        what: "segment header",
-                        reason: format!("asked for segment {index}, got {}", header.segment_index),
-                    });
-                }
-                headers.push(header);
-            }
-            start = end;
+            headers.push(header);
         }
         Ok(headers)
     }

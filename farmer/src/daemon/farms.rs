@@ -106,8 +106,20 @@ fn open_one(
 ) -> Result<Farm, Error> {
     std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
     let path = dir.join(PLOT_FILE);
-    let farm = if path.exists() {
-        Farm::open(&path, params).map_err(|error| match error {
+    let existing = if path.exists() {
+        match Farm::open(&path, params) {
+            Err(Error::UnfinishedFarm { path }) => {
+                tracing::warn!(target: "acre::farm", path = %path.display(), "the farm's creation was interrupted; creating it again");
+                std::fs::remove_file(&path).map_err(Error::io(format!("removing {}", path.display())))?;
+                None
+            }
+            other => Some(other),
+        }
+    } else {
+        None
+    };
+    let farm = if let Some(opened) = existing {
+        opened.map_err(|error| match error {
             Error::InvalidFarm { path, reason } if reason.contains("parameter set") => Error::FarmMismatch {
                 path,
                 what: "protocol parameter set",

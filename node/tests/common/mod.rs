@@ -38,6 +38,9 @@ pub async fn start_node(spec: ChainSpec, dir: &std::path::Path) -> Node {
         spec,
         data_dir: dir.to_path_buf(),
         rpc_address: "127.0.0.1:0".parse().expect("address"),
+        farmer_rpc_address: "127.0.0.1:0".parse().expect("address"),
+        farmer_rpc_unsafe_external: false,
+        rpc_access: acre_node::rpc::RpcAccess::default(),
         metrics_address: Some("127.0.0.1:0".parse().expect("address")),
         seal_timeout: Duration::from_secs(3),
     })
@@ -45,10 +48,11 @@ pub async fn start_node(spec: ChainSpec, dir: &std::path::Path) -> Node {
     .expect("node starts")
 }
 
-/// A WebSocket client of `node`.
+/// A WebSocket client of `node`'s farmer server, which serves every method (the public server lacks
+/// farming and block submission).
 pub async fn client(node: &Node) -> WsClient {
     WsClientBuilder::default()
-        .build(format!("ws://{}", node.rpc_address()))
+        .build(format!("ws://{}", node.farmer_rpc_address()))
         .await
         .expect("connects")
 }
