@@ -167,7 +167,7 @@ impl Chain {
             // proof goes into the next block this node authors.
             match seen::check(&read, &key, &SignedClaim::Vote(vote.clone()))? {
                 Some(proof) => self.record_evidence(proof),
-                None => vote_claims.push((key, StoredClaim::Vote(vote.clone()))),
+                None => vote_claims.push((key, StoredClaim::Vote(Box::new(vote.clone())))),
             }
         }
         drop(read);

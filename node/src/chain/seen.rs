@@ -64,7 +64,7 @@ pub(crate) enum StoredClaim {
     /// A block.
     Block(BlockHash),
     /// A vote.
-    Vote(SignedVote),
+    Vote(Box<SignedVote>),
 }
 
 impl StoredClaim {
@@ -106,7 +106,7 @@ pub(crate) fn check(
         Seen::First | Seen::Again => Ok(None),
         Seen::Equivocation { .. } => {
             let first = match first {
-                Some(StoredClaim::Vote(vote)) => SignedClaim::Vote(vote),
+                Some(StoredClaim::Vote(vote)) => SignedClaim::Vote(*vote),
                 Some(StoredClaim::Block(hash)) => {
                     let bytes = read
                         .get::<acre_storage::db::tables::Headers>(&hash)?
