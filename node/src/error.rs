@@ -76,6 +76,36 @@ pub enum ImportError {
     Storage(#[from] acre_storage::Error),
 }
 
+impl ImportError {
+    /// A short, stable name for metrics (`acre_blocks_rejected_by_reason_total{reason}`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Decode(_) => "decode",
+            Self::AlreadyKnown(_) => "already_known",
+            Self::UnknownParent(_) => "unknown_parent",
+            Self::Genesis => "genesis",
+            Self::TooOld { .. } => "too_old",
+            Self::ForksArchivedHistory { .. } => "forks_archived_history",
+            Self::Header(HeaderError::ProofOfTime(_)) => "proof_of_time",
+            Self::Header(HeaderError::Seal(_)) => "seal",
+            Self::Header(HeaderError::Solution(_)) => "solution",
+            Self::Header(_) => "header",
+            Self::BodyRoot => "body_root",
+            Self::SegmentInclusion(_) => "segment_headers",
+            Self::Blocklisted(_) => "blocklisted",
+            Self::Vote { .. } => "vote",
+            Self::TooManyEquivocationProofs(_)
+            | Self::EquivocationProof { .. }
+            | Self::AlreadyBlocklisted { .. } => "equivocation_proof",
+            Self::TransactionEncoding { .. } => "transaction_encoding",
+            Self::Execution(_) => "execution",
+            Self::StateRoot { .. } => "state_root",
+            Self::Equivocation(_) => "equivocation",
+            Self::Storage(_) => "storage",
+        }
+    }
+}
+
 /// Errors of the node's machinery (opening the chain, archiving, RPC).
 #[derive(Debug, Error)]
 pub enum Error {

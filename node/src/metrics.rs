@@ -51,6 +51,12 @@ pub struct Metrics {
     pub solutions: Counter,
     /// Votes accepted from farmers.
     pub votes: Counter,
+    /// Blocks rejected by import, by reason (`ImportError::reason`).
+    pub blocks_rejected_by_reason: Family<ReasonLabel, Counter>,
+    /// Solutions refused, by reason (`SolutionError::reason`).
+    pub solutions_rejected: Family<ReasonLabel, Counter>,
+    /// Votes refused, by reason (`VoteSubmissionError::reason`).
+    pub votes_rejected: Family<ReasonLabel, Counter>,
 }
 
 impl Metrics {
@@ -106,7 +112,27 @@ impl Metrics {
         );
         registry.register("acre_solutions", "Solutions accepted", metrics.solutions.clone());
         registry.register("acre_votes", "Votes accepted", metrics.votes.clone());
+        registry.register(
+            "acre_blocks_rejected_by_reason",
+            "Blocks rejected by import, by reason",
+            metrics.blocks_rejected_by_reason.clone(),
+        );
+        registry.register(
+            "acre_solutions_rejected",
+            "Solutions refused, by reason",
+            metrics.solutions_rejected.clone(),
+        );
+        registry.register(
+            "acre_votes_rejected",
+            "Votes refused, by reason",
+            metrics.votes_rejected.clone(),
+        );
         metrics
+    }
+
+    /// Counts a rejection for `reason` in `family`.
+    pub fn rejected(family: &Family<ReasonLabel, Counter>, reason: &'static str) {
+        family.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     /// Counts a transaction the pool refused for `reason`.

@@ -31,6 +31,7 @@ use jsonrpsee::types::ErrorObjectOwned;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::metrics::Metrics;
 use crate::service::Shared;
 
 /// Most segment headers one request may ask for.
@@ -114,7 +115,10 @@ impl FarmerApiServer for Rpc {
         let late = tokio::task::spawn_blocking(move || node.submit_solution(slot, solution))
             .await
             .map_err(internal)?
-            .map_err(|err| error(INVALID_SOLUTION, err.to_string()))?;
+            .map_err(|err| {
+                Metrics::rejected(&shared.metrics.solutions_rejected, err.reason());
+                error(INVALID_SOLUTION, err.to_string())
+            })?;
         if late {
             tokio::spawn(async move { shared.author(acre_consensus::SlotNumber(slot)).await });
         }
@@ -130,10 +134,14 @@ impl FarmerApiServer for Rpc {
         let vote =
             SignedVote::decode(&submission.vote.0).map_err(|err| error(BAD_ENCODING, err.to_string()))?;
         let node = self.node()?;
+        let metrics = Arc::clone(&node.metrics);
         tokio::task::spawn_blocking(move || node.submit_vote(vote))
             .await
             .map_err(internal)?
-            .map_err(|err| error(INVALID_VOTE, err.to_string()))
+            .map_err(|err| {
+                Metrics::rejected(&metrics.votes_rejected, err.reason());
+                error(INVALID_VOTE, err.to_string())
+            })
     }
 
     async fn submit_block_seal(&self, seal: BlockSeal) -> Result<(), ErrorObjectOwned> {

@@ -51,7 +51,13 @@ pub struct AnnouncedSlot {
     pub solutions: Vec<Solution>,
     /// Keys that submitted a solution for the slot: one each, checked before any verification.
     pub farmers: HashSet<PublicKey>,
+    /// Hashes of solutions that failed verification for the slot, so a resubmission costs a lookup.
+    /// (Submissions are unsigned, so a failure cannot count against the key it names.)
+    pub rejected: HashSet<Blake3Hash>,
 }
+
+/// Failed solutions remembered per slot.
+const MAX_REJECTED_PER_SLOT: usize = 256;
 
 /// State shared by the RPC handlers and the authoring loop.
 #[derive(Debug)]
@@ -104,9 +110,43 @@ pub enum SolutionError {
     /// The farmer is block-listed on the best chain.
     #[error("the farmer is block-listed for equivocating")]
     Blocklisted,
+    /// This very solution already failed verification for the slot.
+    #[error("this solution already failed verification for slot {0}")]
+    KnownInvalid(u64),
     /// Verification failed.
     #[error(transparent)]
     Invalid(#[from] acre_consensus::solutions::SolutionVerificationError),
+}
+
+impl SolutionError {
+    /// A short, stable name for metrics (`acre_solutions_rejected_total{reason}`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownSlot(_) => "unknown_slot",
+            Self::TooLate(_) => "too_late",
+            Self::Duplicate(_) => "duplicate",
+            Self::SlotFull(_) => "slot_full",
+            Self::Blocklisted => "blocklisted",
+            Self::KnownInvalid(_) => "known_invalid",
+            Self::Invalid(_) => "invalid",
+        }
+    }
+}
+
+impl VoteSubmissionError {
+    /// A short, stable name for metrics (`acre_votes_rejected_total{reason}`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownSlot(_) => "unknown_slot",
+            Self::Stale => "stale",
+            Self::Duplicate => "duplicate",
+            Self::Blocklisted => "blocklisted",
+            Self::Equivocation(_) => "equivocation",
+            Self::Full => "full",
+            Self::Invalid(_) => "invalid",
+            Self::Internal(_) => "internal",
+        }
+    }
 }
 
 /// Why a vote was refused.
@@ -215,6 +255,7 @@ impl Shared {
             Err(ImportError::AlreadyKnown(_)) => {}
             Err(error) => {
                 self.metrics.blocks_rejected.inc();
+                Metrics::rejected(&self.metrics.blocks_rejected_by_reason, error.reason());
                 tracing::warn!(number = %header.unsealed.number, %error, "block rejected");
             }
         }
@@ -260,11 +301,18 @@ impl Shared {
     /// Cheapest first: the slot, one solution per farmer key and a cap per slot are checked before the
     /// solution is verified, so resubmitting a solution costs the node a map lookup.
     pub fn submit_solution(&self, slot: u64, solution: Solution) -> Result<bool, SolutionError> {
+        let fingerprint = acre_consensus::hashing::hash(
+            acre_consensus::hashing::HashContext::MerkleLeaf,
+            &codec::encode(&solution),
+        );
         let (challenge, range) = {
             let book = lock(&self.book);
             let entry = book.get(&slot).ok_or(SolutionError::UnknownSlot(slot))?;
             if entry.farmers.contains(&solution.public_key) {
                 return Err(SolutionError::Duplicate(slot));
+            }
+            if entry.rejected.contains(&fingerprint) {
+                return Err(SolutionError::KnownInvalid(slot));
             }
             if entry.solutions.len() >= MAX_SOLUTIONS_PER_SLOT {
                 return Err(SolutionError::SlotFull(slot));
@@ -283,7 +331,14 @@ impl Shared {
         if context.is_blocklisted(&solution.public_key) {
             return Err(SolutionError::Blocklisted);
         }
-        self.chain.verify_solution(&solution, &challenge, range)?;
+        if let Err(error) = self.chain.verify_solution(&solution, &challenge, range) {
+            if let Some(entry) = lock(&self.book).get_mut(&slot)
+                && entry.rejected.len() < MAX_REJECTED_PER_SLOT
+            {
+                entry.rejected.insert(fingerprint);
+            }
+            return Err(error.into());
+        }
         let mut book = lock(&self.book);
         let entry = book.get_mut(&slot).ok_or(SolutionError::TooLate(slot))?;
         if entry.solutions.len() >= MAX_SOLUTIONS_PER_SLOT {
@@ -395,6 +450,7 @@ impl Shared {
                     parent_hash: best.hash,
                     solutions: Vec::new(),
                     farmers: HashSet::new(),
+                    rejected: HashSet::new(),
                 },
             );
             while book.len() as u64 > SLOT_BOOK_LEN {

@@ -215,24 +215,6 @@ async fn invalid_blocks_and_payloads_are_rejected_and_the_node_keeps_going() {
     });
     expect_block_error(submit(&client, &wrong_body, &double).await, "body root");
 
-    // A valid sibling with the same solution is an equivocation.
-    let other = Body {
-        transactions: vec![transfer("bob", bob, 0, FEE, 0).encode()],
-        ..body.clone()
-    };
-    // Its state root is found by submitting it with a wrong one: the error names the right root.
-    let probe = resealed(header.clone(), |h| h.body_root = other.root());
-    let (_, message) = rpc_error(submit(&client, &probe, &other).await);
-    let root: Hex32 = message
-        .split(", ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|word| word.parse().ok())
-        .unwrap_or_else(|| panic!("no expected root in {message:?}"));
-    let sibling = probe;
-    let sibling = resealed(sibling, |h| h.state_root = acre_consensus::Blake3Hash(root.0));
-    expect_block_error(submit(&client, &sibling, &other).await, "equivocation");
-
     // Malformed payloads get encoding errors.
     let (code, _) = rpc_error(
         client
@@ -300,6 +282,26 @@ async fn invalid_blocks_and_payloads_are_rejected_and_the_node_keeps_going() {
 
     // The node is still authoring.
     wait_for_block(&client, head.best_number + 2, Duration::from_secs(90)).await;
+
+    // A valid sibling signed by the same farmer for the same slot is an equivocation. (Last: the proof
+    // block-lists the test's only farmer, which ends authoring on this chain.)
+    let other = Body {
+        transactions: vec![transfer("bob", bob, 0, FEE, 0).encode()],
+        ..body.clone()
+    };
+    // Its state root is found by submitting it with a wrong one: the error names the right root.
+    let probe = resealed(header.clone(), |h| h.body_root = other.root());
+    let (_, message) = rpc_error(submit(&client, &probe, &other).await);
+    let root: Hex32 = message
+        .split(", ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|word| word.parse().ok())
+        .unwrap_or_else(|| panic!("no expected root in {message:?}"));
+    let sibling = probe;
+    let sibling = resealed(sibling, |h| h.state_root = acre_consensus::Blake3Hash(root.0));
+    expect_block_error(submit(&client, &sibling, &other).await, "equivocation");
+
     farmer.abort();
     node.stop().await;
 }

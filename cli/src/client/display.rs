@@ -75,6 +75,16 @@ pub(super) fn block(block: &BlockInfo) -> String {
     for hash in &block.transactions {
         line("", hash.to_string());
     }
+    line("votes", block.votes.len().to_string());
+    for vote in &block.votes {
+        line(
+            "",
+            format!(
+                "slot {} by {} (reward to {})",
+                vote.slot, vote.public_key, vote.reward_address
+            ),
+        );
+    }
     text
 }
 

@@ -162,3 +162,35 @@ pub fn wait_until_proved(timekeeper: &Timekeeper, slot: SlotNumber) {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+impl Farmer {
+    /// A solution of this farmer for `slot` on `chain`'s best block that makes a vote (within the
+    /// voting range, outside the solution range), if any sector has one.
+    pub fn vote_solution(
+        &self,
+        chain: &Chain,
+        timekeeper: &Timekeeper,
+        slot: SlotNumber,
+    ) -> Option<Solution> {
+        let params = chain.params();
+        let output = timekeeper.output(slot).expect("the slot is proved");
+        let challenge = slot_challenge(&output, slot);
+        let solution_range = chain.best().1.child.era.solution_range;
+        let voting_range = acre_consensus::votes::voting_range(params, solution_range);
+        self.plot.iter().find_map(|sector| {
+            let solution = first_solution(
+                params,
+                &self.public_key,
+                self.reward_address,
+                [sector],
+                &challenge,
+                voting_range,
+            )
+            .expect("audits an in-memory sector")?;
+            chain
+                .verify_vote_solution(&solution, &challenge, solution_range)
+                .is_ok()
+                .then_some(solution)
+        })
+    }
+}
