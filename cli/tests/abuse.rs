@@ -6,8 +6,7 @@
 //! stay bounded, and every rejection must be counted in `/metrics`.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use acre_consensus::blocks::{Body, Header};
@@ -19,30 +18,12 @@ use acre_rpc_api::{ChainApiClient, FarmerApiClient, HexBytes, RawBlock, Solution
 use ed25519_dalek::SigningKey;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 
-const ACRE: &str = env!("CARGO_BIN_EXE_acre");
+mod common;
+
+use common::{ACRE, Guard, free_port, sibling};
 
 /// Blocks observed in each phase: enough for a meaningful rate, few enough for CI.
 const BLOCKS_PER_PHASE: u64 = 18;
-
-fn sibling(name: &str) -> PathBuf {
-    Path::new(ACRE).with_file_name(name)
-}
-
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 fn resident_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");

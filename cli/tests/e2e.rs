@@ -4,42 +4,16 @@
 //!
 //! The node and farmer binaries are found next to `acre` (`cargo test --workspace` builds all three).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use acre_execution::Address;
 use acre_node::ChainSpec;
 use acre_node::chain_spec::{DEV_ENDOWMENT, dev_key};
 
-const ACRE: &str = env!("CARGO_BIN_EXE_acre");
+mod common;
 
-fn sibling(name: &str) -> PathBuf {
-    let path = Path::new(ACRE).with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --workspace` (it builds acre-node and acre-farmer too)",
-        path.display()
-    );
-    path
-}
-
-/// Kills the child when dropped, so a failing test leaves no process behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
+use common::{ACRE, Guard, free_port, sibling};
 
 fn acre(args: &[&str]) -> Output {
     Command::new(ACRE).args(args).output().expect("acre runs")

@@ -111,44 +111,23 @@ impl Farmer {
         timekeeper: &Timekeeper,
         candidates: &[SignedTransaction],
     ) -> (Header, Body) {
-        let params = chain.params().clone();
-        let (best, context) = chain.best();
         assert!(
-            context.injections.is_empty(),
+            chain.best().1.injections.is_empty(),
             "the branches are too short to schedule entropy injections"
         );
-        let first = best.slot.0 + 1;
-        for slot in (first..first + MAX_SLOTS_PER_BLOCK).map(SlotNumber) {
-            wait_until_proved(timekeeper, slot);
-            if self.signed.lock().expect("lock").contains(&slot) {
-                continue;
-            }
-            let Some(solution) = self.farm(chain, timekeeper, slot) else {
-                continue;
-            };
-            // The block carries proof of time up to `slot + block_authoring_delay`.
-            wait_until_proved(timekeeper, SlotNumber(slot.0 + params.block_authoring_delay));
-            let proposal = chain
-                .propose(slot, solution, timekeeper, candidates, &[])
-                .expect("proposes")
-                .expect("the slot follows the best block and its proof of time is proved");
-            assert_eq!(
-                proposal.body.transactions.len(),
-                candidates.len(),
-                "every candidate applies"
-            );
-            self.signed.lock().expect("lock").insert(slot);
-            let header = proposal.header.seal(&self.key);
-            let imported = chain
-                .import(&header, &proposal.body, timekeeper)
-                .expect("an authored block imports");
-            assert!(imported.is_best, "an authored block extends the best chain");
-            return (header, proposal.body);
-        }
-        panic!(
-            "no win in {MAX_SLOTS_PER_BLOCK} slots after slot {}: plot more sectors",
-            best.slot
+        let (slot, proposal) = self.propose_after(chain, timekeeper, SlotNumber(0), candidates);
+        assert_eq!(
+            proposal.body.transactions.len(),
+            candidates.len(),
+            "every candidate applies"
         );
+        self.signed.lock().expect("lock").insert(slot);
+        let header = proposal.header.seal(&self.key);
+        let imported = chain
+            .import(&header, &proposal.body, timekeeper)
+            .expect("an authored block imports");
+        assert!(imported.is_best, "an authored block extends the best chain");
+        (header, proposal.body)
     }
 }
 
