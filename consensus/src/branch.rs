@@ -143,6 +143,8 @@ impl<S: SegmentHeaders + ?Sized> SegmentRoots for BranchHistory<'_, S> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::hashing::Blake3Hash;
     use crate::segments::LastArchivedBlock;
@@ -235,5 +237,58 @@ mod tests {
             None,
             "produced but not carried"
         );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, rng_seed: proptest::test_runner::RngSeed::Fixed(31), failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Two nodes that archived different amounts (because blocks reached them in different orders)
+        /// judge a block with the same inputs: the segment headers it must carry and the history its
+        /// solution and votes are checked against depend only on its branch, never on how far either
+        /// node archived, as long as each node covers the block's archiving target (the node archives a
+        /// branch speculatively when it does not).
+        #[test]
+        fn two_nodes_reach_the_same_verdict_whatever_their_archiving_progress(
+            steps in prop::collection::vec(0u64..30, 1..12),
+            ahead in 0u64..400,
+            behind in 0u64..400,
+            parent in 0u64..400,
+        ) {
+            let params = ProtocolParams::dev();
+            // The branch's archiving produced segment 0 (genesis) then segments sealed at these blocks.
+            let mut last = 0;
+            let all: Vec<SegmentHeader> = std::iter::once(0)
+                .chain(steps.iter().map(|step| { last += step; last }))
+                .enumerate()
+                .map(|(index, block)| header(index as u64, block))
+                .collect();
+            let archived_to = |progress: u64| -> Vec<SegmentHeader> {
+                all.iter().copied().take_while(|h| h.last_archived_block.number.0 <= progress).collect()
+            };
+            let (p, q) = (archived_to(ahead.max(behind)), archived_to(ahead.min(behind)));
+            let target = archiving_target(&params, BlockNumber(parent)).0;
+            prop_assume!(target <= ahead.min(behind));
+            // What the branch carried up to the parent: what was due at each earlier block.
+            let carried = match parent.checked_sub(1) {
+                None => 0,
+                Some(grandparent) => {
+                    let due = archiving_target(&params, BlockNumber(grandparent)).0;
+                    all.iter().filter(|h| h.last_archived_block.number.0 <= due).count() as u64
+                }
+            };
+            let expected_p = expected_segment_headers(&params, BlockNumber(parent), carried, &p);
+            let expected_q = expected_segment_headers(&params, BlockNumber(parent), carried, &q);
+            prop_assert_eq!(&expected_p, &expected_q);
+            prop_assert!(expected_p.iter().all(|h| h.last_archived_block.number.0 <= target));
+            let history_p = BranchHistory::new(carried, p.as_slice());
+            let history_q = BranchHistory::new(carried, q.as_slice());
+            prop_assert_eq!(history_p.history_size(), history_q.history_size());
+            for index in 0..all.len() as u64 + 2 {
+                prop_assert_eq!(
+                    history_p.segment_root(SegmentIndex(index)),
+                    history_q.segment_root(SegmentIndex(index))
+                );
+            }
+        }
     }
 }
