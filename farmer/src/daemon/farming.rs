@@ -5,6 +5,7 @@
 //! blocking thread. Slots come every ~0.5 s, so if the previous slot is still being worked on the new one
 //! is skipped rather than queued: a late solution is worthless once `block_authoring_delay` slots passed.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -35,7 +36,11 @@ pub struct Farming {
     busy: Arc<AtomicBool>,
     latest_slot: Arc<AtomicU64>,
     seals: Arc<Mutex<SealGuard>>,
+    pending_votes: Arc<Mutex<BTreeMap<u64, Solution>>>,
 }
+
+/// Slots whose vote solutions wait for their block time (a few authoring delays' worth).
+const PENDING_VOTE_SLOTS: usize = 16;
 
 /// What a slot's best win makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,12 +76,14 @@ impl Farming {
             busy: Arc::new(AtomicBool::new(false)),
             latest_slot: Arc::new(AtomicU64::new(0)),
             seals: Arc::new(Mutex::new(SealGuard::default())),
+            pending_votes: Arc::new(Mutex::new(BTreeMap::new())),
         }
     }
 
     /// Starts work on a new slot in the background, unless the previous slot is still being worked on.
     pub fn on_slot(&self, node: &Node, slot: SlotInfo) {
         self.latest_slot.fetch_max(slot.slot, Ordering::AcqRel);
+        self.vote_due(node, &slot);
         if self.busy.swap(true, Ordering::AcqRel) {
             debug!(target: "acre::farming", slot = slot.slot, "still busy with an earlier slot; skipping");
             return;
@@ -114,12 +121,39 @@ impl Farming {
             match claim {
                 Claim::Block(solution) => farming.submit_block_solution(&node, slot.slot, solution).await,
                 Claim::Vote(solution) => {
-                    farming
-                        .submit_vote(&node, slot.slot, Blake3Hash(slot.parent_hash.0), solution)
-                        .await
+                    // Signed once the slot's block time comes (see `vote_due`).
+                    let mut pending = lock_votes(&farming.pending_votes);
+                    pending.insert(slot.slot, solution);
+                    while pending.len() > PENDING_VOTE_SLOTS {
+                        pending.pop_first();
+                    }
                 }
             }
         });
+    }
+
+    /// Signs and submits the votes whose slot's block time has come with `slot`'s announcement.
+    ///
+    /// A vote is valid only in a child of its parent, so it must name the block the next block will
+    /// build on. Blocks for slot `s` are authored when slot `s + block_authoring_delay` is announced, and
+    /// that announcement carries the best block of that moment: signing then (rather than at slot `s`,
+    /// when blocks for the previous slots are still to come) keeps the vote from going stale.
+    fn vote_due(&self, node: &Node, slot: &SlotInfo) {
+        let delay = self.farms.params.block_authoring_delay;
+        let Some(due) = slot.slot.checked_sub(delay) else {
+            return;
+        };
+        let votes: Vec<(u64, Solution)> = {
+            let mut pending = lock_votes(&self.pending_votes);
+            let later = pending.split_off(&(due + 1));
+            std::mem::replace(&mut *pending, later).into_iter().collect()
+        };
+        let parent_hash = Blake3Hash(slot.parent_hash.0);
+        for (vote_slot, solution) in votes.into_iter().filter(|(vote_slot, _)| *vote_slot == due) {
+            let farming = self.clone();
+            let node = node.clone();
+            tokio::spawn(async move { farming.submit_vote(&node, vote_slot, parent_hash, solution).await });
+        }
     }
 
     async fn submit_block_solution(&self, node: &Node, slot: u64, solution: Solution) {
@@ -275,4 +309,8 @@ impl Farming {
 
 fn lock(guard: &Mutex<SealGuard>) -> MutexGuard<'_, SealGuard> {
     guard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock_votes(votes: &Mutex<BTreeMap<u64, Solution>>) -> MutexGuard<'_, BTreeMap<u64, Solution>> {
+    votes.lock().unwrap_or_else(PoisonError::into_inner)
 }
