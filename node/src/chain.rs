@@ -107,6 +107,9 @@ pub struct Chain {
     segments: RwLock<Arc<Vec<SegmentHeader>>>,
     /// The highest block handed to the archiver: no block may fork off at or below it.
     archiving_point: AtomicU64,
+    /// Blocks below this number are archived and their segments published in `segments`: branches whose
+    /// archiving target is below it need neither the archiver nor its lock.
+    archived_through: AtomicU64,
     /// Equivocations seen, to be proven in the next authored block.
     evidence: Mutex<Vec<EquivocationProof>>,
 }
@@ -176,6 +179,7 @@ impl Chain {
             "chain opened"
         );
         let archiving_point = archive.last_archived_block().map_or(0, |number| number.0);
+        let archived_through = archive.next_block_number().0;
         Ok(Self {
             genesis_seed: spec.seed()?,
             spec,
@@ -190,6 +194,7 @@ impl Chain {
             segments: RwLock::new(Arc::new(archive.headers().to_vec())),
             archive: Mutex::new(archive),
             archiving_point: AtomicU64::new(archiving_point),
+            archived_through: AtomicU64::new(archived_through),
             evidence: Mutex::new(Vec::new()),
         })
     }

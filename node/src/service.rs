@@ -301,10 +301,8 @@ impl Shared {
     /// Cheapest first: the slot, one solution per farmer key and a cap per slot are checked before the
     /// solution is verified, so resubmitting a solution costs the node a map lookup.
     pub fn submit_solution(&self, slot: u64, solution: Solution) -> Result<bool, SolutionError> {
-        let fingerprint = acre_consensus::hashing::hash(
-            acre_consensus::hashing::HashContext::MerkleLeaf,
-            &codec::encode(&solution),
-        );
+        // A local cache key only (no consensus meaning), so a plain hash of the encoding.
+        let fingerprint = Blake3Hash::from(blake3::hash(&codec::encode(&solution)));
         let (challenge, range) = {
             let book = lock(&self.book);
             let entry = book.get(&slot).ok_or(SolutionError::UnknownSlot(slot))?;

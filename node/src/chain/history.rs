@@ -88,6 +88,14 @@ impl Chain {
         parent: &BlockMeta,
         target: BlockNumber,
     ) -> Result<Produced, ImportError> {
+        // The common case (the branch's target is archived and published) takes no lock: archiving a
+        // segment must not hold up imports.
+        if target.0 < self.archived_through.load(Ordering::Acquire) {
+            return Ok(Produced {
+                canonical: self.segments(),
+                speculative: Vec::new(),
+            });
+        }
         let archive = lock(&self.archive);
         let canonical = self.segments();
         let next = archive.next_block_number();
@@ -132,23 +140,29 @@ impl Chain {
         let mut archive = lock(&self.archive);
         let mut new = Vec::new();
         let result = self.archive_locked(&mut archive, &mut new);
-        if !new.is_empty() {
-            *self
-                .segments
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(archive.headers().to_vec());
-        }
         if let Err(error) = result {
             tracing::error!(%error, "archiving failed; rebuilding the archiver from the database");
             let best = self.lock().best.number;
             *archive = ArchiveState::restore(&self.db, &self.params, best)?;
-            *self
-                .segments
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(archive.headers().to_vec());
+            self.publish(&archive);
             return Err(error);
         }
+        if !new.is_empty() {
+            self.publish(&archive);
+        }
+        self.archived_through
+            .store(archive.next_block_number().0, Ordering::Release);
         Ok(new)
+    }
+
+    /// Makes the archiver's segment headers the published ones (before `archived_through` moves).
+    fn publish(&self, archive: &ArchiveState) {
+        *self
+            .segments
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(archive.headers().to_vec());
+        self.archived_through
+            .store(archive.next_block_number().0, Ordering::Release);
     }
 
     fn archive_locked(&self, archive: &mut ArchiveState, new: &mut Vec<SegmentHeader>) -> Result<(), Error> {
@@ -192,6 +206,12 @@ impl Chain {
 }
 
 impl Chain {
+    /// The best branch's history size and its segments (the history a child of the best block is
+    /// checked against). The best branch only carries canonical segments, so no speculation is needed.
+    fn best_history(&self) -> (u64, Arc<Vec<SegmentHeader>>) {
+        (self.best().1.next_segment_index, self.segments())
+    }
+
     /// Verifies a solution for a child of the best block, against the best branch's history.
     pub fn verify_solution(
         &self,
@@ -199,9 +219,8 @@ impl Chain {
         challenge: &acre_consensus::Blake3Hash,
         solution_range: acre_consensus::SolutionRange,
     ) -> Result<(), acre_consensus::solutions::SolutionVerificationError> {
-        let (_, context) = self.best();
-        let segments = self.segments();
-        let history = acre_consensus::branch::BranchHistory::new(context.next_segment_index, &*segments);
+        let (carried, segments) = self.best_history();
+        let history = acre_consensus::branch::BranchHistory::new(carried, &*segments);
         acre_consensus::solutions::verify_solution(
             &self.params,
             solution,
@@ -219,9 +238,8 @@ impl Chain {
         challenge: &acre_consensus::Blake3Hash,
         solution_range: acre_consensus::SolutionRange,
     ) -> Result<(), acre_consensus::votes::VoteError> {
-        let (_, context) = self.best();
-        let segments = self.segments();
-        let history = acre_consensus::branch::BranchHistory::new(context.next_segment_index, &*segments);
+        let (carried, segments) = self.best_history();
+        let history = acre_consensus::branch::BranchHistory::new(carried, &*segments);
         acre_consensus::votes::verify_vote_solution(
             &self.params,
             solution,
