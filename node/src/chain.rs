@@ -11,7 +11,7 @@
 //! archiving failure leaves the block imported and the archiver is rebuilt from the database.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use acre_consensus::blocks::{BlockHash, Body, Header};
@@ -107,6 +107,9 @@ pub struct Chain {
     segments: RwLock<Arc<Vec<SegmentHeader>>>,
     /// The highest block handed to the archiver: no block may fork off at or below it.
     archiving_point: AtomicU64,
+    /// The in-memory archiver may be ahead of the database (a store failed and so did the retry): the next
+    /// archiving rebuilds it first.
+    archive_stale: AtomicBool,
     /// Blocks below this number are archived and their segments published in `segments`: branches whose
     /// archiving target is below it need neither the archiver nor its lock.
     archived_through: AtomicU64,
@@ -194,6 +197,7 @@ impl Chain {
             segments: RwLock::new(Arc::new(archive.headers().to_vec())),
             archive: Mutex::new(archive),
             archiving_point: AtomicU64::new(archiving_point),
+            archive_stale: AtomicBool::new(false),
             archived_through: AtomicU64::new(archived_through),
             evidence: Mutex::new(Vec::new()),
         })

@@ -8,8 +8,8 @@
 //! canonical archiver, so the branch's own blocks are archived speculatively on a copy of the archiver.
 //! Either way the segments are the branch's, so the verdict does not depend on this node's progress.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
 
 use acre_consensus::SegmentIndex;
 use acre_consensus::blocks::BlockHash;
@@ -96,7 +96,7 @@ impl Chain {
                 speculative: Vec::new(),
             });
         }
-        let archive = lock(&self.archive);
+        let archive = self.archive_state().map_err(internal)?;
         let canonical = self.segments();
         let next = archive.next_block_number();
         if target.0 < next.0 {
@@ -132,21 +132,40 @@ impl Chain {
         })
     }
 
-    /// Feeds canonical blocks up to `best − confirmation_depth` to the archiver, storing the segments they
-    /// seal. Each block's number is reserved as the archiving point under the chain lock first, so no
-    /// import can fork below a block once the archiver may have seen it. On failure the archiver is rebuilt
-    /// from the database (archiving is deterministic, so the next call produces the same segments).
-    pub fn archive(&self) -> Result<Vec<SegmentHeader>, Error> {
+    /// The archiver, first rebuilt from the database if a failure left it ahead of what is stored.
+    fn archive_state(&self) -> Result<MutexGuard<'_, ArchiveState>, Error> {
         let mut archive = lock(&self.archive);
-        let mut new = Vec::new();
-        let result = self.archive_locked(&mut archive, &mut new);
-        if let Err(error) = result {
-            tracing::error!(%error, "archiving failed; rebuilding the archiver from the database");
-            let best = self.lock().best.number;
-            *archive = ArchiveState::restore(&self.db, &self.params, best)?;
-            self.publish(&archive);
-            return Err(error);
+        if self.archive_stale.load(Ordering::Acquire) {
+            *archive = ArchiveState::stored(&self.db, &self.params)?;
+            self.archive_stale.store(false, Ordering::Release);
         }
+        Ok(archive)
+    }
+
+    /// Feeds canonical blocks up to `best − confirmation_depth` to the archiver, storing the segments they
+    /// seal, and returns the headers of the segments newly stored. Each block's number is reserved as the
+    /// archiving point under the chain lock first, so no import can fork below a block once the archiver
+    /// may have seen it.
+    ///
+    /// A failure can leave the in-memory archiver ahead of the database (a segment sealed but not
+    /// stored). The archiver is then rebuilt from the database, so that it never claims a segment that is
+    /// not stored and published, and the same blocks are archived again at once (archiving is
+    /// deterministic: the same segments). If that fails too, the next call tries again. The blocks
+    /// themselves were committed before this runs and are never affected; an error is returned only when
+    /// the database cannot be read to rebuild the archiver (it is then rebuilt before its next use).
+    pub fn archive(&self) -> Result<Vec<SegmentHeader>, Error> {
+        let mut archive = self.archive_state()?;
+        let published = self.segments().len();
+        for attempt in 1..=2 {
+            let Err(error) = self.archive_locked(&mut archive) else {
+                break;
+            };
+            tracing::error!(%error, attempt, "archiving failed; rebuilding the archiver from the database");
+            self.archive_stale.store(true, Ordering::Release);
+            *archive = ArchiveState::stored(&self.db, &self.params)?;
+            self.archive_stale.store(false, Ordering::Release);
+        }
+        let new = archive.headers().get(published..).unwrap_or_default().to_vec();
         if !new.is_empty() {
             self.publish(&archive);
         }
@@ -165,7 +184,7 @@ impl Chain {
             .store(archive.next_block_number().0, Ordering::Release);
     }
 
-    fn archive_locked(&self, archive: &mut ArchiveState, new: &mut Vec<SegmentHeader>) -> Result<(), Error> {
+    fn archive_locked(&self, archive: &mut ArchiveState) -> Result<(), Error> {
         let mut pruned_below = None;
         loop {
             let number = archive.next_block_number();
@@ -180,7 +199,7 @@ impl Chain {
                 self.archiving_point.fetch_max(number.0, Ordering::AcqRel);
             }
             let bytes = read_block(&self.db, number)?;
-            new.extend(archive.archive_block(&self.db, &self.params, number, &bytes)?);
+            archive.archive_block(&self.db, &self.params, number, &bytes)?;
             pruned_below = Some(number);
         }
         if let Some(number) = pruned_below {
