@@ -111,7 +111,7 @@ fn a_side_branch_forked_below_the_archiving_point_is_refused_even_above_it() {
 }
 
 #[test]
-fn equivocation_is_judged_per_key_and_slot_and_its_proof_blocklists_the_farmer() {
+fn equivocation_is_judged_per_key_and_slot_and_its_proof_blocklists_the_farmer_on_its_branch() {
     let spec = spec();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("chain.redb");
@@ -144,11 +144,33 @@ fn equivocation_is_judged_per_key_and_slot_and_its_proof_blocklists_the_farmer()
     ));
     timekeeper.stop();
     drop(x);
-    let x = Chain::open(spec, Some(&path)).expect("reopens");
+    let x = Chain::open(spec.clone(), Some(&path)).expect("reopens");
     assert!(
         x.best().1.is_blocklisted(&a.public_key),
         "the block-list is consensus state and survives a restart"
     );
+
+    // The block-list belongs to the branch that carried the proof: a heavier branch from A's first block
+    // that never saw the equivocation takes over, and on it A farms again.
+    let timekeeper = self::timekeeper(&x);
+    let y = Chain::open(spec.clone(), None).expect("opens");
+    y.import(&first.header.clone().seal(&a.key), &first.body, &timekeeper)
+        .expect("A's first block imports on the other node");
+    let c = Farmer::new(&spec, 4, [4; 32]);
+    for _ in 0..2 {
+        let (header, body) = c.author(&y, &timekeeper, &[]);
+        x.import(&header, &body, &timekeeper)
+            .expect("the other branch's blocks import");
+    }
+    assert_eq!(x.best().0.hash, y.best().0.hash, "the other branch is best");
+    assert!(
+        !x.best().1.is_blocklisted(&a.public_key),
+        "the block-list follows the best branch"
+    );
+    let (_, again) = a.propose_after(&x, &timekeeper, x.best().0.slot, &[]);
+    x.import(&again.header.clone().seal(&a.key), &again.body, &timekeeper)
+        .expect("A's block imports on the branch without the proof");
+    timekeeper.stop();
 }
 
 #[test]
