@@ -15,6 +15,7 @@ pub mod audit;
 pub mod blocks;
 pub mod branch;
 pub mod chain_rules;
+pub mod chain_state;
 pub mod codec;
 pub mod equivocation;
 pub mod error;

@@ -17,16 +17,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use acre_consensus::blocks::{BlockHash, Body, Header};
 use acre_consensus::equivocation::EquivocationProof;
 use acre_consensus::hashing::Blake3Hash;
-use acre_consensus::pot::{PotOutput, PotSeed};
-use acre_consensus::pot_chain::EntropyInjection;
-use acre_consensus::sectors::PublicKey;
-use acre_consensus::validation::ParentInfo;
-use acre_consensus::{BlockNumber, ProtocolParams, SegmentHeader, SlotNumber, codec};
+use acre_consensus::pot::PotSeed;
+use acre_consensus::{BlockNumber, ProtocolParams, SegmentHeader, codec};
 use acre_execution::{Address, InMemoryAccounts};
 use acre_storage::chain_index::{BlockMeta, ChainIndex};
 use acre_storage::db::Database;
 use acre_storage::db::tables::{Bodies, Headers};
-use borsh::{BorshDeserialize, BorshSerialize};
 
 mod history;
 mod import;
@@ -42,28 +38,9 @@ use crate::chain_spec::{ChainSpec, Genesis};
 use crate::error::Error;
 use crate::state::{self, BlockDiffs};
 
-/// What the node keeps per block to validate and author its children: the branch's consensus state.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct BlockContext {
-    /// The parent information of the block's children.
-    pub child: ParentInfo,
-    /// The proof-of-time output of the block's slot (none for genesis).
-    pub slot_output: Option<PotOutput>,
-    /// Injections scheduled on this branch that apply after the block's covered slot.
-    pub injections: Vec<EntropyInjection>,
-    /// Segment headers carried by the block and its ancestors: the index of the next one the branch must
-    /// carry, and (at least one) the branch's history size.
-    pub next_segment_index: u64,
-    /// Keys proven to have equivocated on this branch, sorted: their blocks and votes are invalid here.
-    pub blocklist: Vec<PublicKey>,
-}
-
-impl BlockContext {
-    /// Whether `key` is on the branch's block-list.
-    pub fn is_blocklisted(&self, key: &PublicKey) -> bool {
-        self.blocklist.binary_search(key).is_ok()
-    }
-}
+/// What the node keeps per block to validate and author its children: the branch's consensus state, as
+/// the consensus crate's chain state machine defines it.
+pub use acre_consensus::chain_state::ChainContext as BlockContext;
 
 acre_storage::table!(
     /// Block contexts by hash.
@@ -311,23 +288,7 @@ impl Chain {
 /// Writes genesis's context, state and segment (idempotent: a crash before it commits repeats it).
 fn init_genesis(db: &Database, params: &ProtocolParams, genesis: &Genesis) -> Result<(), Error> {
     let hash = genesis.header.hash();
-    let context = BlockContext {
-        child: ParentInfo {
-            hash,
-            number: BlockNumber(0),
-            slot: SlotNumber(0),
-            pot_covered_slot: SlotNumber(0),
-            pot_recent_outputs: Vec::new(),
-            era: acre_consensus::chain_rules::Era {
-                solution_range: genesis.header.unsealed.solution_range,
-                start_slot: SlotNumber(0),
-            },
-        },
-        slot_output: None,
-        injections: Vec::new(),
-        next_segment_index: 0,
-        blocklist: Vec::new(),
-    };
+    let context = BlockContext::genesis(hash, genesis.header.unsealed.solution_range);
     let changes = state::diff(&InMemoryAccounts::default(), &genesis.state);
     let segment = crate::archiving::genesis_segment(params, &genesis.header, &genesis.body)?;
     let tx = db.write()?;

@@ -2,6 +2,7 @@
 
 use acre_consensus::blocks::BlockHash;
 use acre_consensus::branch::SegmentInclusionError;
+use acre_consensus::chain_state::BlockError;
 use acre_consensus::equivocation::EquivocationError;
 use acre_consensus::sectors::PublicKey;
 use acre_consensus::validation::HeaderError;
@@ -141,6 +142,22 @@ pub enum Error {
     /// An `--rpc-allow-host` or `--rpc-cors` entry is malformed.
     #[error("RPC access list entry {entry:?}: {reason}")]
     RpcAccess { entry: String, reason: String },
+}
+
+impl From<BlockError> for ImportError {
+    fn from(error: BlockError) -> Self {
+        match error {
+            BlockError::Header(error) => Self::Header(error),
+            BlockError::Blocklisted(key) => Self::Blocklisted(key),
+            BlockError::Vote { index, source } => Self::Vote { index, source },
+            BlockError::TooManyEquivocationProofs(count) => Self::TooManyEquivocationProofs(count),
+            BlockError::EquivocationProof { index, source } => Self::EquivocationProof { index, source },
+            BlockError::AlreadyBlocklisted { index, key } => Self::AlreadyBlocklisted { index, key },
+            BlockError::BodyRoot => Self::BodyRoot,
+            BlockError::SegmentInclusion(error) => Self::SegmentInclusion(error),
+            BlockError::StateRoot { expected, got } => Self::StateRoot { expected, got },
+        }
+    }
 }
 
 /// Why the transaction pool refused a transaction. Each reason is its own variant (and its own

@@ -14,8 +14,10 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use crate::error::Error;
 use tables::{Meta, MetaKey};
 
-/// Version of the table layout; a database of another version is refused, never misread.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the table layout and of the records in it (the node's included); a database of another
+/// version is refused, never misread. 2: block contexts carry the branch's entropy sources, seen claims
+/// and block-lists (issues 11 and 14).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Encodes and decodes table keys (order-preserving for numbers).
 pub trait KeyCodec: Sized {
@@ -97,7 +99,8 @@ impl Database {
             Some(bytes) if bytes == SCHEMA_VERSION.to_le_bytes() => {}
             Some(bytes) => {
                 return Err(Error::Database(format!(
-                    "database schema version {bytes:?} is not the supported version {SCHEMA_VERSION}"
+                    "database schema version {bytes:?} is not the supported version {SCHEMA_VERSION}; \
+                     this database was made by another release: start from an empty data directory"
                 )));
             }
         }
