@@ -79,6 +79,7 @@ pub enum Error {
     #[error("{path}: {reason}")]
     InvalidIdentity { path: PathBuf, reason: String },
     /// The JSON-RPC connection to the node failed.
+    #[cfg(feature = "daemon")]
     #[error("node RPC: {0}")]
     Rpc(#[from] jsonrpsee::core::ClientError),
     /// The node sent data that does not decode or verify.

@@ -9,6 +9,7 @@
 //! JSON-RPC API (`acre-farmer farm`, and in-process in `acre dev`).
 
 pub mod auditing;
+#[cfg(feature = "daemon")]
 pub mod daemon;
 pub mod error;
 pub mod piece_source;

@@ -12,8 +12,10 @@
 
 pub mod archive_dir;
 pub mod archiver;
+#[cfg(feature = "db")]
 pub mod chain_index;
 pub mod commitment;
+#[cfg(feature = "db")]
 pub mod db;
 pub mod erasure;
 pub mod error;
