@@ -71,13 +71,22 @@ pub fn expected_segment_headers(
 pub enum SegmentInclusionError {
     /// A header the branch produced is missing.
     #[error("segment header {index} must be included in this block")]
-    Missing { index: SegmentIndex },
+    Missing {
+        /// Which one (counting from zero).
+        index: SegmentIndex,
+    },
     /// The block carries a header the branch has not produced by its archiving target.
     #[error("segment header {index} is not due yet (or out of sequence)")]
-    Unexpected { index: SegmentIndex },
+    Unexpected {
+        /// Which one (counting from zero).
+        index: SegmentIndex,
+    },
     /// The block carries a different header than the branch produced.
     #[error("segment header {index} differs from the one the branch's history produces")]
-    Mismatch { index: SegmentIndex },
+    Mismatch {
+        /// Which one (counting from zero).
+        index: SegmentIndex,
+    },
 }
 
 /// Checks that `carried` is exactly `expected` (spec 3.6): no fewer, no more, none different, in order.

@@ -108,16 +108,31 @@ pub enum BlockError {
     Blocklisted(PublicKey),
     /// A vote is invalid (or there are too many: `index` is then the first one over the limit).
     #[error("vote {index}: {source}")]
-    Vote { index: usize, source: VoteError },
+    Vote {
+        /// Which one (counting from zero).
+        index: usize,
+        /// The underlying error.
+        source: VoteError,
+    },
     /// More equivocation proofs than a block may carry.
     #[error("{0} equivocation proofs, more than a block may carry")]
     TooManyEquivocationProofs(usize),
     /// An equivocation proof is invalid.
     #[error("equivocation proof {index}: {source}")]
-    EquivocationProof { index: usize, source: EquivocationError },
+    EquivocationProof {
+        /// Which one (counting from zero).
+        index: usize,
+        /// The underlying error.
+        source: EquivocationError,
+    },
     /// An equivocation proof names a key the branch has block-listed already.
     #[error("equivocation proof {index}: {key:?} is already block-listed")]
-    AlreadyBlocklisted { index: usize, key: PublicKey },
+    AlreadyBlocklisted {
+        /// Which one (counting from zero).
+        index: usize,
+        /// The key in question.
+        key: PublicKey,
+    },
     /// The body does not match the header's body root.
     #[error("the body does not match the header's body root")]
     BodyRoot,
@@ -126,7 +141,12 @@ pub enum BlockError {
     SegmentInclusion(#[from] SegmentInclusionError),
     /// Executing the body gave another state root than the header's.
     #[error("state root {got} differs from the execution's {expected}")]
-    StateRoot { expected: Blake3Hash, got: Blake3Hash },
+    StateRoot {
+        /// What the rule requires.
+        expected: Blake3Hash,
+        /// What was found.
+        got: Blake3Hash,
+    },
 }
 
 /// What a valid block means for its branch.

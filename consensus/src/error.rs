@@ -8,23 +8,39 @@ pub enum DecodeError {
     /// The input is larger than any valid encoding of the type.
     #[error("{what}: {len} bytes exceeds the maximum of {max}")]
     TooLong {
+        /// Which kind of thing it is.
         what: &'static str,
+        /// Its length in bytes.
         len: usize,
+        /// The most allowed.
         max: usize,
     },
     /// The input has the wrong fixed size.
     #[error("{what}: expected exactly {expected} bytes, got {len}")]
     WrongSize {
+        /// Which kind of thing it is.
         what: &'static str,
+        /// What the rule requires.
         expected: usize,
+        /// Its length in bytes.
         len: usize,
     },
     /// Borsh rejected the input (truncated, trailing bytes, invalid tag or order).
     #[error("{what}: {reason}")]
-    Malformed { what: &'static str, reason: String },
+    Malformed {
+        /// Which kind of thing it is.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The structure decoded but carries an unknown version.
     #[error("{what}: unsupported version {version}")]
-    UnsupportedVersion { what: &'static str, version: u8 },
+    UnsupportedVersion {
+        /// Which kind of thing it is.
+        what: &'static str,
+        /// The version found.
+        version: u8,
+    },
 }
 
 /// Errors of the consensus core.
@@ -39,8 +55,11 @@ pub enum Error {
     /// An index or count is outside the range the parameters allow.
     #[error("{what} {value} is out of range (must be below {bound})")]
     OutOfRange {
+        /// Which kind of thing it is.
         what: &'static str,
+        /// The value given.
         value: u64,
+        /// The bound it breaks.
         bound: u64,
     },
 }

@@ -43,19 +43,34 @@ pub enum ParamsError {
     SourceRecordsPerSegment(u32),
     /// A segment cannot hold its parent's header item plus a block item.
     #[error("segments of {segment_size} bytes cannot hold their own items (at least {minimum} bytes)")]
-    SegmentTooSmall { segment_size: usize, minimum: usize },
+    SegmentTooSmall {
+        /// Bytes in a segment.
+        segment_size: usize,
+        /// The least allowed.
+        minimum: usize,
+    },
     /// No proof-of-space tables exist for this `k`.
     #[error("pos_k {0} is not supported (supported: 12, 16, 20)")]
     UnsupportedPosK(u8),
     /// `k` is too small to address every s-bucket of a record.
     #[error("pos_k {k} cannot address {s_buckets} s-buckets")]
-    PosKTooSmall { k: u8, s_buckets: u32 },
+    PosKTooSmall {
+        /// The proof-of-space table size parameter.
+        k: u8,
+        /// S-buckets in a record.
+        s_buckets: u32,
+    },
     /// The proof-of-time format fixes the checkpoint count.
     #[error("pot_checkpoints {0} must be 8 (the proof-of-time format fixes it)")]
     PotCheckpoints(u8),
     /// Zero iterations, or not a multiple of the checkpoint count.
     #[error("pot_iterations {iterations} must be a non-zero multiple of pot_checkpoints ({checkpoints})")]
-    PotIterations { iterations: u32, checkpoints: u8 },
+    PotIterations {
+        /// The proof-of-time iterations.
+        iterations: u32,
+        /// Checkpoints per slot.
+        checkpoints: u8,
+    },
     /// A ratio lies outside `[0, 1]` or has a zero denominator.
     #[error("{0} must lie in [0, 1] with a non-zero denominator")]
     Ratio(&'static str),
@@ -67,7 +82,9 @@ pub enum ParamsError {
 /// A rational number `numerator / denominator`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Ratio {
+    /// The numerator.
     pub numerator: u64,
+    /// The denominator (never zero).
     pub denominator: u64,
 }
 

@@ -115,22 +115,52 @@ impl ProofQuality {
 pub enum PosError {
     /// The proof does not have exactly `8·k` bytes.
     #[error("proof of space must be {expected} bytes, got {len}")]
-    WrongProofSize { expected: usize, len: usize },
+    WrongProofSize {
+        /// What the rule requires.
+        expected: usize,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// Two entries that must match at some table do not.
     #[error("proof of space entries {pair} of table {table} do not match")]
-    NoMatch { table: u8, pair: usize },
+    NoMatch {
+        /// The proof-of-space table (1 to 7).
+        table: u8,
+        /// The pair of proof values.
+        pair: usize,
+    },
     /// The proof is internally consistent but answers another challenge.
     #[error("proof of space answers target {found}, not {expected}")]
-    WrongTarget { expected: u32, found: u32 },
+    WrongTarget {
+        /// What the rule requires.
+        expected: u32,
+        /// What was found.
+        found: u32,
+    },
     /// The challenge index does not fit in `k` bits.
     #[error("challenge index {index} does not fit in {k} bits")]
-    ChallengeOutOfRange { index: u32, k: u8 },
+    ChallengeOutOfRange {
+        /// Which one (counting from zero).
+        index: u32,
+        /// The proof-of-space table size parameter.
+        k: u8,
+    },
     /// The s-bucket is outside the record.
     #[error("s-bucket {s_bucket} is out of range (record has {s_buckets})")]
-    SBucketOutOfRange { s_bucket: u16, s_buckets: u32 },
+    SBucketOutOfRange {
+        /// The s-bucket.
+        s_bucket: u16,
+        /// S-buckets in a record.
+        s_buckets: u32,
+    },
     /// This build has no monomorphised tables for these parameters.
     #[error("proof of space with k = {k} and {s_buckets} s-buckets is not supported")]
-    UnsupportedParams { k: u8, s_buckets: u32 },
+    UnsupportedParams {
+        /// The proof-of-space table size parameter.
+        k: u8,
+        /// S-buckets in a record.
+        s_buckets: u32,
+    },
 }
 
 /// Verifies the proof for `s_bucket` under `params` (dispatching on `pos_k`: 12, 16 or 20); see [`verify`].

@@ -81,10 +81,16 @@ pub type PotCheckpoint = PotOutput;
 pub enum PotError {
     /// The iteration count is zero or not a multiple of the checkpoint count.
     #[error("pot iterations {iterations} must be a non-zero multiple of {POT_CHECKPOINTS}")]
-    InvalidIterations { iterations: u32 },
+    InvalidIterations {
+        /// The proof-of-time iterations.
+        iterations: u32,
+    },
     /// Re-computing checkpoint `index` from its predecessor gave a different state.
     #[error("pot checkpoint {index} does not follow from its predecessor")]
-    CheckpointMismatch { index: usize },
+    CheckpointMismatch {
+        /// Which one (counting from zero).
+        index: usize,
+    },
 }
 
 impl PotSeed {

@@ -46,10 +46,18 @@ impl PotStart {
 pub enum PotChainError {
     /// One slot's checkpoints are wrong.
     #[error("proof of time of slot {slot}: {source}")]
-    InvalidSlot { slot: SlotNumber, source: PotError },
+    InvalidSlot {
+        /// The slot.
+        slot: SlotNumber,
+        /// The underlying error.
+        source: PotError,
+    },
     /// One slot's checkpoints differ from the ones this node already proved for the same seed.
     #[error("proof of time of slot {slot} differs from the proof already known for its seed")]
-    DiffersFromKnown { slot: SlotNumber },
+    DiffersFromKnown {
+        /// The slot.
+        slot: SlotNumber,
+    },
 }
 
 /// The seed of `slot` given the previous slot's output.

@@ -52,28 +52,49 @@ pub enum SolutionVerificationError {
     /// The sector claims a history that does not exist yet.
     #[error("sector plotted at history size {claimed}, but history has only {current} segments")]
     FutureHistorySize {
+        /// What the other side claimed.
         claimed: HistorySize,
+        /// The current value.
         current: HistorySize,
     },
     /// The piece offset is beyond the sector's capacity.
     #[error("piece offset {offset} is beyond the {max} pieces of a sector")]
-    PieceOffsetOutOfRange { offset: PieceOffset, max: u16 },
+    PieceOffsetOutOfRange {
+        /// The byte offset.
+        offset: PieceOffset,
+        /// The most allowed.
+        max: u16,
+    },
     /// The sector expired at or before the current history size.
     #[error("sector expired at history size {expired_at}")]
-    SectorExpired { expired_at: HistorySize },
+    SectorExpired {
+        /// The history size at which the sector expired.
+        expired_at: HistorySize,
+    },
     /// The segment holding the sector's piece is unknown.
     #[error("segment {0} is unknown")]
     UnknownSegment(SegmentIndex),
     /// The record root is not at the piece's position under its segment root (wrong key, sector index,
     /// history size or offset select another piece).
     #[error("record root is not piece {piece_index} of its segment")]
-    RecordNotInSegment { piece_index: PieceIndex },
+    RecordNotInSegment {
+        /// The piece's index.
+        piece_index: PieceIndex,
+    },
     /// The proof of space does not answer the audited s-bucket for this record's seed.
     #[error("invalid proof of space for s-bucket {s_bucket}: {source}")]
-    InvalidProofOfSpace { s_bucket: SBucket, source: PosError },
+    InvalidProofOfSpace {
+        /// The s-bucket.
+        s_bucket: SBucket,
+        /// The underlying error.
+        source: PosError,
+    },
     /// The unmasked chunk is not the record's chunk at the audited s-bucket.
     #[error("chunk is not the record's chunk at s-bucket {s_bucket}")]
-    InvalidChunk { s_bucket: SBucket },
+    InvalidChunk {
+        /// The s-bucket.
+        s_bucket: SBucket,
+    },
     /// The chunk's audit value is too far from the slot's challenge.
     #[error("chunk is outside the solution range")]
     OutsideSolutionRange,

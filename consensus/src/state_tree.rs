@@ -49,7 +49,12 @@ pub enum ProofEnd {
     /// Nothing: the key is absent.
     Empty,
     /// One entry (the key itself, or another key proving the key absent).
-    Leaf { key: StateKey, value_hash: Blake3Hash },
+    Leaf {
+        /// The key in question.
+        key: StateKey,
+        /// The hash of the leaf value.
+        value_hash: Blake3Hash,
+    },
 }
 
 /// Proof of a key's value, or of its absence.

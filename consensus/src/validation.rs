@@ -48,10 +48,20 @@ pub enum HeaderError {
     NotAChild(&'static str),
     /// The slot is not after the parent's.
     #[error("slot {slot} is not after the parent's slot {parent}")]
-    SlotNotAfterParent { slot: SlotNumber, parent: SlotNumber },
+    SlotNotAfterParent {
+        /// The slot.
+        slot: SlotNumber,
+        /// The parent's slot.
+        parent: SlotNumber,
+    },
     /// The proof of time does not cover exactly the slots it must.
     #[error("expected proof of time for {expected} slots, got {got}")]
-    PotSlotCount { expected: u64, got: usize },
+    PotSlotCount {
+        /// What the rule requires.
+        expected: u64,
+        /// What was found.
+        got: usize,
+    },
     /// A slot's checkpoints are wrong.
     #[error(transparent)]
     ProofOfTime(#[from] PotChainError),
@@ -61,13 +71,17 @@ pub enum HeaderError {
     /// The solution range is not the era's.
     #[error("solution range {got:?}, expected {expected:?}")]
     SolutionRange {
+        /// What the rule requires.
         expected: SolutionRange,
+        /// What was found.
         got: SolutionRange,
     },
     /// The announced next solution range is not the retarget rule's.
     #[error("next solution range {got:?}, expected {expected:?}")]
     NextSolutionRange {
+        /// What the rule requires.
         expected: Option<SolutionRange>,
+        /// What was found.
         got: Option<SolutionRange>,
     },
     /// The solution does not win this slot.

@@ -85,12 +85,18 @@ pub enum VoteError {
     BadSignature,
     /// The vote is for another parent than the including block's.
     #[error("the vote builds on {vote_parent}, not on the block's parent")]
-    WrongParent { vote_parent: BlockHash },
+    WrongParent {
+        /// The parent the vote names.
+        vote_parent: BlockHash,
+    },
     /// The slot is not after the parent's and at most the block's.
     #[error("vote slot {slot} is not after the parent's slot {parent} and at most the block's {block}")]
     SlotOutOfRange {
+        /// The slot.
         slot: SlotNumber,
+        /// The parent's slot.
         parent: SlotNumber,
+        /// The block's slot.
         block: SlotNumber,
     },
     /// The solution does not verify within the voting range.
@@ -104,7 +110,12 @@ pub enum VoteError {
     Duplicate(SlotNumber),
     /// More votes than a block may carry.
     #[error("{got} votes, at most {max} per block")]
-    TooMany { got: usize, max: usize },
+    TooMany {
+        /// What was found.
+        got: usize,
+        /// The most allowed.
+        max: usize,
+    },
 }
 
 impl SignedVote {

@@ -14,13 +14,26 @@ pub enum ExecutionError {
     Malformed(#[from] DecodeError),
     /// The transaction's format version is not one this runtime knows.
     #[error("unsupported transaction version {version}")]
-    UnsupportedVersion { version: u8 },
+    UnsupportedVersion {
+        /// The version found.
+        version: u8,
+    },
     /// The transaction was signed for another chain.
     #[error("transaction is for the chain with genesis {got}, this chain's genesis is {expected}")]
-    WrongChain { expected: Blake3Hash, got: Blake3Hash },
+    WrongChain {
+        /// What the rule requires.
+        expected: Blake3Hash,
+        /// What was found.
+        got: Blake3Hash,
+    },
     /// The fee is below `min_fee + byte_fee × size`.
     #[error("fee {fee} is below the minimum of {minimum}")]
-    FeeTooLow { fee: u128, minimum: u128 },
+    FeeTooLow {
+        /// The fee offered.
+        fee: u128,
+        /// The least allowed.
+        minimum: u128,
+    },
     /// The sender is not a valid ed25519 public key.
     #[error("sender {0} is not a valid ed25519 public key")]
     InvalidSender(Address),
@@ -30,8 +43,11 @@ pub enum ExecutionError {
     /// The nonce is not the sender's next nonce (a replay or a double spend).
     #[error("sender {sender}: nonce {got}, expected {expected}")]
     BadNonce {
+        /// The sender's address.
         sender: Address,
+        /// What the rule requires.
         expected: u64,
+        /// What was found.
         got: u64,
     },
     /// The sender has used every nonce.
@@ -40,15 +56,21 @@ pub enum ExecutionError {
     /// The sender cannot pay the amount plus the fee.
     #[error("sender {sender} has {balance}, needs {needed}")]
     InsufficientBalance {
+        /// The sender's address.
         sender: Address,
+        /// The account's balance.
         balance: u128,
+        /// What the transaction needs.
         needed: u128,
     },
     /// The transfer would create an account with less than the existential deposit.
     #[error("transfer of {amount} would create account {recipient} below the existential deposit {deposit}")]
     BelowExistentialDeposit {
+        /// The recipient's address.
         recipient: Address,
+        /// The amount.
         amount: u128,
+        /// The existential deposit.
         deposit: u128,
     },
     /// A balance would overflow.

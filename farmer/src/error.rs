@@ -12,7 +12,12 @@ use thiserror::Error;
 pub enum Error {
     /// Disk I/O failed.
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// Decoding stored data failed.
     #[error(transparent)]
     Decode(#[from] DecodeError),
@@ -31,21 +36,29 @@ pub enum Error {
     /// A piece from the source failed verification.
     #[error("piece {index} is invalid: {reason}")]
     InvalidPiece {
+        /// Which one (counting from zero).
         index: PieceIndex,
+        /// Why.
         reason: PieceVerificationError,
     },
     /// A sector's bytes do not match their checksum.
     #[error("{path}: sector {sector_index} is corrupted (checksum mismatch in bytes {offset}..{end})")]
     CorruptedSector {
+        /// The file or directory.
         path: PathBuf,
+        /// The sector's index.
         sector_index: SectorIndex,
+        /// The byte offset.
         offset: u64,
+        /// The end (exclusive).
         end: u64,
     },
     /// A record read back from a sector does not match its record root.
     #[error("sector {sector_index} record {offset}: decoded record does not match its root")]
     CorruptedRecord {
+        /// The sector's index.
         sector_index: SectorIndex,
+        /// The byte offset.
         offset: PieceOffset,
     },
     /// The winning chunk has no proof of space (it was stored unmasked).
@@ -54,43 +67,75 @@ pub enum Error {
     /// A sector index or offset beyond what the sector or farm holds.
     #[error("{what} {value} is out of range (at most {max})")]
     OutOfRange {
+        /// Which kind of thing it is.
         what: &'static str,
+        /// The value given.
         value: u64,
+        /// The most allowed.
         max: u64,
     },
     /// The plot file is not a farm of this kind.
     #[error("{path}: {reason}")]
-    InvalidFarm { path: PathBuf, reason: String },
+    InvalidFarm {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A farm file whose creation was interrupted before its header was durable (no sector can have been
     /// written): safe to delete and create again.
     #[error("{path}: the farm's creation was interrupted (no header)")]
-    UnfinishedFarm { path: PathBuf },
+    UnfinishedFarm {
+        /// The file or directory.
+        path: PathBuf,
+    },
     /// A farm belongs to another chain or farmer than the daemon serves.
     #[error("{path}: the farm was plotted for another {what}; use a fresh directory for this chain or key")]
-    FarmMismatch { path: PathBuf, what: &'static str },
+    FarmMismatch {
+        /// The file or directory.
+        path: PathBuf,
+        /// Which kind of thing it is.
+        what: &'static str,
+    },
     /// A farm is too small for one sector.
     #[error("{path}: size {size} is smaller than one sector ({sector_size} bytes)")]
     FarmTooSmall {
+        /// The file or directory.
         path: PathBuf,
+        /// The size asked for, in bytes.
         size: u64,
+        /// Bytes of one sector.
         sector_size: u64,
     },
     /// The farmer identity file is unusable.
     #[error("{path}: {reason}")]
-    InvalidIdentity { path: PathBuf, reason: String },
+    InvalidIdentity {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The JSON-RPC connection to the node failed.
     #[cfg(feature = "daemon")]
     #[error("node RPC: {0}")]
     Rpc(#[from] jsonrpsee::core::ClientError),
     /// The node sent data that does not decode or verify.
     #[error("the node sent a bad {what}: {reason}")]
-    BadNodeData { what: &'static str, reason: String },
+    BadNodeData {
+        /// Which kind of thing it is.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The node claims far more archived history than the farmer knows (a lying or broken node): syncing
     /// it would mean fetching and holding an unbounded number of headers.
     #[error("the node claims {claimed} segments, more than {max_ahead} beyond the {known} known")]
     ImplausibleHistory {
+        /// What the other side claimed.
         claimed: u64,
+        /// How many the farmer knows.
         known: u64,
+        /// How far ahead is plausible.
         max_ahead: u64,
     },
     /// The node announced a segment whose successor index does not exist.
@@ -98,7 +143,10 @@ pub enum Error {
     SegmentIndexOverflow(SegmentIndex),
     /// The node serves another chain than the one the farms were plotted for.
     #[error("the node switched to another {what} while the daemon was running")]
-    ChainChanged { what: &'static str },
+    ChainChanged {
+        /// Which kind of thing it is.
+        what: &'static str,
+    },
     /// The daemon's configuration cannot work (no farms, no threads).
     #[error("invalid daemon configuration: {0}")]
     InvalidConfig(String),

@@ -106,15 +106,29 @@ pub enum SlotError {
     /// The slot describes another sector.
     #[error("describes sector {found}, not {expected}")]
     WrongSector {
+        /// What the rule requires.
         expected: SectorIndex,
+        /// What was found.
         found: SectorIndex,
     },
     /// The piece count differs from the farm header's.
     #[error("holds {found} pieces, the farm's sectors hold {expected}")]
-    WrongPieceCount { expected: u16, found: u16 },
+    WrongPieceCount {
+        /// What the rule requires.
+        expected: u16,
+        /// What was found.
+        found: u16,
+    },
     /// An s-bucket claims more chunks than the sector has pieces.
     #[error("s-bucket {s_bucket} holds {size} chunks, more than the {max} pieces")]
-    SBucketTooLarge { s_bucket: usize, size: u16, max: u16 },
+    SBucketTooLarge {
+        /// The s-bucket.
+        s_bucket: usize,
+        /// The size asked for, in bytes.
+        size: u16,
+        /// The most allowed.
+        max: u16,
+    },
 }
 
 /// Decodes and checks one metadata slot of a farm with `header`: `Ok(None)` for an empty slot.

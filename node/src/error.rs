@@ -29,11 +29,18 @@ pub enum ImportError {
     Genesis,
     /// The block is too far below the best block to be imported (spec 8: confirmation depth).
     #[error("block {number} is more than the confirmation depth below the best block {best}")]
-    TooOld { number: BlockNumber, best: BlockNumber },
+    TooOld {
+        /// The block number.
+        number: BlockNumber,
+        /// The best block number.
+        best: BlockNumber,
+    },
     /// The block forks off the chain below archived history, which cannot change.
     #[error("block {number} forks off below the archived block {archived}")]
     ForksArchivedHistory {
+        /// The block number.
         number: BlockNumber,
+        /// The archiving point.
         archived: BlockNumber,
     },
     /// The header fails validation against its parent (seal, proof of time, solution range, solution).
@@ -50,25 +57,50 @@ pub enum ImportError {
     Blocklisted(PublicKey),
     /// A vote in the body is invalid.
     #[error("vote {index}: {source}")]
-    Vote { index: usize, source: VoteError },
+    Vote {
+        /// Which one (counting from zero).
+        index: usize,
+        /// The underlying error.
+        source: VoteError,
+    },
     /// More equivocation proofs than a block may carry.
     #[error("{0} equivocation proofs, more than a block may carry")]
     TooManyEquivocationProofs(usize),
     /// An equivocation proof in the body does not hold.
     #[error("equivocation proof {index}: {source}")]
-    EquivocationProof { index: usize, source: EquivocationError },
+    EquivocationProof {
+        /// Which one (counting from zero).
+        index: usize,
+        /// The underlying error.
+        source: EquivocationError,
+    },
     /// An equivocation proof names a key the branch already block-lists.
     #[error("equivocation proof {index}: {key:?} is already block-listed")]
-    AlreadyBlocklisted { index: usize, key: PublicKey },
+    AlreadyBlocklisted {
+        /// Which one (counting from zero).
+        index: usize,
+        /// The key in question.
+        key: PublicKey,
+    },
     /// A transaction does not decode.
     #[error("transaction {index}: {source}")]
-    TransactionEncoding { index: usize, source: ExecutionError },
+    TransactionEncoding {
+        /// Which one (counting from zero).
+        index: usize,
+        /// The underlying error.
+        source: ExecutionError,
+    },
     /// The state transition fails (bad signature, nonce, balance: a double spend lands here).
     #[error("state transition: {0}")]
     Execution(#[from] ExecutionError),
     /// The header's state root is not the state after the block.
     #[error("state root {got} in the header, {expected} after executing the block")]
-    StateRoot { expected: BlockHash, got: BlockHash },
+    StateRoot {
+        /// What the rule requires.
+        expected: BlockHash,
+        /// What was found.
+        got: BlockHash,
+    },
     /// The block's farmer already signed another block or vote for this slot: it equivocated.
     #[error("equivocation: farmer {0:?} signed two different blocks or votes for one slot")]
     Equivocation(PublicKey),
@@ -119,8 +151,11 @@ pub enum Error {
     /// The database does not belong to this chain.
     #[error("the database at {path} holds genesis {found}, not this chain's {expected}")]
     WrongChain {
+        /// The file or directory.
         path: String,
+        /// What was found.
         found: BlockHash,
+        /// What the rule requires.
         expected: BlockHash,
     },
     /// Stored data is inconsistent.
@@ -131,17 +166,30 @@ pub enum Error {
     Decode(#[from] DecodeError),
     /// I/O failed (data directory, sockets).
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// The farmer RPC server (block submission, seals, solutions) was asked to listen beyond loopback
     /// without the explicit opt-in.
     #[error(
         "refusing to serve the farmer RPC on non-loopback address {address}: it accepts blocks, solutions and \
          seals; pass --farmer-rpc-unsafe-external if the network in between is trusted"
     )]
-    FarmerRpcExposed { address: std::net::SocketAddr },
+    FarmerRpcExposed {
+        /// The address asked for.
+        address: std::net::SocketAddr,
+    },
     /// An `--rpc-allow-host` or `--rpc-cors` entry is malformed.
     #[error("RPC access list entry {entry:?}: {reason}")]
-    RpcAccess { entry: String, reason: String },
+    RpcAccess {
+        /// The entry as given.
+        entry: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl From<BlockError> for ImportError {
@@ -170,29 +218,58 @@ pub enum PoolError {
     /// The transaction was signed for another chain.
     #[error("the transaction is for the chain with genesis {got}, this chain's genesis is {expected}")]
     WrongChain {
+        /// What the rule requires.
         expected: acre_consensus::Blake3Hash,
+        /// What was found.
         got: acre_consensus::Blake3Hash,
     },
     /// The fee is below `min_fee + byte_fee × size`.
     #[error("fee {fee} is below the minimum of {minimum}")]
-    FeeTooLow { fee: u128, minimum: u128 },
+    FeeTooLow {
+        /// The fee offered.
+        fee: u128,
+        /// The least allowed.
+        minimum: u128,
+    },
     /// The signature (or the sender's public key) does not verify.
     #[error(transparent)]
     BadSignature(ExecutionError),
     /// Its nonce is already used by the best state.
     #[error("nonce {got} is stale: the account's next nonce is {expected}")]
-    StaleNonce { expected: u64, got: u64 },
+    StaleNonce {
+        /// What the rule requires.
+        expected: u64,
+        /// What was found.
+        got: u64,
+    },
     /// Its nonce is too far ahead of the account's next nonce to be held.
     #[error(
         "nonce {got} is too far ahead: the account's next nonce is {next}, the pool holds at most {window} ahead"
     )]
-    NonceTooFarAhead { next: u64, window: u64, got: u64 },
+    NonceTooFarAhead {
+        /// The next nonce the account can use.
+        next: u64,
+        /// How far ahead of the next nonce the pool accepts.
+        window: u64,
+        /// What was found.
+        got: u64,
+    },
     /// The sender cannot pay amount plus fee on top of its earlier pending transactions.
     #[error("balance {balance} cannot pay {needed} (this transaction and the sender's earlier pending ones)")]
-    InsufficientBalance { balance: u128, needed: u128 },
+    InsufficientBalance {
+        /// The account's balance.
+        balance: u128,
+        /// What the transaction needs.
+        needed: u128,
+    },
     /// The transfer would create an account below the existential deposit.
     #[error("the recipient has no balance and {amount} is below the existential deposit {deposit}")]
-    BelowExistentialDeposit { amount: u128, deposit: u128 },
+    BelowExistentialDeposit {
+        /// The amount.
+        amount: u128,
+        /// The existential deposit.
+        deposit: u128,
+    },
     /// This exact transaction is already pending.
     #[error("transaction {0} is already pending")]
     AlreadyPending(acre_consensus::Blake3Hash),
@@ -200,13 +277,26 @@ pub enum PoolError {
     #[error(
         "a transaction with this nonce is pending with fee {pending_fee}; a replacement pays at least {minimum}"
     )]
-    ReplacementUnderpriced { pending_fee: u128, minimum: u128 },
+    ReplacementUnderpriced {
+        /// The fee of the transaction in the pool.
+        pending_fee: u128,
+        /// The least allowed.
+        minimum: u128,
+    },
     /// The sender already has the most pending transactions the pool holds per sender.
     #[error("the sender already has {limit} pending transactions")]
-    SenderLimit { limit: usize },
+    SenderLimit {
+        /// The per-sender limit.
+        limit: usize,
+    },
     /// The pool is full and this transaction pays no more than the cheapest pending one.
     #[error("the transaction pool is full ({capacity} transactions); pay more than {lowest_fee} to enter")]
-    PoolFull { capacity: usize, lowest_fee: u128 },
+    PoolFull {
+        /// The pool's capacity.
+        capacity: usize,
+        /// The lowest fee in the full pool.
+        lowest_fee: u128,
+    },
 }
 
 impl PoolError {

@@ -16,7 +16,12 @@ pub enum Witness {
     /// A subtree with no entry.
     Empty,
     /// A subtree with exactly one entry.
-    Leaf { key: StateKey, value_hash: Blake3Hash },
+    Leaf {
+        /// The key in question.
+        key: StateKey,
+        /// The hash of the leaf value.
+        value_hash: Blake3Hash,
+    },
     /// A subtree of two or more entries outside the witness, by hash.
     Pruned(Blake3Hash),
     /// A subtree of two or more entries, split on the next key bit.

@@ -24,7 +24,10 @@ pub enum Applied {
     /// The header was already known (and matches).
     Known,
     /// Headers between the known history and this one are missing; fetch them first.
-    Gap { from: SegmentIndex },
+    Gap {
+        /// The first missing item.
+        from: SegmentIndex,
+    },
 }
 
 /// A header that contradicts the known history.
