@@ -1,15 +1,30 @@
 //! `acre-consensus`: the pure core of the Acre protocol.
 //!
-//! Everything a node, a farmer or a research tool must agree on bit for bit lives here: the protocol
-//! parameters ([`params`]), the newtypes for protocol quantities ([`quantities`]), the domain-separated
-//! BLAKE3 hashing rules ([`hashing`]), the Merkle hashing and proof-verification rules ([`merkle`]), the
-//! canonical encodings of records, pieces and segment headers ([`pieces`], [`segments`]), the bounded
-//! decoding helpers every untrusted byte string goes through ([`codec`]), the proof of space that masks
-//! plotted chunks ([`pos`]) and the proof of time that paces slots and derives their challenges ([`pot`]).
+//! Everything a node, a farmer or a research tool must agree on bit for bit lives here, so that embedding
+//! this one crate is enough to reproduce any verdict the network reaches. By layer:
+//!
+//! - **Foundations**: the protocol parameters ([`params`]), newtypes for protocol quantities
+//!   ([`quantities`]), domain-separated BLAKE3 hashing ([`hashing`]), Merkle hashing and proof verification
+//!   ([`merkle`]), bounded decoding of untrusted bytes ([`codec`]), context-prefixed ed25519 signatures
+//!   ([`signing`]) and the crate's error type ([`error`]).
+//! - **History**: records and pieces ([`pieces`]) and segment headers ([`segments`]), the units archiving
+//!   produces and farmers store.
+//! - **Farming rules**: proof of space ([`pos`]), sectors and their expiry ([`sectors`]), the audit that
+//!   decides whether a chunk wins ([`audit`]), and solutions with their verification ([`solutions`]).
+//! - **Time**: proof of time ([`pot`]) and its chain across blocks with entropy injections
+//!   ([`pot_chain`]).
+//! - **Blocks and chains**: headers and bodies ([`blocks`]), header validation against a parent
+//!   ([`validation`]), eras and fork choice ([`chain_rules`]), a branch's own history ([`branch`]), votes
+//!   ([`votes`]), equivocation proofs ([`equivocation`]), and the chain state machine that ties them
+//!   together: a block's verdict and its child's context from the parent's context alone
+//!   ([`chain_state`]).
+//! - **State**: the sparse Merkle state tree and its witnesses ([`state_tree`]).
 //!
 //! The crate is deliberately pure: no clock, no disk, no network, no global state and no async runtime.
-//! Functions take `(&params, &state, input)` and return `Result`; heavy builders (fast Merkle trees, erasure
-//! coding, archiving) live in `acre-storage`, which depends on this crate and on nothing above it.
+//! Functions take `(&params, &state, input)` and return `Result`; heavy builders (fast Merkle trees,
+//! erasure coding, archiving) live in `acre-storage`, which depends on this crate and on nothing above it.
+//! It is single-threaded unless the `parallel` feature is on. `examples/walkthrough.rs` runs archive →
+//! plot → audit → prove → seal → validate in one synchronous program.
 
 pub mod audit;
 pub mod blocks;

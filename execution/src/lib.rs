@@ -6,7 +6,8 @@
 //! plus the block's fees credited to the solution's reward address, plus a vote reward per included vote.
 //! Transactions arrive as bytes and are decoded with size limits and verified with context-prefixed
 //! `verify_strict` signatures before they touch state ([`transaction`]); the transition itself
-//! ([`runtime`]) is a pure function of a [`RuntimeConfig`] over an [`state::AccountStore`], so the node,
+//! ([`runtime`]) is a pure function of a [`RuntimeConfig`] ([`config`]) over an [`state::AccountStore`]
+//! ([`state`]; errors in [`error`]), so the node,
 //! tests and fraud-proof tooling run exactly the same code. Domains' pluggable execution modules will join
 //! this crate.
 

@@ -134,7 +134,7 @@ pub fn apply_transaction(
 pub struct BlockOutcome {
     /// Fees paid by the block's transactions.
     pub fees: u128,
-    /// Block reward plus fees credited to the author (0 if burnt, see [`credit`]).
+    /// Block reward plus fees credited to the author (0 if burnt: a reward below the existential deposit).
     pub credited: u128,
     /// Vote rewards credited to voters.
     pub votes_paid: u128,

@@ -5,8 +5,12 @@
 //! farmer's key; [`auditing::audit_sector`] reads one s-bucket of a sector per slot and returns winning
 //! chunks; [`proving::prove`] turns a win into a consensus `Solution`; [`reading::read_piece`] gets any
 //! piece back out of a sector (the farmer is the chain's distributed storage). [`plot_file::Farm`] keeps
-//! sectors on disk, crash-safely. The [`daemon`] keeps farms plotted and farming against a node over its
-//! JSON-RPC API (`acre-farmer farm`, and in-process in `acre dev`).
+//! sectors on disk, crash-safely; [`sector`] is a sector's layout and metadata, [`pos_table`] the
+//! proof-of-space tables plotting and proving build, and [`error`] the crate's error type.
+//!
+//! With the `daemon` feature (on by default), the [`daemon`] keeps farms plotted and farming against a node
+//! over its JSON-RPC API (`acre-farmer farm`, and in-process in `acre dev`). Without it the crate is plain
+//! synchronous code with no async runtime, for research tools and simulators.
 
 pub mod auditing;
 #[cfg(feature = "daemon")]

@@ -1,13 +1,15 @@
 //! The Acre node: a standalone proof-of-archival-storage chain, assembled from the workspace's crates.
 //!
-//! - [`chain`]: the import pipeline (header against parent, body against parent state, one write
-//!   transaction per block, reorgs) and block proposal, over `acre-storage`'s redb database;
+//! - [`chain`]: the import pipeline (a shell over `acre-consensus`'s chain state machine: the segments a
+//!   branch produced, execution, cross-branch equivocation, one write transaction per block, reorgs) and
+//!   block proposal, over `acre-storage`'s redb database; [`state`] is the best branch's account state;
+//! - [`chain_spec`]: a chain's parameters, genesis accounts and economics (`--chain dev` or a JSON file);
 //! - [`timekeeper`]: proof of time on a dedicated thread, the chain's clock;
 //! - [`service`]: slot announcements, farmers' solutions and seals, block authoring;
 //! - [`archiving`]: confirmed blocks into segments and pieces, finality;
 //! - [`txpool`], [`rpc`] (jsonrpsee over WebSocket, the `acre-rpc-api` contract: a public server and a
 //!   loopback farmer server) and [`metrics`]
-//!   (Prometheus text on `/metrics`).
+//!   (Prometheus text on `/metrics`); [`error`] holds the node's error types.
 //!
 //! [`Node::start`] runs all of it inside the caller's tokio runtime, so `acre dev` can embed a node next to
 //! a farmer; the `acre-node` binary is a thin command line around it.

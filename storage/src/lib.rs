@@ -8,7 +8,12 @@
 //! segment, and consecutive segments back into blocks.
 //!
 //! Everything here is pure computation over bytes; CPU-heavy steps run on the caller's rayon pool (use a
-//! one-thread pool for single-threaded figures). [`db`] is the node database: typed tables on redb.
+//! one-thread pool for single-threaded figures). [`archive_dir`] lays segments out as files (`acre archive`,
+//! and a farmer plotting from them); [`error`] is the crate's error type.
+//!
+//! With the `db` feature (on by default), [`db`] is the node database, typed tables on redb, and
+//! [`chain_index`] the block tree over it with fork choice and atomic reorgs. Without it the crate has no
+//! storage engine at all, for tools that only archive and reconstruct.
 
 pub mod archive_dir;
 pub mod archiver;
