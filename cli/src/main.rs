@@ -10,6 +10,7 @@ mod archive;
 mod client;
 mod dev;
 mod keys;
+mod sim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,6 +95,9 @@ enum Command {
     Client(client::Command),
     /// Run a development chain: a node and a farmer with a small plot, printing blocks as they come.
     Dev(dev::DevArgs),
+    /// Simulate many farmers deterministically over the real protocol code and report chain growth, forks,
+    /// rewards against space, finality and equivocations.
+    Sim(sim::SimArgs),
 }
 
 /// Runs a node command on a single-threaded runtime: one connection, one request at a time.
@@ -137,6 +141,7 @@ fn main() -> ExitCode {
         Command::Key(KeyCommand::Inspect { file }) => keys::inspect(&file),
         Command::Client(command) => run_client(command),
         Command::Dev(args) => run_dev(args),
+        Command::Sim(args) => sim::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -104,7 +104,7 @@ pub enum BlockError {
     #[error(transparent)]
     Header(#[from] HeaderError),
     /// The block's author or one of its voters is block-listed on this branch.
-    #[error("farmer {0:?} is block-listed on this branch for equivocating")]
+    #[error("farmer {0} is block-listed on this branch for equivocating")]
     Blocklisted(PublicKey),
     /// A vote is invalid (or there are too many: `index` is then the first one over the limit).
     #[error("vote {index}: {source}")]
@@ -126,7 +126,7 @@ pub enum BlockError {
         source: EquivocationError,
     },
     /// An equivocation proof names a key the branch has block-listed already.
-    #[error("equivocation proof {index}: {key:?} is already block-listed")]
+    #[error("equivocation proof {index}: {key} is already block-listed")]
     AlreadyBlocklisted {
         /// Which one (counting from zero).
         index: usize,

@@ -37,6 +37,13 @@ impl PublicKey {
     }
 }
 
+impl std::fmt::Display for PublicKey {
+    /// Hex, as keys are shown everywhere else (`acre key inspect`, RPC).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
 /// `a mod modulus` for a 256-bit little-endian number.
 fn mod_u256(bytes: &[u8; 32], modulus: u64) -> u64 {
     assert!(modulus > 0, "modulus is a non-zero piece count");

@@ -22,5 +22,5 @@ pub use error::ExecutionError;
 pub use runtime::{
     BlockOutcome, TransactionOutcome, apply_block, apply_transaction, check_transaction, precheck_transaction,
 };
-pub use state::{Account, AccountStore, InMemoryAccounts};
+pub use state::{Account, AccountStore, InMemoryAccounts, account_key, state_root};
 pub use transaction::{Address, SignedTransaction, Transfer};

@@ -42,6 +42,27 @@ pub trait AccountStore {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InMemoryAccounts(pub BTreeMap<Address, Account>);
 
+/// The state key of an account: `H(account_key_ctx, address)`.
+pub fn account_key(address: &Address) -> acre_consensus::Blake3Hash {
+    acre_consensus::hashing::hash(acre_consensus::hashing::HashContext::AccountKey, &address.0)
+}
+
+/// The state root of a set of accounts (spec 8), recomputed over all of them: the compact sparse Merkle tree
+/// of `acre_consensus::state_tree` over `account_key(address) → H(value_ctx, borsh(account))`, without
+/// default (empty) accounts. This is the definition; the node keeps the same root incrementally.
+pub fn state_root(state: &InMemoryAccounts) -> acre_consensus::Blake3Hash {
+    let mut tree = acre_consensus::state_tree::StateTree::new();
+    for (address, account) in &state.0 {
+        if *account != Account::default() {
+            tree.insert(
+                account_key(address).0,
+                acre_consensus::state_tree::value_hash(&acre_consensus::codec::encode(account)),
+            );
+        }
+    }
+    tree.root()
+}
+
 impl InMemoryAccounts {
     /// Sum of all balances (total issuance), saturating.
     pub fn total_issuance(&self) -> u128 {

@@ -53,7 +53,7 @@ pub enum ImportError {
     #[error(transparent)]
     SegmentInclusion(#[from] SegmentInclusionError),
     /// The block's farmer is on the branch's block-list (it equivocated earlier).
-    #[error("farmer {0:?} is block-listed on this branch for equivocating")]
+    #[error("farmer {0} is block-listed on this branch for equivocating")]
     Blocklisted(PublicKey),
     /// A vote in the body is invalid.
     #[error("vote {index}: {source}")]
@@ -75,7 +75,7 @@ pub enum ImportError {
         source: EquivocationError,
     },
     /// An equivocation proof names a key the branch already block-lists.
-    #[error("equivocation proof {index}: {key:?} is already block-listed")]
+    #[error("equivocation proof {index}: {key} is already block-listed")]
     AlreadyBlocklisted {
         /// Which one (counting from zero).
         index: usize,
@@ -102,7 +102,7 @@ pub enum ImportError {
         got: BlockHash,
     },
     /// The block's farmer already signed another block or vote for this slot: it equivocated.
-    #[error("equivocation: farmer {0:?} signed two different blocks or votes for one slot")]
+    #[error("equivocation: farmer {0} signed two different blocks or votes for one slot")]
     Equivocation(PublicKey),
     /// The database failed.
     #[error(transparent)]

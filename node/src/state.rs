@@ -17,10 +17,10 @@
 //! [`Accounts`] table (linear in the accounts, once per start).
 
 use acre_consensus::codec;
-use acre_consensus::hashing::{self, Blake3Hash, HashContext};
+use acre_consensus::hashing::Blake3Hash;
 use std::collections::BTreeMap;
 
-use acre_consensus::state_tree::{PersistentStateTree, StateTree, value_hash};
+use acre_consensus::state_tree::{PersistentStateTree, value_hash};
 use acre_execution::{Account, AccountStore, Address, InMemoryAccounts};
 use acre_storage::db::{ReadTx, WriteTx};
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -46,22 +46,7 @@ pub struct AccountChange {
     pub after: Account,
 }
 
-/// The state key of an account.
-pub fn account_key(address: &Address) -> Blake3Hash {
-    hashing::hash(HashContext::AccountKey, &address.0)
-}
-
-/// The state root of a set of accounts, recomputed over all of them: the definition, used for genesis and
-/// as the reference in tests ([`BranchState::root`] is the incremental one).
-pub fn root(state: &InMemoryAccounts) -> Blake3Hash {
-    let mut tree = StateTree::new();
-    for (address, account) in &state.0 {
-        if *account != Account::default() {
-            tree.insert(account_key(address).0, value_hash(&codec::encode(account)));
-        }
-    }
-    tree.root()
-}
+pub use acre_execution::{account_key, state_root as root};
 
 /// What changed between two states (accounts present in either).
 pub fn diff(before: &InMemoryAccounts, after: &InMemoryAccounts) -> Vec<AccountChange> {
