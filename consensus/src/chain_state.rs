@@ -101,7 +101,7 @@ impl ChainContext {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BlockError {
     /// The header is invalid.
-    #[error(transparent)]
+    #[error("invalid header: {0}")]
     Header(#[from] HeaderError),
     /// The block's author or one of its voters is block-listed on this branch.
     #[error("farmer {0} is block-listed on this branch for equivocating")]
@@ -140,7 +140,7 @@ pub enum BlockError {
     #[error(transparent)]
     SegmentInclusion(#[from] SegmentInclusionError),
     /// Executing the body gave another state root than the header's.
-    #[error("state root {got} differs from the execution's {expected}")]
+    #[error("state root {got} in the header, {expected} after executing the block")]
     StateRoot {
         /// What the rule requires.
         expected: Blake3Hash,

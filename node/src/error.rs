@@ -1,12 +1,9 @@
 //! The node's errors: why a block, transaction or solution was rejected, and what failed underneath.
 
 use acre_consensus::blocks::BlockHash;
-use acre_consensus::branch::SegmentInclusionError;
 use acre_consensus::chain_state::BlockError;
-use acre_consensus::equivocation::EquivocationError;
 use acre_consensus::sectors::PublicKey;
 use acre_consensus::validation::HeaderError;
-use acre_consensus::votes::VoteError;
 use acre_consensus::{BlockNumber, DecodeError};
 use acre_execution::ExecutionError;
 use thiserror::Error;
@@ -43,45 +40,10 @@ pub enum ImportError {
         /// The archiving point.
         archived: BlockNumber,
     },
-    /// The header fails validation against its parent (seal, proof of time, solution range, solution).
-    #[error("invalid header: {0}")]
-    Header(#[from] HeaderError),
-    /// The body does not match the header's body root.
-    #[error("the body does not match the header's body root")]
-    BodyRoot,
-    /// The body's segment headers are not exactly those its branch must carry (spec 3.6).
+    /// The block breaks a rule of its branch (`acre_consensus::chain_state`): header, body root, segment
+    /// headers, block-list, votes, equivocation proofs or state root.
     #[error(transparent)]
-    SegmentInclusion(#[from] SegmentInclusionError),
-    /// The block's farmer is on the branch's block-list (it equivocated earlier).
-    #[error("farmer {0} is block-listed on this branch for equivocating")]
-    Blocklisted(PublicKey),
-    /// A vote in the body is invalid.
-    #[error("vote {index}: {source}")]
-    Vote {
-        /// Which one (counting from zero).
-        index: usize,
-        /// The underlying error.
-        source: VoteError,
-    },
-    /// More equivocation proofs than a block may carry.
-    #[error("{0} equivocation proofs, more than a block may carry")]
-    TooManyEquivocationProofs(usize),
-    /// An equivocation proof in the body does not hold.
-    #[error("equivocation proof {index}: {source}")]
-    EquivocationProof {
-        /// Which one (counting from zero).
-        index: usize,
-        /// The underlying error.
-        source: EquivocationError,
-    },
-    /// An equivocation proof names a key the branch already block-lists.
-    #[error("equivocation proof {index}: {key} is already block-listed")]
-    AlreadyBlocklisted {
-        /// Which one (counting from zero).
-        index: usize,
-        /// The key in question.
-        key: PublicKey,
-    },
+    Block(#[from] BlockError),
     /// A transaction does not decode.
     #[error("transaction {index}: {source}")]
     TransactionEncoding {
@@ -93,14 +55,6 @@ pub enum ImportError {
     /// The state transition fails (bad signature, nonce, balance: a double spend lands here).
     #[error("state transition: {0}")]
     Execution(#[from] ExecutionError),
-    /// The header's state root is not the state after the block.
-    #[error("state root {got} in the header, {expected} after executing the block")]
-    StateRoot {
-        /// What the rule requires.
-        expected: BlockHash,
-        /// What was found.
-        got: BlockHash,
-    },
     /// The block's farmer already signed another block or vote for this slot: it equivocated.
     #[error("equivocation: farmer {0} signed two different blocks or votes for one slot")]
     Equivocation(PublicKey),
@@ -119,20 +73,22 @@ impl ImportError {
             Self::Genesis => "genesis",
             Self::TooOld { .. } => "too_old",
             Self::ForksArchivedHistory { .. } => "forks_archived_history",
-            Self::Header(HeaderError::ProofOfTime(_)) => "proof_of_time",
-            Self::Header(HeaderError::Seal(_)) => "seal",
-            Self::Header(HeaderError::Solution(_)) => "solution",
-            Self::Header(_) => "header",
-            Self::BodyRoot => "body_root",
-            Self::SegmentInclusion(_) => "segment_headers",
-            Self::Blocklisted(_) => "blocklisted",
-            Self::Vote { .. } => "vote",
-            Self::TooManyEquivocationProofs(_)
-            | Self::EquivocationProof { .. }
-            | Self::AlreadyBlocklisted { .. } => "equivocation_proof",
+            Self::Block(error) => match error {
+                BlockError::Header(HeaderError::ProofOfTime(_)) => "proof_of_time",
+                BlockError::Header(HeaderError::Seal(_)) => "seal",
+                BlockError::Header(HeaderError::Solution(_)) => "solution",
+                BlockError::Header(_) => "header",
+                BlockError::BodyRoot => "body_root",
+                BlockError::SegmentInclusion(_) => "segment_headers",
+                BlockError::Blocklisted(_) => "blocklisted",
+                BlockError::Vote { .. } => "vote",
+                BlockError::TooManyEquivocationProofs(_)
+                | BlockError::EquivocationProof { .. }
+                | BlockError::AlreadyBlocklisted { .. } => "equivocation_proof",
+                BlockError::StateRoot { .. } => "state_root",
+            },
             Self::TransactionEncoding { .. } => "transaction_encoding",
             Self::Execution(_) => "execution",
-            Self::StateRoot { .. } => "state_root",
             Self::Equivocation(_) => "equivocation",
             Self::Storage(_) => "storage",
         }
@@ -190,22 +146,6 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-}
-
-impl From<BlockError> for ImportError {
-    fn from(error: BlockError) -> Self {
-        match error {
-            BlockError::Header(error) => Self::Header(error),
-            BlockError::Blocklisted(key) => Self::Blocklisted(key),
-            BlockError::Vote { index, source } => Self::Vote { index, source },
-            BlockError::TooManyEquivocationProofs(count) => Self::TooManyEquivocationProofs(count),
-            BlockError::EquivocationProof { index, source } => Self::EquivocationProof { index, source },
-            BlockError::AlreadyBlocklisted { index, key } => Self::AlreadyBlocklisted { index, key },
-            BlockError::BodyRoot => Self::BodyRoot,
-            BlockError::SegmentInclusion(error) => Self::SegmentInclusion(error),
-            BlockError::StateRoot { expected, got } => Self::StateRoot { expected, got },
-        }
-    }
 }
 
 /// Why the transaction pool refused a transaction. Each reason is its own variant (and its own

@@ -10,30 +10,16 @@
 mod common;
 
 use acre_consensus::SlotNumber;
-use acre_consensus::pot_chain::PotStart;
 use acre_node::chain::Imported;
-use acre_node::timekeeper::Timekeeper;
 use acre_node::{Chain, ChainSpec};
-use common::authoring::Farmer;
+use common::authoring::{Farmer, fast_spec, timekeeper};
 
 /// The dev chain with fast proof of time and no entropy injections within the test's reach (the
 /// in-memory timekeeper does not follow the chain).
 fn spec() -> ChainSpec {
-    let mut spec = ChainSpec::dev();
-    spec.name = "archiving-fault".into();
-    spec.params.pot_iterations = 1_600_000;
+    let mut spec = fast_spec("archiving-fault");
     spec.params.pot_entropy_injection_interval = 1 << 20;
     spec
-}
-
-fn timekeeper(chain: &Chain) -> Timekeeper {
-    Timekeeper::spawn(
-        chain.params(),
-        PotStart::Genesis(chain.genesis_seed()),
-        Vec::new(),
-    )
-    .expect("timekeeper starts")
-    .0
 }
 
 #[test]

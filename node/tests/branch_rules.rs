@@ -8,32 +8,18 @@ mod common;
 use acre_consensus::SlotNumber;
 use acre_consensus::blocks::{Body, Header};
 use acre_consensus::branch::SegmentInclusionError;
-use acre_consensus::pot_chain::{NoPotCache, PotChainError, PotStart};
+use acre_consensus::chain_state::BlockError;
+use acre_consensus::pot_chain::{NoPotCache, PotChainError};
 use acre_consensus::validation::HeaderError;
 use acre_consensus::votes::Vote;
 use acre_consensus::{Blake3Hash, SegmentIndex, SegmentRoot};
 use acre_execution::Address;
 use acre_node::chain_spec::{DEV_BLOCK_REWARD, DEV_VOTE_REWARD};
-use acre_node::timekeeper::Timekeeper;
 use acre_node::{Chain, ChainSpec, ImportError};
-use common::authoring::Farmer;
+use common::authoring::{Farmer, fast_spec, timekeeper};
 
-/// The dev chain with fast proof of time (a few milliseconds a slot).
 fn spec() -> ChainSpec {
-    let mut spec = ChainSpec::dev();
-    spec.name = "branch-rules".into();
-    spec.params.pot_iterations = 1_600_000;
-    spec
-}
-
-fn timekeeper(chain: &Chain) -> Timekeeper {
-    Timekeeper::spawn(
-        chain.params(),
-        PotStart::Genesis(chain.genesis_seed()),
-        Vec::new(),
-    )
-    .expect("timekeeper starts")
-    .0
+    fast_spec("branch-rules")
 }
 
 fn resealed(farmer: &Farmer, header: &acre_consensus::blocks::UnsealedHeader, body: &Body) -> Header {
@@ -57,25 +43,29 @@ fn blocks_must_carry_exactly_the_segment_headers_their_branch_produced() {
     missing.segment_headers.clear();
     assert!(matches!(
         import(missing),
-        Err(ImportError::SegmentInclusion(SegmentInclusionError::Missing {
-            index: SegmentIndex(0)
-        }))
+        Err(ImportError::Block(BlockError::SegmentInclusion(
+            SegmentInclusionError::Missing {
+                index: SegmentIndex(0)
+            }
+        )))
     ));
     let mut extra = proposal.body.clone();
     extra.segment_headers.push(genesis_segment[0]);
     assert!(matches!(
         import(extra),
-        Err(ImportError::SegmentInclusion(
+        Err(ImportError::Block(BlockError::SegmentInclusion(
             SegmentInclusionError::Unexpected { .. }
-        ))
+        )))
     ));
     let mut forged = proposal.body.clone();
     forged.segment_headers[0].segment_root = SegmentRoot(Blake3Hash([9; 32]));
     assert!(matches!(
         import(forged),
-        Err(ImportError::SegmentInclusion(SegmentInclusionError::Mismatch {
-            index: SegmentIndex(0)
-        }))
+        Err(ImportError::Block(BlockError::SegmentInclusion(
+            SegmentInclusionError::Mismatch {
+                index: SegmentIndex(0)
+            }
+        )))
     ));
     import(proposal.body.clone()).expect("the honest block imports");
     timekeeper.stop();
@@ -140,7 +130,7 @@ fn equivocation_is_judged_per_key_and_slot_and_its_proof_blocklists_the_farmer_o
     let (_, late) = a.propose_after(&x, &timekeeper, x.best().0.slot, &[]);
     assert!(matches!(
         x.import(&late.header.clone().seal(&a.key), &late.body, &timekeeper),
-        Err(ImportError::Blocklisted(key)) if key == a.public_key
+        Err(ImportError::Block(BlockError::Blocklisted(key))) if key == a.public_key
     ));
     timekeeper.stop();
     drop(x);
@@ -152,7 +142,7 @@ fn equivocation_is_judged_per_key_and_slot_and_its_proof_blocklists_the_farmer_o
 
     // The block-list belongs to the branch that carried the proof: a heavier branch from A's first block
     // that never saw the equivocation takes over, and on it A farms again.
-    let timekeeper = self::timekeeper(&x);
+    let timekeeper = common::authoring::timekeeper(&x);
     let y = Chain::open(spec.clone(), None).expect("opens");
     y.import(&first.header.clone().seal(&a.key), &first.body, &timekeeper)
         .expect("A's first block imports on the other node");
@@ -186,16 +176,16 @@ fn proof_of_time_contradicting_the_timekeeper_is_rejected_before_any_verificatio
     let bad_pot = bad_pot.seal(&a.key);
     assert!(matches!(
         x.import(&bad_pot, &proposal.body, &timekeeper),
-        Err(ImportError::Header(HeaderError::ProofOfTime(
+        Err(ImportError::Block(BlockError::Header(HeaderError::ProofOfTime(
             PotChainError::DiffersFromKnown { slot: SlotNumber(1) }
-        )))
+        ))))
     ));
     // Without the timekeeper's proof the same block costs a full verification to reject.
     assert!(matches!(
         x.import(&bad_pot, &proposal.body, &NoPotCache),
-        Err(ImportError::Header(HeaderError::ProofOfTime(
+        Err(ImportError::Block(BlockError::Header(HeaderError::ProofOfTime(
             PotChainError::InvalidSlot { .. }
-        )))
+        ))))
     ));
     // The solution is checked before the proof of time: a block wrong in both is rejected for its
     // solution.
@@ -206,7 +196,7 @@ fn proof_of_time_contradicting_the_timekeeper_is_rejected_before_any_verificatio
     }
     assert!(matches!(
         x.import(&both.seal(&a.key), &proposal.body, &NoPotCache),
-        Err(ImportError::Header(HeaderError::Solution(_)))
+        Err(ImportError::Block(BlockError::Header(HeaderError::Solution(_))))
     ));
     timekeeper.stop();
 }

@@ -178,7 +178,7 @@ impl Node {
                 }
             }
         }
-        let accepted = world.accepted(&header.hash()).ok_or(SimError::Unknown)?;
+        let accepted = world.block(&header.hash())?;
         self.known.insert(header.hash(), unsealed.number);
         let tip = Tip {
             weight: accepted.weight,

@@ -211,14 +211,7 @@ impl Sim {
     fn tick(&mut self, index: usize, slot: u64, now: u64) -> Result<(), SimError> {
         self.world.prove_up_to(slot)?;
         let best = self.nodes[index].best.hash;
-        let range = self
-            .world
-            .accepted(&best)
-            .ok_or(SimError::Unknown)?
-            .context
-            .child
-            .era
-            .solution_range;
+        let range = self.world.block(&best)?.context.child.era.solution_range;
         let challenge = self.world.challenge(slot);
         if let Some(win) =
             self.farmers[index].audit(&self.params, &challenge, voting_range(&self.params, range))?
@@ -247,13 +240,7 @@ impl Sim {
 
     fn vote(&mut self, index: usize, claim: &Claim, now: u64) -> Result<(), SimError> {
         let parent = self.nodes[index].best.hash;
-        let parent_slot = self
-            .world
-            .accepted(&parent)
-            .ok_or(SimError::Unknown)?
-            .header
-            .unsealed
-            .slot;
+        let parent_slot = self.world.block(&parent)?.header.unsealed.slot;
         if SlotNumber(claim.slot) <= parent_slot {
             return Ok(());
         }
@@ -314,7 +301,7 @@ impl Sim {
     ) -> Result<Option<(Header, Body)>, SimError> {
         let node = &self.nodes[index];
         let parent_hash = node.best.hash;
-        let parent = self.world.accepted(&parent_hash).ok_or(SimError::Unknown)?;
+        let parent = self.world.block(&parent_hash)?;
         let context = parent.context.clone();
         let info = &context.child;
         let slot = SlotNumber(claim.slot);
@@ -392,23 +379,8 @@ impl Sim {
     /// Node 0's view at the end of `slot`, updating the finality delays.
     fn row(&mut self, slot: u64, finality: &mut FinalityTracker) -> Result<SlotRow, SimError> {
         let best = self.nodes[0].best.hash;
-        let best_number = self
-            .world
-            .accepted(&best)
-            .ok_or(SimError::Unknown)?
-            .header
-            .unsealed
-            .number
-            .0;
-        let range = self
-            .world
-            .accepted(&best)
-            .ok_or(SimError::Unknown)?
-            .context
-            .child
-            .era
-            .solution_range
-            .0;
+        let best_number = self.world.block(&best)?.header.unsealed.number.0;
+        let range = self.world.block(&best)?.context.child.era.solution_range.0;
         let farmers = &self.farmers;
         finality.expected_blocks += *finality
             .by_range
@@ -467,7 +439,7 @@ impl Sim {
             .max_by_key(|(hash, count)| (**count, std::cmp::Reverse(**hash)))
             .map(|(hash, count)| (*hash, *count))
             .ok_or(SimError::Unknown)?;
-        let best_block = self.world.accepted(&best).ok_or(SimError::Unknown)?;
+        let best_block = self.world.block(&best)?;
         let mut on_best = HashSet::new();
         let mut cursor = best;
         let mut votes_included = 0u64;

@@ -158,6 +158,11 @@ impl World {
         self.accepted.get(hash)
     }
 
+    /// An accepted block the caller knows is there (a node's best block, a known parent).
+    pub fn block(&self, hash: &BlockHash) -> Result<&Accepted, SimError> {
+        self.accepted.get(hash).ok_or(SimError::Unknown)
+    }
+
     /// How many blocks were accepted (genesis included).
     pub fn accepted_count(&self) -> u64 {
         self.accepted.len() as u64

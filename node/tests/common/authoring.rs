@@ -19,6 +19,25 @@ use acre_node::timekeeper::Timekeeper;
 use acre_node::{Chain, ChainSpec};
 use ed25519_dalek::SigningKey;
 
+/// The dev chain named `name` with fast proof of time (a few milliseconds a slot).
+pub fn fast_spec(name: &str) -> ChainSpec {
+    let mut spec = ChainSpec::dev();
+    spec.name = name.into();
+    spec.params.pot_iterations = 1_600_000;
+    spec
+}
+
+/// A timekeeper proving `chain`'s slots from genesis (it does not follow the chain's injections).
+pub fn timekeeper(chain: &Chain) -> Timekeeper {
+    Timekeeper::spawn(
+        chain.params(),
+        acre_consensus::pot_chain::PotStart::Genesis(chain.genesis_seed()),
+        Vec::new(),
+    )
+    .expect("timekeeper starts")
+    .0
+}
+
 /// Sectors each farmer plots: enough that about half the slots have a win at the initial solution range,
 /// few enough that plotting (most of the test's time) stays short.
 pub const SECTORS: u16 = 4;
