@@ -1,0 +1,10 @@
+//! `acre-tests`: harnesses that cut across the workspace's crates.
+//!
+//! [`fuzz`] feeds every decoder of untrusted bytes (headers, bodies, segment headers, pieces, solutions,
+//! votes, equivocation proofs, transactions, RPC payloads) near-valid inputs: valid encodings of randomly
+//! generated values, damaged a little. Random bytes rarely get past a first length prefix or version byte;
+//! damaged valid encodings reach the decoders' deep paths. The `fuzz` binary runs any number of inputs
+//! per target and prints a table (`scripts/fuzz`, 10^6 per target); the crate's test runs a short version
+//! in CI. The multi-node harnesses of the network issue will join this crate.
+
+pub mod fuzz;
