@@ -8,7 +8,11 @@ mod common;
 use common::ACRE;
 
 fn sim(args: &[&str]) -> Output {
-    Command::new(ACRE).arg("sim").args(args).output().expect("acre runs")
+    Command::new(ACRE)
+        .arg("sim")
+        .args(args)
+        .output()
+        .expect("acre runs")
 }
 
 fn json(output: &Output) -> serde_json::Value {
@@ -25,7 +29,9 @@ fn acre_sim_is_deterministic_writes_csv_and_refuses_bad_options() {
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("chain.csv");
     let args = ["--farmers", "6", "--slots", "60", "--seed", "3", "--json"];
-    let first = json(&sim(&[&args[..], &["--csv", csv.to_str().expect("utf-8")]].concat()));
+    let first = json(&sim(
+        &[&args[..], &["--csv", csv.to_str().expect("utf-8")]].concat()
+    ));
     let again = json(&sim(&args));
     assert_eq!(first["final_hash"], again["final_hash"], "one seed, one run");
     assert_eq!(first["farmers"], 6);
