@@ -29,7 +29,7 @@ pub mod world;
 use thiserror::Error;
 
 pub use report::Report;
-pub use run::{SLOT_MS, Simulation, params, run};
+pub use run::{MAX_FARMERS, SLOT_MS, Simulation, params, run};
 
 /// What to simulate.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,6 +22,9 @@ use crate::report::{Report, SlotRow, SpaceClass};
 use crate::world::World;
 use crate::{Config, SimError};
 
+/// Most farmers a run takes: the network keeps per-link state, quadratic in the farmers.
+pub const MAX_FARMERS: usize = 1_000;
+
 /// Milliseconds per slot of virtual time.
 pub const SLOT_MS: u64 = 1_000;
 
@@ -56,6 +59,10 @@ struct Sim {
     equivocations: u64,
     /// Farmers that sealed two blocks for a slot at least once.
     equivocated: HashSet<usize>,
+    /// The last slot to simulate.
+    slots: u64,
+    /// The largest clock skew, which every tick is offset by.
+    max_skew_ms: u64,
 }
 
 /// Runs `config` to the end and reports.
@@ -71,12 +78,15 @@ pub struct Simulation {
 }
 
 impl Simulation {
-    /// Checks `config`, plots every farmer and schedules every slot.
+    /// Checks `config`, plots every farmer and schedules every farmer's first slot.
     pub fn new(config: &Config) -> Result<Self, SimError> {
-        if config.farmers < 2 || config.slots == 0 || !(0.0..=1.0).contains(&config.byzantine) {
-            return Err(SimError::Config(
-                "at least 2 farmers, 1 slot, and a byzantine fraction in [0, 1]".into(),
-            ));
+        if !(2..=MAX_FARMERS).contains(&config.farmers)
+            || config.slots == 0
+            || !(0.0..=1.0).contains(&config.byzantine)
+        {
+            return Err(SimError::Config(format!(
+                "2 to {MAX_FARMERS} farmers, at least 1 slot, and a byzantine fraction in [0, 1]"
+            )));
         }
         if config.pieces.0 == 0
             || config.pieces.0 > config.pieces.1
@@ -88,13 +98,8 @@ impl Simulation {
             )));
         }
         let mut sim = Sim::set_up(config)?;
-        for slot in 1..=config.slots {
-            for farmer in 0..sim.farmers.len() {
-                let skew = sim.farmers[farmer].skew_ms;
-                // Every clock is `max_skew_ms` late at most, so no tick comes before its slot's proof.
-                let time = (slot * SLOT_MS + config.max_skew_ms).saturating_add_signed(skew);
-                sim.network.schedule(time, Event::Tick { farmer, slot });
-            }
+        for farmer in 0..sim.farmers.len() {
+            sim.schedule_tick(farmer, 1);
         }
         Ok(Self {
             sim,
@@ -115,7 +120,10 @@ impl Simulation {
                 rows.push(sim.row(last_slot, &mut finality)?);
             }
             match event {
-                Event::Tick { farmer, slot } => sim.tick(farmer, slot, time)?,
+                Event::Tick { farmer, slot } => {
+                    sim.tick(farmer, slot, time)?;
+                    sim.schedule_tick(farmer, slot + 1);
+                }
                 Event::Block { to, header, body } => {
                     sim.nodes[to].receive(&mut sim.world, *header, *body)?;
                 }
@@ -203,7 +211,20 @@ impl Sim {
             rng,
             equivocations: 0,
             equivocated: HashSet::new(),
+            slots: config.slots,
+            max_skew_ms: config.max_skew_ms,
         })
+    }
+
+    /// Schedules farmer `index`'s tick for `slot`, if the run reaches it. Each farmer has one tick in the
+    /// queue at a time, so the queue holds farmers plus messages in flight, however long the run.
+    fn schedule_tick(&mut self, farmer: usize, slot: u64) {
+        if slot > self.slots {
+            return;
+        }
+        // Every clock is `max_skew_ms` late at most, so no tick comes before its slot's proof.
+        let time = (slot * SLOT_MS + self.max_skew_ms).saturating_add_signed(self.farmers[farmer].skew_ms);
+        self.network.schedule(time, Event::Tick { farmer, slot });
     }
 
     /// Farmer `index`'s clock reaches `slot`: it audits the slot and claims what it won

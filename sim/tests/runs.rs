@@ -92,3 +92,17 @@ fn equivocating_farmers_are_refused_and_blocklisted() {
     assert_eq!(report.honest_blocklisted, 0);
     assert_eq!(report.nodes_agreeing, 40);
 }
+
+#[test]
+fn oversized_configurations_are_refused_before_any_work() {
+    let too_many = run(&Config {
+        farmers: acre_sim::MAX_FARMERS + 1,
+        ..Config::default()
+    });
+    assert!(matches!(too_many, Err(acre_sim::SimError::Config(_))));
+    let no_slots = run(&Config {
+        slots: 0,
+        ..Config::default()
+    });
+    assert!(matches!(no_slots, Err(acre_sim::SimError::Config(_))));
+}
