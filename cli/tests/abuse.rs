@@ -6,7 +6,7 @@
 //! stay bounded, and every rejection must be counted in `/metrics`.
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use acre_consensus::blocks::{Body, Header};
@@ -20,7 +20,7 @@ use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 
 mod common;
 
-use common::{ACRE, Guard, free_port, sibling};
+use common::{ACRE, free_port, spawn_farmer, spawn_node};
 
 /// Blocks observed in each phase: enough for a meaningful rate, few enough for CI.
 const BLOCKS_PER_PHASE: u64 = 18;
@@ -78,41 +78,16 @@ fn a_flooded_node_keeps_authoring_and_counts_every_rejection() {
     std::fs::write(&spec_path, serde_json::to_string(&spec).expect("JSON")).expect("writes");
     let genesis_hash = spec.genesis().expect("genesis").header.hash();
     let (port, farmer_port, metrics_port) = (free_port(), free_port(), free_port());
-    let node = Guard(
-        Command::new(sibling("acre-node"))
-            .arg("--chain")
-            .arg(&spec_path)
-            .arg("--data-dir")
-            .arg(dir.path().join("node"))
-            .args([
-                "--rpc-port",
-                &port.to_string(),
-                "--farmer-rpc-port",
-                &farmer_port.to_string(),
-                "--metrics-port",
-                &metrics_port.to_string(),
-            ])
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("acre-node starts"),
+    let node = spawn_node(
+        &spec_path,
+        &dir.path().join("node"),
+        port,
+        farmer_port,
+        Some(metrics_port),
+        "error",
     );
     let farm = dir.path().join("farm");
-    let _farmer = Guard(
-        Command::new(sibling("acre-farmer"))
-            .args([
-                "farm",
-                "--node",
-                &format!("ws://127.0.0.1:{farmer_port}"),
-                "--reward-address",
-                &Address([0x5a; 32]).to_string(),
-            ])
-            .arg(format!("path={},size=512K", farm.display()))
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("acre-farmer starts"),
-    );
+    let _farmer = spawn_farmer(farmer_port, &Address([0x5a; 32]), &farm, "512K", "error");
     let node_url = format!("ws://127.0.0.1:{port}");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -4,7 +4,7 @@
 //!
 //! The node and farmer binaries are found next to `acre` (`cargo test --workspace` builds all three).
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use acre_consensus::params::ProtocolParams;
@@ -16,7 +16,7 @@ use acre_node::chain_spec::{DEV_ENDOWMENT, dev_key};
 
 mod common;
 
-use common::{ACRE, Guard, free_port, sibling};
+use common::{ACRE, free_port, spawn_farmer, spawn_node};
 
 fn acre(args: &[&str]) -> Output {
     Command::new(ACRE).args(args).output().expect("acre runs")
@@ -98,44 +98,19 @@ fn node_and_farmer_binaries_author_blocks_and_acre_transfers() {
     let port = free_port();
     let node_url = format!("ws://127.0.0.1:{port}");
     let farmer_port = free_port();
-    let farmer_url = format!("ws://127.0.0.1:{farmer_port}");
 
-    let _node = Guard(
-        Command::new(sibling("acre-node"))
-            .arg("--chain")
-            .arg(&spec_path)
-            .arg("--data-dir")
-            .arg(dir.path().join("node"))
-            .args([
-                "--rpc-port",
-                &port.to_string(),
-                "--farmer-rpc-port",
-                &farmer_port.to_string(),
-                "--no-metrics",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("acre-node starts"),
+    let _node = spawn_node(
+        &spec_path,
+        &dir.path().join("node"),
+        port,
+        farmer_port,
+        None,
+        "warn",
     );
     let reward = Address([0x5a; 32]);
     let farm = dir.path().join("farm");
-    let farmer = Guard(
-        Command::new(sibling("acre-farmer"))
-            .args([
-                "farm",
-                "--node",
-                &farmer_url,
-                "--reward-address",
-                &reward.to_string(),
-            ])
-            // One sector: the vote statistics below know exactly which chunks it audits.
-            .arg(format!("path={},size=80K", farm.display()))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("acre-farmer starts"),
-    );
+    // One sector: the vote statistics below know exactly which chunks it audits.
+    let farmer = spawn_farmer(farmer_port, &reward, &farm, "80K", "warn");
 
     let alice_key = dir.path().join("alice.key");
     std::fs::write(

@@ -3,7 +3,9 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
+
+use acre_execution::Address;
 
 /// The `acre` binary under test.
 pub const ACRE: &str = env!("CARGO_BIN_EXE_acre");
@@ -35,4 +37,59 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// Starts `acre-node` on the chain spec at `spec` with its data in `data`, its public RPC on `rpc_port`,
+/// its farmer RPC on `farmer_port`, metrics on `metrics_port` (none: `--no-metrics`), logging at `log`.
+pub fn spawn_node(
+    spec: &Path,
+    data: &Path,
+    rpc_port: u16,
+    farmer_port: u16,
+    metrics_port: Option<u16>,
+    log: &str,
+) -> Guard {
+    let mut command = Command::new(sibling("acre-node"));
+    command
+        .arg("--chain")
+        .arg(spec)
+        .arg("--data-dir")
+        .arg(data)
+        .args([
+            "--rpc-port",
+            &rpc_port.to_string(),
+            "--farmer-rpc-port",
+            &farmer_port.to_string(),
+        ]);
+    match metrics_port {
+        Some(port) => command.args(["--metrics-port", &port.to_string()]),
+        None => command.arg("--no-metrics"),
+    };
+    Guard(
+        command
+            .env("RUST_LOG", log)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("acre-node starts"),
+    )
+}
+
+/// Starts `acre-farmer farm` against the node's farmer RPC on `farmer_port`, paying `reward`, with the
+/// farm at `farm` of `size` (as the farm argument takes it, e.g. `512K`), logging at `log`.
+pub fn spawn_farmer(farmer_port: u16, reward: &Address, farm: &Path, size: &str, log: &str) -> Guard {
+    Guard(
+        Command::new(sibling("acre-farmer"))
+            .args([
+                "farm",
+                "--node",
+                &format!("ws://127.0.0.1:{farmer_port}"),
+                "--reward-address",
+                &reward.to_string(),
+            ])
+            .arg(format!("path={},size={size}", farm.display()))
+            .env("RUST_LOG", log)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("acre-farmer starts"),
+    )
 }
