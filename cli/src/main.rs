@@ -11,6 +11,7 @@ mod client;
 mod dev;
 mod keys;
 mod sim;
+mod sim_plot;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -2,7 +2,8 @@
 //!
 //! A run is a pure function of its options: the same `--seed` prints the same report and the same
 //! `final hash`. `--json` prints the report as one JSON object; `--csv FILE` writes node 0's chain per
-//! slot (best block, blocks authored, finalized block) for plotting elsewhere.
+//! slot (best block, blocks authored, finalized block, expected growth) for plotting elsewhere, and
+//! `--plot FILE.png` draws chain growth and reward share itself.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -34,6 +35,10 @@ pub(crate) struct SimArgs {
     /// Write node 0's chain per slot as CSV to FILE.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
+    /// Draw chain growth (against the space's expectation) and reward share (against space share) as
+    /// a PNG at FILE.
+    #[arg(long, value_name = "FILE.png")]
+    plot: Option<PathBuf>,
 }
 
 fn parse_range(text: &str) -> Result<Range<u64>, String> {
@@ -56,11 +61,14 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
             args.byzantine
         );
     }
+    if let Some(path) = &args.plot {
+        crate::sim_plot::check_path(path)?;
+    }
     let config = Config {
         farmers: args.farmers,
         slots: args.slots,
         seed: args.seed,
-        partition: args.partition,
+        partition: args.partition.clone(),
         byzantine: args.byzantine,
         ..Config::default()
     };
@@ -74,6 +82,9 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
     let report = acre_sim::run(&config).context("simulation failed")?;
     if let Some(path) = &args.csv {
         std::fs::write(path, report.csv()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        crate::sim_plot::draw(&report, args.partition.as_ref(), path)?;
     }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

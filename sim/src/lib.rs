@@ -28,7 +28,7 @@ pub mod world;
 
 use thiserror::Error;
 
-pub use report::Report;
+pub use report::{Report, SlotRow, SpaceClass};
 pub use run::{MAX_FARMERS, SLOT_MS, Simulation, params, run};
 
 /// What to simulate.

@@ -26,6 +26,9 @@ pub struct SlotRow {
     pub authored: u64,
     /// Node 0's finalized block number.
     pub finalized: u64,
+    /// Slots with a block expected so far, from the farmers' plots (the sum of the per-slot
+    /// probabilities behind [`Report::expected_blocks`]).
+    pub expected: f64,
 }
 
 /// The result of a run.
@@ -156,11 +159,11 @@ impl Report {
 
     /// The per-slot rows as CSV.
     pub fn csv(&self) -> String {
-        let mut out = String::from("slot,best_number,authored,finalized\n");
+        let mut out = String::from("slot,best_number,authored,finalized,expected\n");
         for row in &self.rows {
             out.push_str(&format!(
-                "{},{},{},{}\n",
-                row.slot, row.best_number, row.authored, row.finalized
+                "{},{},{},{},{:.3}\n",
+                row.slot, row.best_number, row.authored, row.finalized, row.expected
             ));
         }
         out

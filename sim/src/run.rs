@@ -441,6 +441,7 @@ impl Sim {
             best_number,
             authored: self.world.accepted_count().saturating_sub(1),
             finalized,
+            expected: finality.expected_blocks,
         })
     }
 
