@@ -62,6 +62,8 @@ pub(crate) fn draw(report: &Report, partition: Option<&Range<u64>>, path: &Path)
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+/// One line of the growth panel: a column of the per-slot rows.
+type Column = fn(&acre_sim::SlotRow) -> f64;
 type DrawResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 fn growth(report: &Report, partition: Option<&Range<u64>>, area: &Area<'_>) -> DrawResult {
@@ -104,7 +106,7 @@ fn growth(report: &Report, partition: Option<&Range<u64>>, area: &Area<'_>) -> D
             .label(format!("partition {}..{}", range.start, range.end))
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], shade));
     }
-    let series: [(&str, RGBColor, fn(&acre_sim::SlotRow) -> f64); 4] = [
+    let series: [(&str, RGBColor, Column); 4] = [
         ("expected from space", RGBColor(120, 120, 120), |row| row.expected),
         ("authored (all branches)", RGBColor(214, 96, 77), |row| {
             row.authored as f64
