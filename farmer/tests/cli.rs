@@ -1,12 +1,11 @@
 //! The `acre-farmer` binary: plot from an archive directory, inspect, and scrub a farm.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
-use acre_consensus::{BlockNumber, ProtocolParams};
-use acre_storage::{Archiver, archive_dir};
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use acre_storage::archive_dir;
+use common::archive;
+
+mod common;
 
 fn farmer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_acre-farmer"))
@@ -23,28 +22,11 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// Writes an archive directory of three dev segments, as `acre archive` would.
-fn archive(dir: &Path) {
-    let params = ProtocolParams::dev();
-    let mut rng = ChaCha8Rng::seed_from_u64(8);
-    let mut archiver = Archiver::new(params.clone()).expect("valid params");
-    let mut headers = Vec::new();
-    archive_dir::create(dir).expect("creates");
-    for number in 0..3 {
-        let mut block = vec![0u8; params.segment_size()];
-        rng.fill_bytes(&mut block);
-        for segment in archiver.add_block(BlockNumber(number), &block).expect("archives") {
-            headers.push(segment.header);
-            archive_dir::write_segment(dir, &segment.pieces, &headers).expect("writes");
-        }
-    }
-}
-
 #[test]
 fn plot_info_and_scrub_through_the_binary() {
     let root = tempfile::tempdir().expect("tempdir");
     let archive_path = root.path().join("archive");
-    archive(&archive_path);
+    archive(&archive_path, 3);
     // A missing piece is rebuilt from the rest of its segment while plotting.
     std::fs::remove_file(archive_dir::piece_path(
         &archive_path,
