@@ -7,8 +7,8 @@
 //! [ sectors, 4 KiB aligned, each `SectorLayout::sector_size()` bytes ]
 //! ```
 //!
-//! Creating a farm writes the sized file and its header under a temporary name, syncs it, links it into
-//! place (never replacing an existing farm) and syncs the directory, so a farm file that exists always
+//! Creating a farm reserves the file's disk space (so a disk too small for it fails now, not hours into
+//! plotting), writes the header under a temporary name, syncs it, links it into place (never replacing an existing farm) and syncs the directory, so a farm file that exists always
 //! has a durable header: a crash during creation leaves at most a stale temporary file, which the next
 //! creation overwrites. (Farms created before this was so may lack a header; [`Farm::open`] reports them
 //! as [`Error::UnfinishedFarm`] so the daemon recreates them.)
@@ -175,6 +175,19 @@ pub fn check_slot(
     Ok(Some(metadata))
 }
 
+/// Sizes a new farm file to `len` bytes with its blocks allocated, so that a disk too small for the
+/// farm fails its creation rather than a sector write hours into plotting. File systems that cannot
+/// preallocate get a sparse file instead.
+fn reserve(file: &File, len: u64) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
+        Ok(()) => return Ok(()),
+        Err(rustix::io::Errno::OPNOTSUPP) => {}
+        Err(errno) => return Err(errno.into()),
+    }
+    file.set_len(len)
+}
+
 /// Where a farm is built before it is linked into place.
 fn temporary_path(path: &Path) -> PathBuf {
     let mut name = std::ffi::OsString::from(".");
@@ -233,15 +246,29 @@ impl Farm {
     /// module docs.
     pub fn create(path: &Path, params: &ProtocolParams, header: FarmHeader) -> Result<Self, Error> {
         let temporary = temporary_path(path);
+        let created = Self::create_at(&temporary, path, params, header);
+        if created.is_err() {
+            // Give the space back (a farm too large for its disk is refused here, not hours later).
+            let _ = std::fs::remove_file(&temporary);
+        }
+        created
+    }
+
+    fn create_at(
+        temporary: &Path,
+        path: &Path,
+        params: &ProtocolParams,
+        header: FarmHeader,
+    ) -> Result<Self, Error> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&temporary)
+            .open(temporary)
             .map_err(Error::io(format!("creating {}", temporary.display())))?;
         let mut farm = Self {
-            path: temporary.clone(),
+            path: temporary.to_owned(),
             file,
             params: params.clone(),
             header,
@@ -249,9 +276,9 @@ impl Farm {
             sectors: vec![None; usize::from(header.sector_count)],
         };
         let len = farm.sector_offset(SectorIndex(header.sector_count));
-        farm.file.set_len(len).map_err(Error::io(format!(
-            "sizing {} to {len} bytes",
-            temporary.display()
+        reserve(&farm.file, len).map_err(Error::io(format!(
+            "reserving {len} bytes of disk for {}",
+            path.display()
         )))?;
         farm.file
             .write_all_at(&header.encode(), 0)
@@ -261,8 +288,8 @@ impl Farm {
                 temporary.display()
             )))?;
         // A hard link publishes the finished file atomically and, unlike rename, refuses to replace a farm.
-        std::fs::hard_link(&temporary, path).map_err(Error::io(format!("creating {}", path.display())))?;
-        std::fs::remove_file(&temporary).map_err(Error::io(format!("removing {}", temporary.display())))?;
+        std::fs::hard_link(temporary, path).map_err(Error::io(format!("creating {}", path.display())))?;
+        std::fs::remove_file(temporary).map_err(Error::io(format!("removing {}", temporary.display())))?;
         sync_parent(path)?;
         farm.path = path.to_owned();
         Ok(farm)
@@ -340,6 +367,17 @@ impl Farm {
 
     fn write_synced(&self, offset: u64, bytes: &[u8], what: &str) -> Result<(), Error> {
         let context = || format!("writing {what} of {}", self.path.display());
+        // Tests tear this write: only the first N bytes reach the file, then the "process dies".
+        fail::fail_point!("plot-torn-write", |kept: Option<String>| {
+            let kept = kept
+                .and_then(|kept| kept.parse().ok())
+                .unwrap_or(0)
+                .min(bytes.len());
+            let _ = self.file.write_all_at(&bytes[..kept], offset);
+            Err(Error::io(context())(std::io::Error::other(
+                "torn write (fault injection)",
+            )))
+        });
         self.file
             .write_all_at(bytes, offset)
             .map_err(Error::io(context()))?;

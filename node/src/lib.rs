@@ -198,6 +198,13 @@ impl Node {
         self.shared.timekeeper.newest_slot()
     }
 
+    /// Resolves if the node cannot go on: its database's disk failed (full, read-only, gone). Nothing
+    /// half-written is stored, but no block can be imported until the process reopens the database
+    /// (restart it once the disk is fixed). The binary stops on it; embedders should too.
+    pub async fn failed(&self) -> String {
+        self.shared.failed().await
+    }
+
     /// Stops everything: no new blocks are authored, the RPC server closes, the timekeeper finishes its
     /// slot. Every imported block is already durable, so stopping loses nothing.
     pub async fn stop(self) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use acre_node::rpc::RpcAccess;
 use acre_node::{ChainSpec, Node, NodeConfig};
 use acre_rpc_api::{DEFAULT_FARMER_RPC_PORT, DEFAULT_METRICS_PORT, DEFAULT_RPC_PORT};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -93,12 +93,28 @@ async fn run(cli: Cli) -> Result<()> {
     let node = Node::start(config)
         .await
         .with_context(|| format!("starting the node in {}", data_dir.display()))?;
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
-    tracing::info!("shutting down (Ctrl-C again to exit at once)");
+    let failure = tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => {
+            interrupted.context("waiting for Ctrl-C")?;
+            tracing::info!("shutting down (Ctrl-C again to exit at once)");
+            None
+        }
+        message = node.failed() => {
+            tracing::error!("stopping: {message}");
+            Some(message)
+        }
+    };
     tokio::select! {
         () = node.stop() => {}
         _ = tokio::time::sleep(SHUTDOWN_DEADLINE) => tracing::warn!("shutdown deadline passed; exiting"),
         _ = tokio::signal::ctrl_c() => tracing::warn!("exiting at once"),
+    }
+    if let Some(message) = failure {
+        bail!(
+            "{message} (data directory {}). The node stopped; every block it had imported is stored. \
+             Free space or fix the disk, then start it again.",
+            data_dir.display()
+        );
     }
     Ok(())
 }

@@ -83,6 +83,9 @@ pub struct Shared {
     book: Mutex<BTreeMap<u64, AnnouncedSlot>>,
     votes: Mutex<HashMap<(PublicKey, SlotNumber), SignedVote>>,
     pending_seals: Mutex<HashMap<BlockHash, PendingSeal>>,
+    /// The first failure the node cannot go on after (its database's disk failed), for the binary to
+    /// stop on.
+    failure: watch::Sender<Option<String>>,
 }
 
 /// A block waiting for its farmer's seal: the key that must sign, and where the signature goes.
@@ -205,6 +208,29 @@ impl Shared {
             book: Mutex::new(BTreeMap::new()),
             votes: Mutex::new(HashMap::new()),
             pending_seals: Mutex::new(HashMap::new()),
+            failure: watch::channel(None).0,
+        }
+    }
+
+    /// Records a failure the node cannot go on after; the first one is kept.
+    fn fail(&self, message: String) {
+        self.failure.send_if_modified(|failure| {
+            let first = failure.is_none();
+            if first {
+                tracing::error!(%message, "the node cannot go on");
+                *failure = Some(message);
+            }
+            first
+        });
+    }
+
+    /// Resolves with the first failure the node cannot go on after (see [`crate::Node::failed`]).
+    pub async fn failed(&self) -> String {
+        let mut failure = self.failure.subscribe();
+        match failure.wait_for(Option::is_some).await {
+            Ok(message) => message.clone().unwrap_or_default(),
+            // The sender lives as long as `self`: unreachable, but never resolve falsely.
+            Err(_) => std::future::pending().await,
         }
     }
 
@@ -257,6 +283,11 @@ impl Shared {
                 self.metrics.blocks_rejected.inc();
                 Metrics::rejected(&self.metrics.blocks_rejected_by_reason, error.reason());
                 tracing::warn!(number = %header.unsealed.number, %error, "block rejected");
+                if let ImportError::Storage(storage @ acre_storage::Error::DatabaseIo { .. }) = error {
+                    // Nothing of the block was committed (redb is transactional), but the open
+                    // database takes no more writes: stop rather than refuse every block from here on.
+                    self.fail(storage.to_string());
+                }
             }
         }
         result

@@ -53,7 +53,19 @@ fn definition<T: Table>() -> TableDefinition<'static, &'static [u8], &'static [u
 }
 
 fn db_error(context: &'static str) -> impl FnOnce(redb::Error) -> Error {
-    move |error| Error::Database(format!("{context}: {error}"))
+    move |error| match error {
+        redb::Error::Io(source) => Error::DatabaseIo {
+            context,
+            kind: source.kind(),
+            message: source.to_string(),
+        },
+        redb::Error::PreviousIo => Error::DatabaseIo {
+            context,
+            kind: std::io::ErrorKind::Other,
+            message: "an earlier write failed, so the database must be reopened".into(),
+        },
+        other => Error::Database(format!("{context}: {other}")),
+    }
 }
 
 /// Reads and decodes the value at `key` from an open table.

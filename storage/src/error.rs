@@ -99,6 +99,17 @@ pub enum Error {
     /// The database failed or holds data this version cannot read.
     #[error("database: {0}")]
     Database(String),
+    /// The disk under the database failed (full, read-only, gone). Nothing half-written is visible, but
+    /// the open database accepts no more writes: the process must reopen it once the disk is fixed.
+    #[error("database I/O failed while {context}: {message}")]
+    DatabaseIo {
+        /// What the database was doing.
+        context: &'static str,
+        /// The kind of the operating system's error (`StorageFull` for a full disk).
+        kind: std::io::ErrorKind,
+        /// The operating system's error, as it words it.
+        message: String,
+    },
     /// A count of pieces or records that does not match the parameters.
     #[error("expected {expected} {what}, got {got}")]
     WrongCount {
