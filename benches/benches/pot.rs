@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use acre_benches::pool;
 use acre_consensus::ProtocolParams;
-use acre_consensus::pot::{self, PotSeed};
+use acre_consensus::pot::{self, PotKernel, PotSeed};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// Iterations per measured proof: 2^23 (about 0.1 s), a multiple of 8.
@@ -54,19 +54,39 @@ fn aes_latency(c: &mut Criterion) {
 
     let seed = PotSeed([0x11; 16]);
     let key = seed.key();
-    println!("pot: hardware AES = {}", pot::hardware_accelerated());
-    group.bench_function("prove/iterations=8388608", |b| {
-        b.iter(|| pot::prove(black_box(&seed), &key, ITERATIONS))
-    });
-
+    println!(
+        "pot: detected kernel = {} (available: {}); aes crate hardware AES = {}",
+        PotKernel::detected().name(),
+        PotKernel::available()
+            .iter()
+            .map(|kernel| kernel.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        pot::hardware_accelerated()
+    );
     let checkpoints = pot::prove(&seed, &key, ITERATIONS).expect("valid iterations");
-    let single = pool(1);
+    // Every kernel this CPU runs, the portable one (the `aes` crate: the previous implementation) first,
+    // so one run gives the before and after.
+    for kernel in PotKernel::available() {
+        let name = kernel.name();
+        group.bench_function(format!("prove/kernel={name},iterations=8388608"), |b| {
+            b.iter(|| pot::prove_with_kernel(kernel, black_box(&seed), &key, ITERATIONS))
+        });
+        group.bench_function(
+            format!("verify/kernel={name},iterations=8388608,threads=1"),
+            |b| b.iter(|| pot::verify_with_kernel(kernel, black_box(&seed), &key, ITERATIONS, &checkpoints)),
+        );
+    }
+    group.finish();
+
+    // A syncing node's backlog: slots verified side by side, one per thread (throughput per slot).
     let double = pool(2);
-    group.bench_function("verify/iterations=8388608,threads=1", |b| {
-        b.iter(|| single.install(|| pot::verify_sequential(black_box(&seed), &key, ITERATIONS, &checkpoints)))
-    });
-    group.bench_function("verify/iterations=8388608,threads=2", |b| {
-        b.iter(|| double.install(|| pot::verify(black_box(&seed), &key, ITERATIONS, &checkpoints)))
+    let mut group = c.benchmark_group("pot");
+    group.throughput(Throughput::Elements(2 * u64::from(ITERATIONS)));
+    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    let slots = [(&seed, &key, &checkpoints), (&seed, &key, &checkpoints)];
+    group.bench_function("verify_many/slots=2,iterations=8388608,threads=2", |b| {
+        b.iter(|| double.install(|| pot::verify_many(black_box(&slots), ITERATIONS)))
     });
     group.finish();
 

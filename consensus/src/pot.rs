@@ -8,12 +8,17 @@
 //!
 //! Proving is inherently sequential: every encryption depends on the previous one, so its speed is the
 //! latency of the AES rounds on one core. Verifying is not: the 8 checkpoint segments start from known
-//! states and are independent chains under one key, so [`verify`] runs them interleaved (and, with the
-//! `parallel` feature, on two threads of four chains each) and costs about an eighth of proving.
+//! states and are independent chains under one key, and each can also be run backward from its end
+//! (AES is a permutation) to meet in the middle, so [`verify`] runs 16 interleaved chains and costs about
+//! a sixteenth of proving where the CPU's AES units are wide enough (VAES). [`PotKernel`] names the
+//! implementations: hand-written AES-NI and VAES kernels on x86-64, the `aes` crate elsewhere.
 //!
 //! Everything here is a pure function of its inputs.
 
 mod chain;
+mod engine;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -23,6 +28,10 @@ use crate::hashing::{self, Blake3Hash, HashContext};
 use crate::quantities::SlotNumber;
 
 pub use chain::hardware_accelerated;
+pub use engine::PotKernel;
+
+use chain::Block;
+use engine::Engine;
 
 /// Checkpoints per slot (the spec fixes 8; `ProtocolParams::pot_checkpoints` must equal it).
 pub const POT_CHECKPOINTS: usize = 8;
@@ -152,97 +161,88 @@ fn checkpoint_iterations(iterations: u32) -> Result<u32, PotError> {
 }
 
 /// Proves one slot: encrypts `seed` `iterations` times under `key` and returns the state after every
-/// `iterations / 8` encryptions. Sequential by nature; runs on the calling thread.
+/// `iterations / 8` encryptions. Sequential by nature; runs on the calling thread, on the fastest
+/// [`PotKernel`] this CPU has.
 pub fn prove(seed: &PotSeed, key: &PotKey, iterations: u32) -> Result<PotCheckpoints, PotError> {
-    let per_checkpoint = checkpoint_iterations(iterations)?;
-    let cipher = chain::Cipher::new(&key.0);
-    let mut state = seed.0;
-    let mut checkpoints = [PotOutput::default(); POT_CHECKPOINTS];
-    for checkpoint in &mut checkpoints {
-        state = cipher.iterate([state], per_checkpoint)[0];
-        *checkpoint = PotOutput(state);
-    }
-    Ok(PotCheckpoints(checkpoints))
+    prove_with_kernel(PotKernel::detected(), seed, key, iterations)
 }
 
-/// Verifies a slot's checkpoints: each of the 8 segments is re-computed from its predecessor (the seed for
-/// the first) and must reproduce the checkpoint exactly. The caller derives `key` from `seed` (or takes it
-/// from the chain state); this function checks nothing else.
+/// [`prove`] on a chosen kernel (the portable one where this CPU cannot run it): for tests and benches.
+pub fn prove_with_kernel(
+    kernel: PotKernel,
+    seed: &PotSeed,
+    key: &PotKey,
+    iterations: u32,
+) -> Result<PotCheckpoints, PotError> {
+    let per_checkpoint = checkpoint_iterations(iterations)?;
+    let checkpoints = Engine::new(kernel, &key.0).prove(&seed.0, per_checkpoint);
+    Ok(PotCheckpoints(checkpoints.map(PotOutput)))
+}
+
+/// Verifies a slot's checkpoints: each of the 8 segments must lead from its predecessor (the seed for
+/// the first) to its checkpoint exactly. The caller derives `key` from `seed` (or takes it from the
+/// chain state); this function checks nothing else.
 ///
-/// Without the `parallel` feature it interleaves all 8 chains on the calling thread; with it, it runs two
-/// threads (of the current rayon pool) of four interleaved chains each.
+/// It runs on the calling thread, on the fastest [`PotKernel`] this CPU has: with AES instructions all
+/// 8 segments are checked from both ends at once (16 independent chains), which fills one core's AES
+/// units; splitting one slot across threads would leave each core's units half idle, so callers
+/// verifying many slots run them in parallel instead ([`verify_many`] with the `parallel` feature).
 pub fn verify(
     seed: &PotSeed,
     key: &PotKey,
     iterations: u32,
     checkpoints: &PotCheckpoints,
 ) -> Result<(), PotError> {
-    verify_with(seed, key, iterations, checkpoints, run_segments)
+    verify_with_kernel(PotKernel::detected(), seed, key, iterations, checkpoints)
 }
 
-/// [`verify`] on the calling thread only, interleaving all 8 chains whatever the features (for callers
-/// that already verify many slots in parallel).
+/// [`verify`] (kept for callers written when `verify` could use two threads: the same function).
 pub fn verify_sequential(
     seed: &PotSeed,
     key: &PotKey,
     iterations: u32,
     checkpoints: &PotCheckpoints,
 ) -> Result<(), PotError> {
-    verify_with(
-        seed,
-        key,
-        iterations,
-        checkpoints,
-        |cipher, starts, iterations| cipher.iterate(starts, iterations),
-    )
+    verify(seed, key, iterations, checkpoints)
 }
 
-type Segments = [chain::Block; POT_CHECKPOINTS];
-
-fn verify_with(
+/// [`verify`] on a chosen kernel (the portable one where this CPU cannot run it): for tests and benches.
+pub fn verify_with_kernel(
+    kernel: PotKernel,
     seed: &PotSeed,
     key: &PotKey,
     iterations: u32,
     checkpoints: &PotCheckpoints,
-    run: impl FnOnce(&chain::Cipher, Segments, u32) -> Segments,
 ) -> Result<(), PotError> {
     let per_checkpoint = checkpoint_iterations(iterations)?;
-    let cipher = chain::Cipher::new(&key.0);
-    let starts: [[u8; POT_BLOCK_SIZE]; POT_CHECKPOINTS] =
-        std::array::from_fn(|index| match index.checked_sub(1) {
-            None => seed.0,
-            Some(previous) => checkpoints.0[previous].0,
-        });
-    let ends = run(&cipher, starts, per_checkpoint);
-    match ends
-        .iter()
-        .zip(&checkpoints.0)
-        .position(|(end, checkpoint)| *end != checkpoint.0)
-    {
-        Some(index) => Err(PotError::CheckpointMismatch { index }),
-        None => Ok(()),
+    let starts: [Block; POT_CHECKPOINTS] = std::array::from_fn(|index| match index.checked_sub(1) {
+        None => seed.0,
+        Some(previous) => checkpoints.0[previous].0,
+    });
+    let ends = checkpoints.0.map(|checkpoint| checkpoint.0);
+    let mismatches = Engine::new(kernel, &key.0).mismatches(&starts, &ends, per_checkpoint);
+    match mismatches.trailing_zeros() as usize {
+        index if index < POT_CHECKPOINTS => Err(PotError::CheckpointMismatch { index }),
+        _ => Ok(()),
     }
 }
 
-#[cfg(not(feature = "parallel"))]
-fn run_segments(cipher: &chain::Cipher, starts: Segments, iterations: u32) -> Segments {
-    cipher.iterate(starts, iterations)
-}
+/// One slot to verify: its seed, key and checkpoints.
+pub type PotSlot<'a> = (&'a PotSeed, &'a PotKey, &'a PotCheckpoints);
 
-#[cfg(feature = "parallel")]
-fn run_segments(cipher: &chain::Cipher, starts: Segments, iterations: u32) -> Segments {
-    const HALF: usize = POT_CHECKPOINTS / 2;
-    let (first, second) = starts.split_at(HALF);
-    let first: [chain::Block; HALF] = first.try_into().expect("split at half of 8");
-    let second: [chain::Block; HALF] = second.try_into().expect("split at half of 8");
-    let (first, second) = rayon::join(
-        || cipher.iterate(first, iterations),
-        || cipher.iterate(second, iterations),
-    );
-    std::array::from_fn(|index| match index.checked_sub(HALF) {
-        None => first[index],
-        Some(offset) => second[offset],
-    })
+/// Verifies many slots (a syncing node's backlog), each as [`verify`] does; with the `parallel`
+/// feature they run on the current rayon pool, one slot per thread at a time.
+pub fn verify_many(slots: &[PotSlot<'_>], iterations: u32) -> Vec<Result<(), PotError>> {
+    let one = |(seed, key, checkpoints): &PotSlot<'_>| verify(seed, key, iterations, checkpoints);
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        slots.par_iter().map(one).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        slots.iter().map(one).collect()
+    }
 }
 
 fn truncate(hash: &Blake3Hash) -> [u8; POT_BLOCK_SIZE] {
@@ -323,5 +323,86 @@ mod tests {
             slot_challenge(&output, SlotNumber(1)),
             slot_challenge(&output, SlotNumber(2))
         );
+    }
+
+    #[test]
+    fn every_kernel_proves_and_verifies_bit_for_bit_like_the_portable_one() {
+        // Odd, even and single-iteration checkpoints: the meet-in-the-middle split handles each.
+        for iterations in [8, 8 * 7, 8 * 200] {
+            for seed_byte in [0u8, 0x5a, 0xff] {
+                let seed = PotSeed([seed_byte; 16]);
+                let key = seed.key();
+                let reference =
+                    prove_with_kernel(PotKernel::Portable, &seed, &key, iterations).expect("valid");
+                for kernel in PotKernel::available() {
+                    let checkpoints = prove_with_kernel(kernel, &seed, &key, iterations).expect("valid");
+                    assert_eq!(checkpoints, reference, "{} at {iterations}", kernel.name());
+                    assert_eq!(
+                        verify_with_kernel(kernel, &seed, &key, iterations, &reference),
+                        Ok(()),
+                        "{} at {iterations}",
+                        kernel.name()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_names_the_first_bad_checkpoint() {
+        let (seed, key, checkpoints) = sample();
+        for kernel in PotKernel::available() {
+            for index in 0..POT_CHECKPOINTS {
+                for bit in [0, 63, 64, 127] {
+                    let mut bad = checkpoints;
+                    bad.0[index].0[bit / 8] ^= 1 << (bit % 8);
+                    assert_eq!(
+                        verify_with_kernel(kernel, &seed, &key, ITERATIONS, &bad),
+                        Err(PotError::CheckpointMismatch { index }),
+                        "{} checkpoint {index} bit {bit}",
+                        kernel.name()
+                    );
+                }
+            }
+            let mut two_bad = checkpoints;
+            two_bad.0[6].0[0] ^= 1;
+            two_bad.0[3].0[15] ^= 0x80;
+            assert_eq!(
+                verify_with_kernel(kernel, &seed, &key, ITERATIONS, &two_bad),
+                Err(PotError::CheckpointMismatch { index: 3 })
+            );
+        }
+    }
+
+    #[test]
+    fn the_detected_kernel_is_available_and_verify_many_agrees_with_verify() {
+        assert!(PotKernel::available().contains(&PotKernel::detected()));
+        assert_eq!(PotKernel::available()[0], PotKernel::Portable);
+        let (seed, key, checkpoints) = sample();
+        let mut bad = checkpoints;
+        bad.0[5].0[9] ^= 4;
+        let slots = [(&seed, &key, &checkpoints), (&seed, &key, &bad)];
+        assert_eq!(
+            verify_many(&slots, ITERATIONS),
+            vec![Ok(()), Err(PotError::CheckpointMismatch { index: 5 })]
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn kernels_agree_on_random_seeds_keys_and_lengths(
+            seed in proptest::prelude::any::<[u8; 16]>(),
+            key in proptest::prelude::any::<[u8; 16]>(),
+            per_checkpoint in 1u32..40,
+        ) {
+            let (seed, key) = (PotSeed(seed), PotKey(key));
+            let iterations = 8 * per_checkpoint;
+            let reference = prove_with_kernel(PotKernel::Portable, &seed, &key, iterations).expect("valid");
+            for kernel in PotKernel::available() {
+                proptest::prop_assert_eq!(prove_with_kernel(kernel, &seed, &key, iterations).expect("valid"), reference);
+                proptest::prop_assert_eq!(verify_with_kernel(kernel, &seed, &key, iterations, &reference), Ok(()));
+            }
+        }
     }
 }
