@@ -145,6 +145,35 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    // The hashing inside an audit: the audit values of one s-bucket's 500 chunks, one at a time (as
+    // before the lanes) and eight lanes at a time.
+    println!(
+        "farming: 8-lane BLAKE3 on AVX2 = {}",
+        acre_consensus::hashing::lanes::lanes_accelerated()
+    );
+    let chunks: Vec<[u8; CHUNK_SIZE]> = random_bytes(9, 500 * CHUNK_SIZE)
+        .chunks_exact(CHUNK_SIZE)
+        .map(|chunk| chunk.try_into().expect("32 bytes"))
+        .collect();
+    let slot_challenge = acre_consensus::audit::SectorSlotChallenge::new(&id, &challenge);
+    group.throughput(Throughput::Elements(chunks.len() as u64));
+    group.bench_function("auditing/chunks=500/one_at_a_time", |b| {
+        b.iter(|| {
+            black_box(&chunks)
+                .iter()
+                .map(|chunk| slot_challenge.audit_value(chunk))
+                .fold(0u64, u64::wrapping_add)
+        })
+    });
+    group.bench_function("auditing/chunks=500/lanes", |b| {
+        b.iter(|| {
+            slot_challenge
+                .audit_values(black_box(&chunks))
+                .into_iter()
+                .fold(0u64, u64::wrapping_add)
+        })
+    });
+
     // A simulated 1 TiB farm: 1024 full sectors (1000 pieces ≈ 1 GiB each). Each audit reads its sector's
     // s-bucket (about half of 1000 records store a chunk in any s-bucket: 500 chunks, 16 KB) from a file
     // in the page cache, then hashes every chunk.

@@ -5,6 +5,7 @@
 //! into an audit value, and the chunk wins if that value is within half the solution range of the
 //! challenge, so the solution range directly sets the expected number of winners per slot.
 
+use crate::hashing::lanes::{LANES, keyed_hash_32_lanes};
 use crate::hashing::{self, Blake3Hash};
 use crate::params::{Chunk, ProtocolParams};
 use crate::quantities::{SBucket, SolutionRange};
@@ -33,6 +34,24 @@ impl SectorSlotChallenge {
     pub fn audit_value(&self, chunk: &Chunk) -> u64 {
         let hash = hashing::keyed_hash(&self.0, chunk);
         u64::from_le_bytes(hash.0[..8].try_into().expect("eight bytes"))
+    }
+
+    /// The [`Self::audit_value`] of every chunk, in order, hashed [`LANES`] chunks at a time (the
+    /// chunks of an s-bucket are independent, so one compression's latency is shared by eight).
+    pub fn audit_values(&self, chunks: &[Chunk]) -> Vec<u64> {
+        let mut values = Vec::with_capacity(chunks.len());
+        let (groups, rest) = chunks.as_chunks::<LANES>();
+        let mut hashes = [[0u8; 32]; LANES];
+        for group in groups {
+            keyed_hash_32_lanes(&self.0, group, &mut hashes);
+            values.extend(
+                hashes
+                    .iter()
+                    .map(|hash| u64::from_le_bytes(hash[..8].try_into().expect("eight bytes"))),
+            );
+        }
+        values.extend(rest.iter().map(|chunk| self.audit_value(chunk)));
+        values
     }
 }
 
@@ -95,6 +114,18 @@ mod tests {
         for byte in 0..=255u8 {
             let challenge = SectorSlotChallenge([byte; 32]);
             assert!(u32::from(challenge.s_bucket(&params).0) < params.s_buckets());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn audit_values_are_the_audit_value_of_each_chunk(
+            challenge in proptest::prelude::any::<[u8; 32]>(),
+            chunks in proptest::collection::vec(proptest::prelude::any::<[u8; 32]>(), 0..40),
+        ) {
+            let challenge = SectorSlotChallenge(challenge);
+            let one_at_a_time: Vec<u64> = chunks.iter().map(|chunk| challenge.audit_value(chunk)).collect();
+            proptest::prop_assert_eq!(challenge.audit_values(&chunks), one_at_a_time);
         }
     }
 }

@@ -5,6 +5,8 @@
 //! node costs exactly one compression and no two uses can ever collide. Hashes keyed by protocol data (the
 //! spec's `H_keyed(key, data)`) use [`keyed_hash`].
 
+pub mod lanes;
+
 use std::fmt;
 use std::sync::LazyLock;
 

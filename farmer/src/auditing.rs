@@ -1,7 +1,8 @@
 //! Auditing: does any chunk of a sector win this slot? (spec section 7)
 //!
 //! An audit reads exactly one s-bucket of a sector, a contiguous run of about `pieces / 2 … pieces`
-//! chunks, and hashes each into an audit value. Winning chunks are returned for proving; nothing else of
+//! chunks, and hashes each into an audit value, eight chunks at a time
+//! ([`acre_consensus::audit::SectorSlotChallenge::audit_values`]). Winning chunks are returned for proving; nothing else of
 //! the sector is touched, which is what makes farming a large plot cheap every slot.
 
 use acre_consensus::audit::{SectorSlotChallenge, challenge_target, is_within_solution_range};
@@ -62,15 +63,14 @@ pub fn audit_chunks(
     let (chunks, _) = bytes.as_chunks::<CHUNK_SIZE>();
     chunks
         .iter()
+        .zip(challenge.audit_values(chunks))
         .enumerate()
-        .filter_map(|(position, chunk)| {
-            let value = challenge.audit_value(chunk);
-            is_within_solution_range(value, target, solution_range).then(|| AuditWin {
-                s_bucket,
-                position,
-                chunk: *chunk,
-                distance: value.wrapping_sub(target).min(target.wrapping_sub(value)),
-            })
+        .filter(|(_, (_, value))| is_within_solution_range(*value, target, solution_range))
+        .map(|(position, (chunk, value))| AuditWin {
+            s_bucket,
+            position,
+            chunk: *chunk,
+            distance: value.wrapping_sub(target).min(target.wrapping_sub(value)),
         })
         .collect()
 }

@@ -41,6 +41,21 @@ impl PosTable {
         }
     }
 
+    /// Builds the table for `seed` with every thread of the current rayon pool (proving: one table
+    /// inside a slot's deadline); equal to [`Self::generate`].
+    #[cfg(feature = "parallel")]
+    pub fn generate_parallel(params: &ProtocolParams, seed: &PosSeed) -> Result<Self, PosError> {
+        match params.pos_k {
+            12 => Ok(Self::K12(Table::generate_parallel(seed))),
+            16 => Ok(Self::K16(Table::generate_parallel(seed))),
+            20 => Ok(Self::K20(Table::generate_parallel(seed))),
+            k => Err(PosError::UnsupportedParams {
+                k,
+                s_buckets: params.s_buckets(),
+            }),
+        }
+    }
+
     /// The canonical proof for `s_bucket`, if one exists.
     pub fn find_proof(
         &self,
@@ -63,6 +78,20 @@ impl PosTable {
 
     /// The masks of every s-bucket in order (`None` where no proof exists), found in one batched search.
     pub fn masks(&self, params: &ProtocolParams) -> Result<Vec<Option<ProofQuality>>, PosError> {
+        self.masks_on(params, false)
+    }
+
+    /// [`Self::masks`] with every thread of the current rayon pool (proving); the result is the same.
+    #[cfg(feature = "parallel")]
+    pub fn masks_parallel(&self, params: &ProtocolParams) -> Result<Vec<Option<ProofQuality>>, PosError> {
+        self.masks_on(params, true)
+    }
+
+    fn masks_on(
+        &self,
+        params: &ProtocolParams,
+        parallel: bool,
+    ) -> Result<Vec<Option<ProofQuality>>, PosError> {
         let challenges = (0..params.s_buckets())
             .map(|s| {
                 ChallengeIndex::for_s_bucket(params, SBucket(u16::try_from(s).expect("s-buckets fit in u16")))
@@ -74,10 +103,22 @@ impl PosTable {
                 .map(|proof| proof.map(|proof| proof.quality()))
                 .collect()
         }
+        fn search<const K: u8>(
+            table: &Table<K>,
+            challenges: &[ChallengeIndex],
+            parallel: bool,
+        ) -> Vec<Option<Proof<K>>> {
+            #[cfg(feature = "parallel")]
+            if parallel {
+                return table.find_proofs_parallel(challenges);
+            }
+            let _ = parallel;
+            table.find_proofs(challenges)
+        }
         Ok(match self {
-            Self::K12(table) => qualities(table.find_proofs(&challenges)),
-            Self::K16(table) => qualities(table.find_proofs(&challenges)),
-            Self::K20(table) => qualities(table.find_proofs(&challenges)),
+            Self::K12(table) => qualities(search(table, &challenges, parallel)),
+            Self::K16(table) => qualities(search(table, &challenges, parallel)),
+            Self::K20(table) => qualities(search(table, &challenges, parallel)),
         })
     }
 }
@@ -96,5 +137,17 @@ mod tests {
         }
         let share = total as f64 / f64::from(4 * params.s_buckets());
         assert!(share > 0.52 && share < 0.66, "share {share}");
+    }
+
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn parallel_tables_and_masks_equal_the_single_threaded_ones() {
+        let params = ProtocolParams::dev();
+        let seed = PosSeed([9; 32]);
+        let single = PosTable::generate(&params, &seed).expect("dev k");
+        let parallel = PosTable::generate_parallel(&params, &seed).expect("dev k");
+        let masks = single.masks(&params).expect("masks");
+        assert_eq!(parallel.masks(&params).expect("masks"), masks);
+        assert_eq!(single.masks_parallel(&params).expect("masks"), masks);
     }
 }

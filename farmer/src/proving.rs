@@ -7,10 +7,11 @@ use acre_storage::record::chunk_proof;
 
 use crate::auditing::AuditWin;
 use crate::error::Error;
-use crate::reading::{SectorReader, decode_record, read_record_metadata};
+use crate::reading::{SectorReader, decode_record_on, read_record_metadata};
 use crate::sector::SectorMetadata;
 
-/// Builds the solution for `win` in a sector of the farmer with `public_key`.
+/// Builds the solution for `win` in a sector of the farmer with `public_key`. With the `parallel` feature
+/// the winning record's table is built and searched on every thread of the current rayon pool.
 pub fn prove(
     params: &ProtocolParams,
     public_key: &PublicKey,
@@ -34,7 +35,8 @@ pub fn prove(
             max: records.len() as u64,
         })?;
     let offset = PieceOffset(u16::try_from(offset).expect("offsets are below the u16 piece count"));
-    let decoded = decode_record(params, &sector_id, metadata, &records, sector, offset)?;
+    // One record's table inside the slot's deadline: every core builds it (with the `parallel` feature).
+    let decoded = decode_record_on(params, &sector_id, metadata, &records, sector, offset, true)?;
     let proof = decoded
         .table
         .find_proof(params, win.s_bucket)?

@@ -92,7 +92,8 @@ pub struct DecodedRecord {
     pub table: PosTable,
 }
 
-/// Decodes the record at `offset` of a sector, given all records' metadata.
+/// Decodes the record at `offset` of a sector, given all records' metadata, on the calling thread
+/// (readers decode many records side by side).
 pub fn decode_record(
     params: &ProtocolParams,
     sector_id: &SectorId,
@@ -101,14 +102,44 @@ pub fn decode_record(
     sector: &(impl SectorReader + ?Sized),
     offset: PieceOffset,
 ) -> Result<DecodedRecord, Error> {
+    decode_record_on(params, sector_id, metadata, records, sector, offset, false)
+}
+
+/// [`decode_record`] building the record's table and searching its proofs with every thread of the
+/// current rayon pool where the `parallel` feature is on: proving decodes one record within a slot.
+pub(crate) fn decode_record_on(
+    params: &ProtocolParams,
+    sector_id: &SectorId,
+    metadata: &SectorMetadata,
+    records: &[RecordMetadata],
+    sector: &(impl SectorReader + ?Sized),
+    offset: PieceOffset,
+    all_cores: bool,
+) -> Result<DecodedRecord, Error> {
     let index = usize::from(offset.0);
     let own = records.get(index).ok_or(Error::OutOfRange {
         what: "piece offset",
         value: u64::from(offset.0),
         max: records.len() as u64,
     })?;
-    let table = PosTable::generate(params, &PosSeed::from(sector_id.evaluation_seed(offset)))?;
-    let masks = table.masks(params)?;
+    let seed = PosSeed::from(sector_id.evaluation_seed(offset));
+    #[cfg(feature = "parallel")]
+    let (table, masks) = if all_cores {
+        let table = PosTable::generate_parallel(params, &seed)?;
+        let masks = table.masks_parallel(params)?;
+        (table, masks)
+    } else {
+        let table = PosTable::generate(params, &seed)?;
+        let masks = table.masks(params)?;
+        (table, masks)
+    };
+    #[cfg(not(feature = "parallel"))]
+    let (table, masks) = {
+        let _ = all_cores;
+        let table = PosTable::generate(params, &seed)?;
+        let masks = table.masks(params)?;
+        (table, masks)
+    };
     let s_buckets = params.s_buckets() as usize;
     let mut extended: Vec<Option<Chunk>> = vec![None; s_buckets];
     let mut chunk = [0u8; CHUNK_SIZE];

@@ -6,15 +6,13 @@
 //! the hot path of archiving and piece verification. Both hash the independent nodes of a level
 //! eight at a time with SIMD; the result is identical to the rules' scalar definition.
 
-mod lanes;
-
 use std::cell::RefCell;
 
 use acre_consensus::hashing::{HashContext, context_key};
 use acre_consensus::merkle::{self, Node};
 use acre_consensus::params::Chunk;
 
-use lanes::{LANES, hash_lanes};
+use acre_consensus::hashing::lanes::{LANES, keyed_hash_lanes as hash_lanes};
 
 /// Hashes one level into the next: `output[i] = node(input[2i], input[2i + 1])`, a missing last right
 /// sibling taken as zero. `output` must hold `input.len().div_ceil(2)` nodes.

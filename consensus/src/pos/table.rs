@@ -242,6 +242,18 @@ impl<const K: u8> Table<K> {
             .collect()
     }
 
+    /// [`Self::find_proofs`] on the current rayon pool, in slices of the challenges; the result is the
+    /// same.
+    #[cfg(feature = "parallel")]
+    pub fn find_proofs_parallel(&self, challenges: &[ChallengeIndex]) -> Vec<Option<Proof<K>>> {
+        use rayon::prelude::*;
+        let slice = challenges.len().div_ceil(4 * rayon::current_num_threads()).max(1);
+        challenges
+            .par_chunks(slice)
+            .flat_map_iter(|challenges| self.find_proofs(challenges))
+            .collect()
+    }
+
     /// Every proof for `challenge`, canonical (smallest) first.
     pub fn proofs(&self, challenge: ChallengeIndex) -> Vec<Proof<K>> {
         let mut all: Vec<_> = self

@@ -1,14 +1,15 @@
-//! Many independent Merkle nodes hashed at once.
+//! Many independent one-block keyed BLAKE3 hashes at once.
 //!
-//! Every interior node is `BLAKE3-keyed(node_key, left ‖ right)`: exactly one compression of one 64-byte
-//! block. Hashed one at a time that compression is latency-bound (≈ 60 ns here); the nodes of a tree level
-//! are independent, so this module runs the BLAKE3 compression function over [`LANES`] nodes at once, word
-//! by word across lanes: with AVX2 intrinsics when the CPU has them (checked at run time), otherwise with
-//! portable code the compiler vectorises as it can. The output is bit-for-bit `blake3::keyed_hash`; a test checks it
-//! against the `blake3` crate for random keys and blocks.
+//! A Merkle interior node is `BLAKE3-keyed(node_key, left ‖ right)` and an audit value hashes one 32-byte
+//! chunk under the sector's slot challenge: each is exactly one compression of one block. Hashed one at a
+//! time that compression is latency-bound (≈ 60 ns); the inputs of a tree level, or of an s-bucket, are
+//! independent, so this module runs the BLAKE3 compression function over [`LANES`] inputs at once, word by
+//! word across lanes: with AVX2 intrinsics when the CPU has them (checked at run time), otherwise with
+//! portable code the compiler vectorises as it can. The output is bit-for-bit `blake3::keyed_hash`; tests
+//! check it against the `blake3` crate for random keys and inputs of both lengths.
 
-/// Nodes hashed per call.
-pub(crate) const LANES: usize = 8;
+/// Inputs hashed per call.
+pub const LANES: usize = 8;
 
 type Lanes = [u32; LANES];
 
@@ -17,7 +18,6 @@ const IV: [u32; 8] = [
 ];
 /// CHUNK_START | CHUNK_END | ROOT | KEYED_HASH: a one-block keyed hash.
 const FLAGS: u32 = 1 | 2 | 8 | 16;
-const BLOCK_LEN: u32 = 64;
 const PERMUTATION: [usize; 16] = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
 
 /// The message word order of each of the seven rounds.
@@ -63,7 +63,12 @@ fn g(v: &mut [Lanes; 16], [a, b, c, d]: [usize; 4], x: &Lanes, y: &Lanes) {
 }
 
 #[inline(always)]
-fn hash_lanes_generic(key: &[u32; 8], blocks: &[[u8; 64]; LANES], out: &mut [[u8; 32]; LANES]) {
+fn hash_lanes_generic(
+    key: &[u32; 8],
+    blocks: &[[u8; 64]; LANES],
+    block_len: u32,
+    out: &mut [[u8; 32]; LANES],
+) {
     let message: [Lanes; 16] = std::array::from_fn(|word| {
         std::array::from_fn(|lane| {
             let bytes = &blocks[lane][4 * word..4 * word + 4];
@@ -73,7 +78,7 @@ fn hash_lanes_generic(key: &[u32; 8], blocks: &[[u8; 64]; LANES], out: &mut [[u8
     let mut v: [Lanes; 16] = std::array::from_fn(|word| match word {
         0..8 => [key[word]; LANES],
         8..12 => [IV[word - 8]; LANES],
-        14 => [BLOCK_LEN; LANES],
+        14 => [block_len; LANES],
         15 => [FLAGS; LANES],
         _ => [0; LANES], // the 64-bit block counter
     });
@@ -104,7 +109,7 @@ mod avx2 {
 
     use std::arch::x86_64::*;
 
-    use super::{BLOCK_LEN, FLAGS, IV, LANES, SCHEDULE};
+    use super::{FLAGS, IV, LANES, SCHEDULE};
 
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -186,7 +191,12 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2")]
-    pub(super) fn hash_lanes(key: &[u32; 8], blocks: &[[u8; 64]; LANES], out: &mut [[u8; 32]; LANES]) {
+    pub(super) fn hash_lanes(
+        key: &[u32; 8],
+        blocks: &[[u8; 64]; LANES],
+        block_len: u32,
+        out: &mut [[u8; 32]; LANES],
+    ) {
         let mut low = [_mm256_setzero_si256(); 8];
         let mut high = [_mm256_setzero_si256(); 8];
         for (lane, block) in blocks.iter().enumerate() {
@@ -204,7 +214,7 @@ mod avx2 {
         let mut v: [__m256i; 16] = std::array::from_fn(|word| match word {
             0..8 => splat(key[word]),
             8..12 => splat(IV[word - 8]),
-            14 => splat(BLOCK_LEN),
+            14 => splat(block_len),
             15 => splat(FLAGS),
             _ => _mm256_setzero_si256(),
         });
@@ -229,7 +239,31 @@ mod avx2 {
 }
 
 /// `out[i] = BLAKE3-keyed(key, blocks[i])` for [`LANES`] independent 64-byte blocks.
-pub(crate) fn hash_lanes(key: &[u8; 32], blocks: &[[u8; 64]; LANES], out: &mut [[u8; 32]; LANES]) {
+pub fn keyed_hash_lanes(key: &[u8; 32], blocks: &[[u8; 64]; LANES], out: &mut [[u8; 32]; LANES]) {
+    hash_lanes(key, blocks, 64, out);
+}
+
+/// `out[i] = BLAKE3-keyed(key, inputs[i])` for [`LANES`] independent 32-byte inputs (audit values).
+pub fn keyed_hash_32_lanes(key: &[u8; 32], inputs: &[[u8; 32]; LANES], out: &mut [[u8; 32]; LANES]) {
+    // A 32-byte input is one block of length 32, zero-padded.
+    let blocks: [[u8; 64]; LANES] = std::array::from_fn(|lane| {
+        let mut block = [0u8; 64];
+        block[..32].copy_from_slice(&inputs[lane]);
+        block
+    });
+    hash_lanes(key, &blocks, 32, out);
+}
+
+/// Whether the hashes run on AVX2 on this CPU (for benches).
+pub fn lanes_accelerated() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        return true;
+    }
+    false
+}
+
+fn hash_lanes(key: &[u8; 32], blocks: &[[u8; 64]; LANES], block_len: u32, out: &mut [[u8; 32]; LANES]) {
     let key: [u32; 8] = std::array::from_fn(|i| {
         u32::from_le_bytes([key[4 * i], key[4 * i + 1], key[4 * i + 2], key[4 * i + 3]])
     });
@@ -238,38 +272,47 @@ pub(crate) fn hash_lanes(key: &[u8; 32], blocks: &[[u8; 64]; LANES], out: &mut [
         #[allow(unsafe_code)]
         // SAFETY: `avx2::hash_lanes` only requires AVX2, which was detected on this CPU just above.
         unsafe {
-            avx2::hash_lanes(&key, blocks, out)
+            avx2::hash_lanes(&key, blocks, block_len, out)
         };
         return;
     }
-    hash_lanes_generic(&key, blocks, out);
+    hash_lanes_generic(&key, blocks, block_len, out);
 }
 
 #[cfg(test)]
 mod tests {
-    use rand::{RngCore, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
+    use proptest::prelude::*;
 
     use super::*;
 
-    #[test]
-    fn matches_the_blake3_crate() {
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        for _ in 0..50 {
-            let mut key = [0u8; 32];
-            rng.fill_bytes(&mut key);
-            let mut blocks = [[0u8; 64]; LANES];
-            blocks.iter_mut().for_each(|block| rng.fill_bytes(block));
+    proptest! {
+        #[test]
+        fn matches_the_blake3_crate_for_both_lengths(
+            key in any::<[u8; 32]>(),
+            halves in any::<[[[u8; 32]; 2]; LANES]>(),
+        ) {
+            let blocks: [[u8; 64]; LANES] = std::array::from_fn(|lane| {
+                let mut block = [0u8; 64];
+                block[..32].copy_from_slice(&halves[lane][0]);
+                block[32..].copy_from_slice(&halves[lane][1]);
+                block
+            });
             let mut out = [[0u8; 32]; LANES];
-            hash_lanes(&key, &blocks, &mut out);
+            keyed_hash_lanes(&key, &blocks, &mut out);
             for (block, out) in blocks.iter().zip(&out) {
-                assert_eq!(out, blake3::keyed_hash(&key, block).as_bytes());
+                prop_assert_eq!(*out, *blake3::keyed_hash(&key, block).as_bytes());
             }
             let key_words: [u32; 8] =
-                std::array::from_fn(|i| u32::from_le_bytes(key[4 * i..4 * i + 4].try_into().unwrap()));
+                std::array::from_fn(|i| u32::from_le_bytes(key[4 * i..4 * i + 4].try_into().expect("4")));
             let mut generic = [[0u8; 32]; LANES];
-            hash_lanes_generic(&key_words, &blocks, &mut generic);
-            assert_eq!(generic, out);
+            hash_lanes_generic(&key_words, &blocks, 64, &mut generic);
+            prop_assert_eq!(generic, out);
+
+            let inputs: [[u8; 32]; LANES] = std::array::from_fn(|lane| halves[lane][0]);
+            keyed_hash_32_lanes(&key, &inputs, &mut out);
+            for (input, out) in inputs.iter().zip(&out) {
+                prop_assert_eq!(*out, *blake3::keyed_hash(&key, input).as_bytes());
+            }
         }
     }
 }
