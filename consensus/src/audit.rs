@@ -5,7 +5,7 @@
 //! into an audit value, and the chunk wins if that value is within half the solution range of the
 //! challenge, so the solution range directly sets the expected number of winners per slot.
 
-use crate::hashing::lanes::{LANES, keyed_hash_32_lanes};
+use crate::hashing::lanes::{LANES, keyed_hash_32_prefix_lanes};
 use crate::hashing::{self, Blake3Hash};
 use crate::params::{Chunk, ProtocolParams};
 use crate::quantities::{SBucket, SolutionRange};
@@ -41,14 +41,8 @@ impl SectorSlotChallenge {
     pub fn audit_values(&self, chunks: &[Chunk]) -> Vec<u64> {
         let mut values = Vec::with_capacity(chunks.len());
         let (groups, rest) = chunks.as_chunks::<LANES>();
-        let mut hashes = [[0u8; 32]; LANES];
         for group in groups {
-            keyed_hash_32_lanes(&self.0, group, &mut hashes);
-            values.extend(
-                hashes
-                    .iter()
-                    .map(|hash| u64::from_le_bytes(hash[..8].try_into().expect("eight bytes"))),
-            );
+            values.extend(keyed_hash_32_prefix_lanes(&self.0, group));
         }
         values.extend(rest.iter().map(|chunk| self.audit_value(chunk)));
         values

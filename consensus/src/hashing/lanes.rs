@@ -190,26 +190,10 @@ mod avx2 {
         rows[7] = _mm256_permute2x128_si256::<0x31>(abcd_37, efgh_37);
     }
 
+    /// The compression of one block per lane: the final state words, before the output XOR.
+    #[inline]
     #[target_feature(enable = "avx2")]
-    pub(super) fn hash_lanes(
-        key: &[u32; 8],
-        blocks: &[[u8; 64]; LANES],
-        block_len: u32,
-        out: &mut [[u8; 32]; LANES],
-    ) {
-        let mut low = [_mm256_setzero_si256(); 8];
-        let mut high = [_mm256_setzero_si256(); 8];
-        for (lane, block) in blocks.iter().enumerate() {
-            // SAFETY: `block` is 64 readable bytes; both unaligned 32-byte loads stay inside it.
-            unsafe {
-                low[lane] = _mm256_loadu_si256(block.as_ptr().cast());
-                high[lane] = _mm256_loadu_si256(block.as_ptr().add(32).cast());
-            }
-        }
-        transpose(&mut low);
-        transpose(&mut high);
-        let message: [__m256i; 16] =
-            std::array::from_fn(|word| if word < 8 { low[word] } else { high[word - 8] });
+    fn compress(key: &[u32; 8], message: &[__m256i; 16], block_len: u32) -> [__m256i; 16] {
         let splat = |word: u32| _mm256_set1_epi32(word as i32);
         let mut v: [__m256i; 16] = std::array::from_fn(|word| match word {
             0..8 => splat(key[word]),
@@ -229,12 +213,70 @@ mod avx2 {
             g(&mut v, 2, 7, 8, 13, m(12), m(13));
             g(&mut v, 3, 4, 9, 14, m(14), m(15));
         }
+        v
+    }
+
+    /// Loads 32 bytes of each lane's input as message words, transposed (word `w` of every lane in
+    /// register `w`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load_words(inputs: [&[u8; 32]; LANES]) -> [__m256i; 8] {
+        let mut rows: [__m256i; 8] = std::array::from_fn(|lane| {
+            // SAFETY: each input is 32 readable bytes; the unaligned 32-byte load stays inside it.
+            unsafe { _mm256_loadu_si256(inputs[lane].as_ptr().cast()) }
+        });
+        transpose(&mut rows);
+        rows
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn hash_lanes(
+        key: &[u32; 8],
+        blocks: &[[u8; 64]; LANES],
+        block_len: u32,
+        out: &mut [[u8; 32]; LANES],
+    ) {
+        let halves = |offset: usize| -> [&[u8; 32]; LANES] {
+            std::array::from_fn(|lane| {
+                blocks[lane][offset..offset + 32]
+                    .try_into()
+                    .expect("32 of a block's 64 bytes")
+            })
+        };
+        let low = load_words(halves(0));
+        let high = load_words(halves(32));
+        let message: [__m256i; 16] =
+            std::array::from_fn(|word| if word < 8 { low[word] } else { high[word - 8] });
+        let v = compress(key, &message, block_len);
         let mut words: [__m256i; 8] = std::array::from_fn(|word| _mm256_xor_si256(v[word], v[word + 8]));
         transpose(&mut words);
         for (lane, out) in out.iter_mut().enumerate() {
             // SAFETY: `out` is 32 writable bytes; the unaligned 32-byte store stays inside it.
             unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), words[lane]) };
         }
+    }
+
+    /// The first 8 bytes (LE) of each lane's one-block keyed hash of a 32-byte input: the message's upper
+    /// half is zero and only output words 0 and 1 are formed.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn prefix_lanes_32(key: &[u32; 8], inputs: &[[u8; 32]; LANES]) -> [u64; LANES] {
+        let low = load_words(std::array::from_fn(|lane| &inputs[lane]));
+        let message: [__m256i; 16] = std::array::from_fn(|word| {
+            if word < 8 {
+                low[word]
+            } else {
+                _mm256_setzero_si256()
+            }
+        });
+        let v = compress(key, &message, 32);
+        let mut first = [0u32; LANES];
+        let mut second = [0u32; LANES];
+        // SAFETY: each array is 32 writable bytes; the unaligned 32-byte stores stay inside them.
+        unsafe {
+            _mm256_storeu_si256(first.as_mut_ptr().cast(), _mm256_xor_si256(v[0], v[8]));
+            _mm256_storeu_si256(second.as_mut_ptr().cast(), _mm256_xor_si256(v[1], v[9]));
+        }
+        std::array::from_fn(|lane| u64::from(first[lane]) | u64::from(second[lane]) << 32)
     }
 }
 
@@ -243,15 +285,29 @@ pub fn keyed_hash_lanes(key: &[u8; 32], blocks: &[[u8; 64]; LANES], out: &mut [[
     hash_lanes(key, blocks, 64, out);
 }
 
-/// `out[i] = BLAKE3-keyed(key, inputs[i])` for [`LANES`] independent 32-byte inputs (audit values).
-pub fn keyed_hash_32_lanes(key: &[u8; 32], inputs: &[[u8; 32]; LANES], out: &mut [[u8; 32]; LANES]) {
+/// The first 8 bytes (little-endian) of `BLAKE3-keyed(key, inputs[i])` for [`LANES`] independent
+/// 32-byte inputs: audit values.
+pub fn keyed_hash_32_prefix_lanes(key: &[u8; 32], inputs: &[[u8; 32]; LANES]) -> [u64; LANES] {
+    let key_words = words(key);
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        #[allow(unsafe_code)]
+        // SAFETY: `avx2::prefix_lanes_32` only requires AVX2, which was detected on this CPU just above.
+        return unsafe { avx2::prefix_lanes_32(&key_words, inputs) };
+    }
     // A 32-byte input is one block of length 32, zero-padded.
     let blocks: [[u8; 64]; LANES] = std::array::from_fn(|lane| {
         let mut block = [0u8; 64];
         block[..32].copy_from_slice(&inputs[lane]);
         block
     });
-    hash_lanes(key, &blocks, 32, out);
+    let mut out = [[0u8; 32]; LANES];
+    hash_lanes_generic(&key_words, &blocks, 32, &mut out);
+    out.map(|hash| u64::from_le_bytes(hash[..8].try_into().expect("eight bytes")))
+}
+
+fn words(key: &[u8; 32]) -> [u32; 8] {
+    std::array::from_fn(|i| u32::from_le_bytes([key[4 * i], key[4 * i + 1], key[4 * i + 2], key[4 * i + 3]]))
 }
 
 /// Whether the hashes run on AVX2 on this CPU (for benches).
@@ -264,9 +320,7 @@ pub fn lanes_accelerated() -> bool {
 }
 
 fn hash_lanes(key: &[u8; 32], blocks: &[[u8; 64]; LANES], block_len: u32, out: &mut [[u8; 32]; LANES]) {
-    let key: [u32; 8] = std::array::from_fn(|i| {
-        u32::from_le_bytes([key[4 * i], key[4 * i + 1], key[4 * i + 2], key[4 * i + 3]])
-    });
+    let key = words(key);
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         #[allow(unsafe_code)]
@@ -309,9 +363,10 @@ mod tests {
             prop_assert_eq!(generic, out);
 
             let inputs: [[u8; 32]; LANES] = std::array::from_fn(|lane| halves[lane][0]);
-            keyed_hash_32_lanes(&key, &inputs, &mut out);
-            for (input, out) in inputs.iter().zip(&out) {
-                prop_assert_eq!(*out, *blake3::keyed_hash(&key, input).as_bytes());
+            let prefixes = keyed_hash_32_prefix_lanes(&key, &inputs);
+            for (input, prefix) in inputs.iter().zip(prefixes) {
+                let hash = blake3::keyed_hash(&key, input);
+                prop_assert_eq!(prefix, u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8")));
             }
         }
     }
