@@ -56,6 +56,20 @@ impl PosTable {
         }
     }
 
+    /// [`Self::generate_parallel`] if `all_cores` and the `parallel` feature is on, else [`Self::generate`].
+    pub(crate) fn generate_on(
+        params: &ProtocolParams,
+        seed: &PosSeed,
+        all_cores: bool,
+    ) -> Result<Self, PosError> {
+        #[cfg(feature = "parallel")]
+        if all_cores {
+            return Self::generate_parallel(params, seed);
+        }
+        let _ = all_cores;
+        Self::generate(params, seed)
+    }
+
     /// The canonical proof for `s_bucket`, if one exists.
     pub fn find_proof(
         &self,
@@ -87,7 +101,8 @@ impl PosTable {
         self.masks_on(params, true)
     }
 
-    fn masks_on(
+    /// [`Self::masks`], on every thread if `parallel` and the `parallel` feature is on.
+    pub(crate) fn masks_on(
         &self,
         params: &ProtocolParams,
         parallel: bool,

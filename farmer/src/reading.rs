@@ -123,23 +123,8 @@ pub(crate) fn decode_record_on(
         max: records.len() as u64,
     })?;
     let seed = PosSeed::from(sector_id.evaluation_seed(offset));
-    #[cfg(feature = "parallel")]
-    let (table, masks) = if all_cores {
-        let table = PosTable::generate_parallel(params, &seed)?;
-        let masks = table.masks_parallel(params)?;
-        (table, masks)
-    } else {
-        let table = PosTable::generate(params, &seed)?;
-        let masks = table.masks(params)?;
-        (table, masks)
-    };
-    #[cfg(not(feature = "parallel"))]
-    let (table, masks) = {
-        let _ = all_cores;
-        let table = PosTable::generate(params, &seed)?;
-        let masks = table.masks(params)?;
-        (table, masks)
-    };
+    let table = PosTable::generate_on(params, &seed, all_cores)?;
+    let masks = table.masks_on(params, all_cores)?;
     let s_buckets = params.s_buckets() as usize;
     let mut extended: Vec<Option<Chunk>> = vec![None; s_buckets];
     let mut chunk = [0u8; CHUNK_SIZE];

@@ -97,12 +97,7 @@ impl Engine {
     }
 
     /// A bit per segment `i` that does not lead from `starts[i]` to `ends[i]` in `iterations`.
-    pub(super) fn mismatches<const N: usize>(
-        &self,
-        starts: &[Block; N],
-        ends: &[Block; N],
-        iterations: u32,
-    ) -> u32 {
+    pub(super) fn mismatches(&self, starts: &[Block; 8], ends: &[Block; 8], iterations: u32) -> u32 {
         match self {
             #[cfg(target_arch = "x86_64")]
             Self::X86(kernel, keys) => x86_64::verify(*kernel, starts, ends, keys, iterations),

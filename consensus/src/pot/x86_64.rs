@@ -243,21 +243,27 @@ fn verify_vaes<const H: usize>(
     mismatches
 }
 
-/// Checks `N` segments (at most 32): segment `i` must lead from `starts[i]` to `ends[i]` in
-/// `iterations` encryptions. Returns a bit per segment that does not.
-pub(crate) fn verify<const N: usize>(
+/// Checks a slot's 8 segments: segment `i` must lead from `starts[i]` to `ends[i]` in `iterations`
+/// encryptions. Returns a bit per segment that does not.
+pub(crate) fn verify(
     kernel: Kernel,
-    starts: &[Block; N],
-    ends: &[Block; N],
+    starts: &[Block; 8],
+    ends: &[Block; 8],
     keys: &Keys,
     iterations: u32,
 ) -> u32 {
-    match (kernel, N) {
-        (Kernel::Vaes256, 8) => vaes_pairs::<N, 4>(starts, ends, keys, iterations),
+    match kernel {
+        Kernel::Vaes256 => {
+            let pairs = |blocks: &[Block; 8]| -> [[Block; 2]; 4] {
+                std::array::from_fn(|pair| [blocks[2 * pair], blocks[2 * pair + 1]])
+            };
+            // SAFETY: `Kernel::Vaes256` is only detected where AES-NI, AVX2 and VAES are all present.
+            unsafe { verify_vaes(&pairs(starts), &pairs(ends), keys, iterations) }
+        }
         // AES-NI carries one block per instruction, so 8 chains already fill the AES units, and 16
         // would not fit the 16 XMM registers: two passes of 4 segments from both ends.
-        (_, 8) => {
-            let half = |blocks: &[Block; N], from: usize| -> [Block; 4] {
+        Kernel::AesNi => {
+            let half = |blocks: &[Block; 8], from: usize| -> [Block; 4] {
                 std::array::from_fn(|i| blocks[from + i])
             };
             // SAFETY: `Keys` exist only where AES-NI was detected, the only feature `verify_ni` needs.
@@ -269,20 +275,5 @@ pub(crate) fn verify<const N: usize>(
             };
             low | high << 4
         }
-        // SAFETY: as above.
-        _ => unsafe { verify_ni(starts, ends, keys, iterations) },
     }
-}
-
-fn vaes_pairs<const N: usize, const H: usize>(
-    starts: &[Block; N],
-    ends: &[Block; N],
-    keys: &Keys,
-    iterations: u32,
-) -> u32 {
-    debug_assert_eq!(N, 2 * H);
-    let starts: [[Block; 2]; H] = std::array::from_fn(|pair| [starts[2 * pair], starts[2 * pair + 1]]);
-    let ends: [[Block; 2]; H] = std::array::from_fn(|pair| [ends[2 * pair], ends[2 * pair + 1]]);
-    // SAFETY: `Kernel::Vaes256` is only detected where AES-NI, AVX2 and VAES are all present.
-    unsafe { verify_vaes(&starts, &ends, keys, iterations) }
 }
