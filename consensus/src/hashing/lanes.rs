@@ -1,9 +1,10 @@
-//! Many independent one-block keyed BLAKE3 hashes at once.
+//! Many independent one-block BLAKE3 hashes at once.
 //!
-//! A Merkle interior node is `BLAKE3-keyed(node_key, left ‖ right)` and an audit value hashes one 32-byte
-//! chunk under the sector's slot challenge: each is exactly one compression of one block. Hashed one at a
-//! time that compression is latency-bound (≈ 60 ns); the inputs of a tree level, or of an s-bucket, are
-//! independent, so this module runs the BLAKE3 compression function over [`LANES`] inputs at once, word by
+//! A Merkle interior node is `BLAKE3-keyed(node_key, left ‖ right)`, an audit value hashes one 32-byte
+//! chunk under the sector's slot challenge, and each proof-of-space table entry is the plain BLAKE3 of at
+//! most 30 bytes: each is exactly one compression of one block. Hashed one at a time that compression is
+//! latency-bound (≈ 60 ns); the inputs of a tree level, an s-bucket or a table are independent, so this
+//! module runs the BLAKE3 compression function over [`LANES`] inputs at once, word by
 //! word across lanes: with AVX2 intrinsics when the CPU has them (checked at run time), otherwise with
 //! portable code the compiler vectorises as it can. The output is bit-for-bit `blake3::keyed_hash`; tests
 //! check it against the `blake3` crate for random keys and inputs of both lengths.
@@ -16,8 +17,10 @@ type Lanes = [u32; LANES];
 const IV: [u32; 8] = [
     0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19,
 ];
-/// CHUNK_START | CHUNK_END | ROOT | KEYED_HASH: a one-block keyed hash.
-const FLAGS: u32 = 1 | 2 | 8 | 16;
+/// CHUNK_START | CHUNK_END | ROOT: a one-block hash.
+const ONE_BLOCK: u32 = 1 | 2 | 8;
+/// [`ONE_BLOCK`] | KEYED_HASH: a one-block keyed hash.
+const KEYED: u32 = ONE_BLOCK | 16;
 const PERMUTATION: [usize; 16] = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
 
 /// The message word order of each of the seven rounds.
@@ -67,6 +70,7 @@ fn hash_lanes_generic(
     key: &[u32; 8],
     blocks: &[[u8; 64]; LANES],
     block_len: u32,
+    flags: u32,
     out: &mut [[u8; 32]; LANES],
 ) {
     let message: [Lanes; 16] = std::array::from_fn(|word| {
@@ -79,7 +83,7 @@ fn hash_lanes_generic(
         0..8 => [key[word]; LANES],
         8..12 => [IV[word - 8]; LANES],
         14 => [block_len; LANES],
-        15 => [FLAGS; LANES],
+        15 => [flags; LANES],
         _ => [0; LANES], // the 64-bit block counter
     });
     for schedule in &SCHEDULE {
@@ -109,7 +113,7 @@ mod avx2 {
 
     use std::arch::x86_64::*;
 
-    use super::{FLAGS, IV, LANES, SCHEDULE};
+    use super::{IV, KEYED, LANES, SCHEDULE};
 
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -193,13 +197,13 @@ mod avx2 {
     /// The compression of one block per lane: the final state words, before the output XOR.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn compress(key: &[u32; 8], message: &[__m256i; 16], block_len: u32) -> [__m256i; 16] {
+    fn compress(key: &[u32; 8], message: &[__m256i; 16], block_len: u32, flags: u32) -> [__m256i; 16] {
         let splat = |word: u32| _mm256_set1_epi32(word as i32);
         let mut v: [__m256i; 16] = std::array::from_fn(|word| match word {
             0..8 => splat(key[word]),
             8..12 => splat(IV[word - 8]),
             14 => splat(block_len),
-            15 => splat(FLAGS),
+            15 => splat(flags),
             _ => _mm256_setzero_si256(),
         });
         for schedule in &SCHEDULE {
@@ -234,6 +238,7 @@ mod avx2 {
         key: &[u32; 8],
         blocks: &[[u8; 64]; LANES],
         block_len: u32,
+        flags: u32,
         out: &mut [[u8; 32]; LANES],
     ) {
         let halves = |offset: usize| -> [&[u8; 32]; LANES] {
@@ -247,7 +252,7 @@ mod avx2 {
         let high = load_words(halves(32));
         let message: [__m256i; 16] =
             std::array::from_fn(|word| if word < 8 { low[word] } else { high[word - 8] });
-        let v = compress(key, &message, block_len);
+        let v = compress(key, &message, block_len, flags);
         let mut words: [__m256i; 8] = std::array::from_fn(|word| _mm256_xor_si256(v[word], v[word + 8]));
         transpose(&mut words);
         for (lane, out) in out.iter_mut().enumerate() {
@@ -268,7 +273,7 @@ mod avx2 {
                 _mm256_setzero_si256()
             }
         });
-        let v = compress(key, &message, 32);
+        let v = compress(key, &message, 32, KEYED);
         let mut first = [0u32; LANES];
         let mut second = [0u32; LANES];
         // SAFETY: each array is 32 writable bytes; the unaligned 32-byte stores stay inside them.
@@ -282,7 +287,21 @@ mod avx2 {
 
 /// `out[i] = BLAKE3-keyed(key, blocks[i])` for [`LANES`] independent 64-byte blocks.
 pub fn keyed_hash_lanes(key: &[u8; 32], blocks: &[[u8; 64]; LANES], out: &mut [[u8; 32]; LANES]) {
-    hash_lanes(key, blocks, 64, out);
+    hash_lanes(&words(key), blocks, 64, KEYED, out);
+}
+
+/// `out[i] = BLAKE3(blocks[i][..len])` for [`LANES`] independent inputs of the same length `len ≤ 64`.
+/// The bytes of each block past `len` must be zero (BLAKE3 pads a short block with zeros).
+pub fn hash_short_lanes(blocks: &[[u8; 64]; LANES], len: usize, out: &mut [[u8; 32]; LANES]) {
+    assert!(len <= 64, "one block holds at most 64 bytes");
+    debug_assert!(
+        blocks
+            .iter()
+            .all(|block| block[len..].iter().all(|&byte| byte == 0))
+    );
+    // Casts: `len` ≤ 64, checked above.
+    #[allow(clippy::cast_possible_truncation)]
+    hash_lanes(&IV, blocks, len as u32, ONE_BLOCK, out);
 }
 
 /// The first 8 bytes (little-endian) of `BLAKE3-keyed(key, inputs[i])` for [`LANES`] independent
@@ -302,7 +321,7 @@ pub fn keyed_hash_32_prefix_lanes(key: &[u8; 32], inputs: &[[u8; 32]; LANES]) ->
         block
     });
     let mut out = [[0u8; 32]; LANES];
-    hash_lanes_generic(&key_words, &blocks, 32, &mut out);
+    hash_lanes_generic(&key_words, &blocks, 32, KEYED, &mut out);
     out.map(|hash| u64::from_le_bytes(hash[..8].try_into().expect("eight bytes")))
 }
 
@@ -319,18 +338,23 @@ pub fn lanes_accelerated() -> bool {
     false
 }
 
-fn hash_lanes(key: &[u8; 32], blocks: &[[u8; 64]; LANES], block_len: u32, out: &mut [[u8; 32]; LANES]) {
-    let key = words(key);
+fn hash_lanes(
+    key: &[u32; 8],
+    blocks: &[[u8; 64]; LANES],
+    block_len: u32,
+    flags: u32,
+    out: &mut [[u8; 32]; LANES],
+) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         #[allow(unsafe_code)]
         // SAFETY: `avx2::hash_lanes` only requires AVX2, which was detected on this CPU just above.
         unsafe {
-            avx2::hash_lanes(&key, blocks, block_len, out)
+            avx2::hash_lanes(key, blocks, block_len, flags, out)
         };
         return;
     }
-    hash_lanes_generic(&key, blocks, block_len, out);
+    hash_lanes_generic(key, blocks, block_len, flags, out);
 }
 
 #[cfg(test)]
@@ -359,7 +383,7 @@ mod tests {
             let key_words: [u32; 8] =
                 std::array::from_fn(|i| u32::from_le_bytes(key[4 * i..4 * i + 4].try_into().expect("4")));
             let mut generic = [[0u8; 32]; LANES];
-            hash_lanes_generic(&key_words, &blocks, 64, &mut generic);
+            hash_lanes_generic(&key_words, &blocks, 64, KEYED, &mut generic);
             prop_assert_eq!(generic, out);
 
             let inputs: [[u8; 32]; LANES] = std::array::from_fn(|lane| halves[lane][0]);
@@ -368,6 +392,28 @@ mod tests {
                 let hash = blake3::keyed_hash(&key, input);
                 prop_assert_eq!(prefix, u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8")));
             }
+        }
+
+        #[test]
+        fn short_inputs_match_the_blake3_crate(
+            len in 0usize..=64,
+            inputs in any::<[[[u8; 32]; 2]; LANES]>(),
+        ) {
+            let blocks: [[u8; 64]; LANES] = std::array::from_fn(|lane| {
+                let mut block = [0u8; 64];
+                block[..32].copy_from_slice(&inputs[lane][0]);
+                block[32..].copy_from_slice(&inputs[lane][1]);
+                block[len..].fill(0);
+                block
+            });
+            let mut out = [[0u8; 32]; LANES];
+            hash_short_lanes(&blocks, len, &mut out);
+            for (block, out) in blocks.iter().zip(&out) {
+                prop_assert_eq!(*out, *blake3::hash(&block[..len]).as_bytes());
+            }
+            let mut generic = [[0u8; 32]; LANES];
+            hash_lanes_generic(&IV, &blocks, len as u32, ONE_BLOCK, &mut generic);
+            prop_assert_eq!(generic, out);
         }
     }
 }

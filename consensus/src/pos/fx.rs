@@ -71,14 +71,12 @@ impl BitWriter {
         }
     }
 
-    /// The bit string as bytes, zero-padded to whole bytes: the buffer and the number of bytes used.
+    /// Writes the bit string, zero-padded, as 40 big-endian bytes.
     #[inline(always)]
-    fn bytes(&self) -> ([u8; 40], usize) {
-        let mut out = [0u8; 40];
+    fn write(&self, out: &mut [u8]) {
         for (chunk, word) in out.chunks_exact_mut(8).zip(self.words) {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
-        (out, self.len.div_ceil(8) as usize)
     }
 }
 
@@ -103,21 +101,52 @@ fn hash_bits(hash: &[u8; 32], start: u32, bits: u32) -> u128 {
 /// `left_meta` and `right_meta` carry `metadata_bits(K, table - 1)` bits each; `K ≤ 32`.
 #[inline(always)]
 pub fn compute_fx<const K: u8>(table: u8, left_y: u64, left_meta: u128, right_meta: u128) -> (u64, u128) {
-    let y_bits = u32::from(K + PARAM_EXT);
+    let mut block = [0u8; 64];
+    fx_input::<K>(table, left_y, left_meta, right_meta, &mut block);
+    let hash: [u8; 32] = blake3::hash(&block[..fx_input_len(K, table)]).into();
+    fx_output::<K>(table, &hash, left_meta, right_meta)
+}
+
+/// Bytes of the BLAKE3 input of `f_table` (at most 30 for `k ≤ 26`, so one block).
+pub(super) const fn fx_input_len(k: u8, table: u8) -> usize {
+    let bits = (k + PARAM_EXT) as u32 + 2 * metadata_bits(k, table.saturating_sub(1));
+    bits.div_ceil(8) as usize
+}
+
+/// Writes the BLAKE3 input of `f_table` (`y_left ‖ meta_left ‖ meta_right`, zero-padded) into the first
+/// 40 bytes of `block`; the bytes past [`fx_input_len`] among them are zero. The hashes of many pairs can
+/// then be computed together.
+#[inline(always)]
+pub(super) fn fx_input<const K: u8>(
+    table: u8,
+    left_y: u64,
+    left_meta: u128,
+    right_meta: u128,
+    block: &mut [u8; 64],
+) {
     let parent_bits = metadata_bits(K, table.saturating_sub(1));
     let mut writer = BitWriter::new();
-    writer.push64(left_y, y_bits);
+    writer.push64(left_y, u32::from(K + PARAM_EXT));
     writer.push(left_meta, parent_bits);
     writer.push(right_meta, parent_bits);
-    let (input, len) = writer.bytes();
-    let hash: [u8; 32] = blake3::hash(&input[..len]).into();
+    writer.write(&mut block[..40]);
+}
 
+/// `f_table`'s new `y` and metadata from the BLAKE3 hash of its input.
+#[inline(always)]
+pub(super) fn fx_output<const K: u8>(
+    table: u8,
+    hash: &[u8; 32],
+    left_meta: u128,
+    right_meta: u128,
+) -> (u64, u128) {
+    let y_bits = u32::from(K + PARAM_EXT);
     let mut head = [0u8; 8];
     head.copy_from_slice(&hash[..8]);
     let y = u64::from_be_bytes(head) >> (64 - y_bits);
     let meta = match table {
-        2 | 3 => (left_meta << parent_bits) | right_meta,
-        4..=6 => hash_bits(&hash, y_bits, metadata_bits(K, table)),
+        2 | 3 => (left_meta << metadata_bits(K, table - 1)) | right_meta,
+        4..=6 => hash_bits(hash, y_bits, metadata_bits(K, table)),
         _ => 0,
     };
     (y, meta)

@@ -6,8 +6,9 @@
 
 use std::ops::Range;
 
-use super::super::fx::{compute_fx, match_targets};
+use super::super::fx::{fx_input, fx_input_len, fx_output, match_targets};
 use super::super::{PARAM_BC, PARAM_M};
+use crate::hashing::lanes::{LANES, hash_short_lanes};
 
 /// One entry of a table while the next one is built. Table 1 entries carry `x` as metadata and no parents.
 #[derive(Clone, Copy, Default)]
@@ -160,20 +161,29 @@ impl Rmap {
             }
             self.clear();
         }
-        out.extend(self.pairs.iter().map(|&(left, right)| {
-            let left_entry = &entries[left as usize];
-            let (y, meta) = compute_fx::<K>(
-                T,
-                u64::from(left_entry.y),
-                left_entry.meta,
-                entries[right as usize].meta,
-            );
-            Entry {
-                meta,
-                y: y as u32,
-                left,
-                right,
+        // The pairs' hashes are independent: compute them [`LANES`] at a time. The last group's unused
+        // lanes hash stale inputs whose results are dropped.
+        let len = fx_input_len(K, T);
+        let mut blocks = [[0u8; 64]; LANES];
+        let mut hashes = [[0u8; 32]; LANES];
+        for group in self.pairs.chunks(LANES) {
+            for (block, &(left, right)) in blocks.iter_mut().zip(group) {
+                let left_entry = &entries[left as usize];
+                let right_meta = entries[right as usize].meta;
+                fx_input::<K>(T, u64::from(left_entry.y), left_entry.meta, right_meta, block);
             }
-        }));
+            hash_short_lanes(&blocks, len, &mut hashes);
+            for (hash, &(left, right)) in hashes.iter().zip(group) {
+                let left_meta = entries[left as usize].meta;
+                let right_meta = entries[right as usize].meta;
+                let (y, meta) = fx_output::<K>(T, hash, left_meta, right_meta);
+                out.push(Entry {
+                    meta,
+                    y: y as u32,
+                    left,
+                    right,
+                });
+            }
+        }
     }
 }
