@@ -3,11 +3,11 @@
 use acre_consensus::sectors::{PublicKey, SectorId};
 use acre_consensus::solutions::Solution;
 use acre_consensus::{PieceOffset, ProtocolParams};
-use acre_storage::record::chunk_proof;
+use acre_storage::record::{chunk_proof, extend_record, source_chunk_proof};
 
 use crate::auditing::AuditWin;
 use crate::error::Error;
-use crate::reading::{SectorReader, decode_record_on, read_record_metadata};
+use crate::reading::{SectorReader, decode_source_on, read_record_metadata};
 use crate::sector::SectorMetadata;
 
 /// Builds the solution for `win` in a sector of the farmer with `public_key`. With the `parallel` feature
@@ -36,11 +36,19 @@ pub fn prove(
         })?;
     let offset = PieceOffset(u16::try_from(offset).expect("offsets are below the u16 piece count"));
     // One record's table inside the slot's deadline: every core builds it (with the `parallel` feature).
-    let decoded = decode_record_on(params, &sector_id, metadata, &records, sector, offset, true)?;
+    let decoded = decode_source_on(params, &sector_id, metadata, &records, sector, offset, true)?;
     let proof = decoded
         .table
         .find_proof(params, win.s_bucket)?
         .ok_or(Error::NoProofForSBucket(win.s_bucket))?;
+    // A chunk in the source half is proved from the source chunks and the stored parity root; only a
+    // chunk in the parity half needs the parity recomputed.
+    let parity_root = &decoded.metadata.parity_chunks_root;
+    let chunk_proof = match source_chunk_proof(&decoded.chunks, parity_root, win.s_bucket) {
+        Some(proof) => proof,
+        None => chunk_proof(&extend_record(&decoded.chunks)?, win.s_bucket)
+            .ok_or(Error::NoProofForSBucket(win.s_bucket))?,
+    };
     Ok(Solution {
         public_key: *public_key,
         reward_address,
@@ -50,8 +58,7 @@ pub fn prove(
         record_root: decoded.metadata.record_root,
         record_proof: decoded.metadata.record_proof,
         chunk: win.chunk,
-        chunk_proof: chunk_proof(&decoded.extended, win.s_bucket)
-            .ok_or(Error::NoProofForSBucket(win.s_bucket))?,
+        chunk_proof,
         proof_of_space: proof.bytes,
     })
 }

@@ -11,9 +11,10 @@ use std::os::unix::fs::FileExt;
 use acre_consensus::params::{CHUNK_SIZE, Chunk};
 use acre_consensus::pos::PosSeed;
 use acre_consensus::sectors::SectorId;
-use acre_consensus::{Piece, PieceOffset, ProtocolParams, Record, SBucket};
+use acre_consensus::{Piece, PieceOffset, ProtocolParams, Record, RecordRoot};
 use acre_storage::erasure::recover_chunks;
-use acre_storage::record::{commit_extended, extend_record};
+use acre_storage::merkle::chunks_root;
+use acre_storage::record::{extend_record, source_chunks_root};
 
 use crate::error::Error;
 use crate::pos_table::PosTable;
@@ -106,7 +107,7 @@ pub fn decode_record(
 }
 
 /// [`decode_record`] building the record's table and searching its proofs with every thread of the
-/// current rayon pool where the `parallel` feature is on: proving decodes one record within a slot.
+/// current rayon pool where the `parallel` feature is on.
 pub(crate) fn decode_record_on(
     params: &ProtocolParams,
     sector_id: &SectorId,
@@ -116,6 +117,44 @@ pub(crate) fn decode_record_on(
     offset: PieceOffset,
     all_cores: bool,
 ) -> Result<DecodedRecord, Error> {
+    let source = decode_source_on(params, sector_id, metadata, records, sector, offset, all_cores)?;
+    let extended = extend_record(&source.chunks)?;
+    // The source chunks are verified; their parity must then be what the record committed to.
+    if chunks_root(&extended[source.chunks.len()..]) != source.metadata.parity_chunks_root.0 {
+        return Err(Error::CorruptedRecord {
+            sector_index: metadata.sector_index,
+            offset,
+        });
+    }
+    Ok(DecodedRecord {
+        metadata: source.metadata,
+        extended,
+        table: source.table,
+    })
+}
+
+/// A record's source chunks, read back from a sector and verified against its record root.
+pub(crate) struct SourceRecord {
+    /// The record's metadata.
+    pub metadata: RecordMetadata,
+    /// The source chunks.
+    pub chunks: Vec<Chunk>,
+    /// The record's proof-of-space table.
+    pub table: PosTable,
+}
+
+/// Regenerates the record's table (on every core when `all_cores` and the `parallel` feature is on),
+/// unmasks the chunks the record stored, erasure-decodes its source chunks and checks them against the
+/// record root with the stored parity-chunks root: no parity is recomputed.
+pub(crate) fn decode_source_on(
+    params: &ProtocolParams,
+    sector_id: &SectorId,
+    metadata: &SectorMetadata,
+    records: &[RecordMetadata],
+    sector: &(impl SectorReader + ?Sized),
+    offset: PieceOffset,
+    all_cores: bool,
+) -> Result<SourceRecord, Error> {
     let index = usize::from(offset.0);
     let own = records.get(index).ok_or(Error::OutOfRange {
         what: "piece offset",
@@ -126,17 +165,18 @@ pub(crate) fn decode_record_on(
     let table = PosTable::generate_on(params, &seed, all_cores)?;
     let masks = table.masks_on(params, all_cores)?;
     let s_buckets = params.s_buckets() as usize;
+    // The record's position in s-bucket `s` is the number of earlier records storing a chunk there.
+    let mut earlier = vec![0u16; s_buckets];
+    for record in &records[..index] {
+        record.count_into(&mut earlier);
+    }
     let mut extended: Vec<Option<Chunk>> = vec![None; s_buckets];
     let mut chunk = [0u8; CHUNK_SIZE];
-    for (s, slot) in extended.iter_mut().enumerate() {
+    for (s, (slot, start)) in extended.iter_mut().zip(metadata.s_bucket_offsets()).enumerate() {
         if !own.has(s) {
             continue;
         }
-        let position = records[..index].iter().filter(|record| record.has(s)).count();
-        let start = metadata
-            .s_bucket_range(SBucket(u16::try_from(s).expect("s-buckets fit in u16")))
-            .start;
-        sector.read_at(start + position * CHUNK_SIZE, &mut chunk)?;
+        sector.read_at(start + usize::from(earlier[s]) * CHUNK_SIZE, &mut chunk)?;
         *slot = Some(match masks[s] {
             Some(mask) => std::array::from_fn(|i| chunk[i] ^ mask.0.0[i]),
             None => chunk,
@@ -146,15 +186,14 @@ pub(crate) fn decode_record_on(
         sector_index: metadata.sector_index,
         offset,
     };
-    let source = recover_chunks(&extended).map_err(|_| corrupted())?;
-    let extended = extend_record(&source)?;
-    let commitment = commit_extended(&extended);
-    if commitment.record_root != own.record_root || commitment.parity_chunks_root != own.parity_chunks_root {
+    let chunks = recover_chunks(&extended).map_err(|_| corrupted())?;
+    let root = RecordRoot::from_halves(&source_chunks_root(&chunks), &own.parity_chunks_root);
+    if root != own.record_root {
         return Err(corrupted());
     }
-    Ok(DecodedRecord {
+    Ok(SourceRecord {
         metadata: own.clone(),
-        extended,
+        chunks,
         table,
     })
 }
@@ -168,10 +207,9 @@ pub fn read_piece(
     offset: PieceOffset,
 ) -> Result<Piece, Error> {
     let records = read_record_metadata(params, metadata, sector)?;
-    let decoded = decode_record(params, sector_id, metadata, &records, sector, offset)?;
-    let source: Box<[Chunk]> = decoded.extended[..params.record_chunks as usize].into();
+    let decoded = decode_source_on(params, sector_id, metadata, &records, sector, offset, false)?;
     Ok(Piece {
-        record: Record::from_chunks(params, source)?,
+        record: Record::from_chunks(params, decoded.chunks.into_boxed_slice())?,
         record_root: decoded.metadata.record_root,
         parity_chunks_root: decoded.metadata.parity_chunks_root,
         record_proof: decoded.metadata.record_proof,

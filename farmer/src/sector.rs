@@ -98,6 +98,15 @@ impl RecordMetadata {
             .is_some_and(|byte| byte >> (s_bucket % 8) & 1 == 1)
     }
 
+    /// Adds 1 to `counts[s]` for every s-bucket `s` the record stores a chunk in.
+    pub fn count_into(&self, counts: &mut [u16]) {
+        for (counts, &byte) in counts.chunks_mut(8).zip(&self.bitmap) {
+            for (bit, count) in counts.iter_mut().enumerate() {
+                *count += u16::from(byte >> bit & 1);
+            }
+        }
+    }
+
     /// Appends the fixed-size encoding.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.bitmap);
@@ -157,6 +166,16 @@ impl SectorMetadata {
             .sum();
         let len = self.s_bucket_sizes.get(index).map_or(0, |&n| usize::from(n));
         start * CHUNK_SIZE..(start + len) * CHUNK_SIZE
+    }
+
+    /// The byte offset of every s-bucket in order, in one pass ([`Self::s_bucket_range`] sums the sizes
+    /// before its s-bucket on every call).
+    pub fn s_bucket_offsets(&self) -> impl Iterator<Item = usize> + '_ {
+        self.s_bucket_sizes.iter().scan(0, |start, &size| {
+            let offset = *start * CHUNK_SIZE;
+            *start += usize::from(size);
+            Some(offset)
+        })
     }
 }
 

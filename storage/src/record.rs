@@ -68,6 +68,27 @@ pub fn commit_extended(extended: &[Chunk]) -> RecordCommitment {
     RecordCommitment::from_roots(chunks_root(source), chunks_root(parity))
 }
 
+/// The root of a record's source chunks, which with the parity-chunks root forms the record root.
+pub fn source_chunks_root(source: &[Chunk]) -> Blake3Hash {
+    Blake3Hash(chunks_root(source))
+}
+
+/// [`chunk_proof`] for an s-bucket in the source half, from the source chunks and the parity-chunks root
+/// alone (no erasure coding). `None` if the s-bucket is not in the source half.
+pub fn source_chunk_proof(
+    source: &[Chunk],
+    parity_chunks_root: &Blake3Hash,
+    s_bucket: SBucket,
+) -> Option<Vec<Node>> {
+    let index = usize::from(s_bucket.0);
+    if index >= source.len() {
+        return None;
+    }
+    let mut proof = MerkleTree::from_nodes(source.to_vec()).proof(index)?;
+    proof.push(parity_chunks_root.0);
+    Some(proof)
+}
+
 /// Proof of the chunk at `s_bucket` of an extended record: its path within its half, then the other
 /// half's root (verified by [`RecordRoot::verify_chunk`]). `None` if the s-bucket is out of range.
 pub fn chunk_proof(extended: &[Chunk], s_bucket: SBucket) -> Option<Vec<Node>> {
@@ -111,7 +132,14 @@ mod tests {
             );
             let other = SBucket((s_bucket + 1) % params.s_buckets() as u16);
             assert!(!commitment.record_root.verify_chunk(&params, chunk, other, &proof));
+            let from_source = source_chunk_proof(&source, &commitment.parity_chunks_root, SBucket(s_bucket));
+            if usize::from(s_bucket) < source.len() {
+                assert_eq!(from_source, Some(proof));
+            } else {
+                assert_eq!(from_source, None);
+            }
         }
+        assert_eq!(source_chunks_root(&source), commitment.source_chunks_root);
         assert!(chunk_proof(&extended, SBucket(params.s_buckets() as u16)).is_none());
     }
 }
