@@ -203,7 +203,7 @@ fn benches(c: &mut Criterion) {
                 sector_index: SectorIndex(u16::try_from(i).expect("fits")),
                 pieces_in_sector: 1000,
                 history_size,
-                s_bucket_sizes: vec![u16::try_from(chunks_per_s_bucket).expect("fits"); s_buckets],
+                s_bucket_sizes: vec![u16::try_from(chunks_per_s_bucket).expect("fits"); s_buckets].into(),
             };
             (id, metadata, (i * region) as u64)
         })

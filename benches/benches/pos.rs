@@ -25,6 +25,10 @@ fn challenges(params: &ProtocolParams) -> Vec<ChallengeIndex> {
 }
 
 fn tables(c: &mut Criterion) {
+    println!(
+        "pos: table entries hashed on the 8-lane BLAKE3, AVX2 = {}",
+        acre_consensus::hashing::lanes::lanes_accelerated()
+    );
     let mut group = c.benchmark_group("pos");
     group.sample_size(10).measurement_time(Duration::from_secs(20));
     let single = pool(1);

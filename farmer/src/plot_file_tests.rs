@@ -22,7 +22,7 @@ fn metadata(params: &ProtocolParams, index: u16) -> SectorMetadata {
         sector_index: SectorIndex(index),
         pieces_in_sector: params.max_pieces_per_sector,
         history_size: HistorySize::new(1).expect("non-zero"),
-        s_bucket_sizes: vec![1; params.s_buckets() as usize],
+        s_bucket_sizes: vec![1; params.s_buckets() as usize].into(),
     }
 }
 
@@ -146,14 +146,18 @@ fn slots_are_checked_against_the_farm_header() {
         })
     );
     let mut buckets = good.clone();
-    buckets.s_bucket_sizes.pop();
+    let mut sizes = buckets.s_bucket_sizes.into_inner();
+    sizes.pop();
+    buckets.s_bucket_sizes = sizes.into();
     assert!(
         matches!(check(&buckets), Err(SlotError::Checksum | SlotError::Decode(_))),
         "{:?}",
         check(&buckets)
     );
     let mut oversized = good;
-    oversized.s_bucket_sizes[5] = header.pieces_per_sector + 1;
+    let mut sizes = oversized.s_bucket_sizes.into_inner();
+    sizes[5] = header.pieces_per_sector + 1;
+    oversized.s_bucket_sizes = sizes.into();
     assert_eq!(
         check(&oversized),
         Err(SlotError::SBucketTooLarge {

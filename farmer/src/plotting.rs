@@ -169,7 +169,7 @@ pub fn plot_sector(
             sector_index,
             pieces_in_sector: pieces,
             history_size,
-            s_bucket_sizes,
+            s_bucket_sizes: s_bucket_sizes.into(),
         },
         bytes,
     })

@@ -148,7 +148,7 @@ pub struct SectorMetadata {
     /// History size when the sector was plotted.
     pub history_size: HistorySize,
     /// Chunks stored in each s-bucket.
-    pub s_bucket_sizes: Vec<u16>,
+    pub s_bucket_sizes: SBucketSizes,
 }
 
 impl SectorMetadata {
@@ -160,22 +160,90 @@ impl SectorMetadata {
     /// Byte range of an s-bucket's chunks within the sector.
     pub fn s_bucket_range(&self, s_bucket: SBucket) -> std::ops::Range<usize> {
         let index = usize::from(s_bucket.0);
-        let start: usize = self.s_bucket_sizes[..index.min(self.s_bucket_sizes.len())]
-            .iter()
-            .map(|&n| usize::from(n))
-            .sum();
+        let start = self.s_bucket_sizes.chunks_before(index);
         let len = self.s_bucket_sizes.get(index).map_or(0, |&n| usize::from(n));
         start * CHUNK_SIZE..(start + len) * CHUNK_SIZE
     }
 
-    /// The byte offset of every s-bucket in order, in one pass ([`Self::s_bucket_range`] sums the sizes
-    /// before its s-bucket on every call).
+    /// The byte offset of every s-bucket in order, in one pass.
     pub fn s_bucket_offsets(&self) -> impl Iterator<Item = usize> + '_ {
         self.s_bucket_sizes.iter().scan(0, |start, &size| {
             let offset = *start * CHUNK_SIZE;
             *start += usize::from(size);
             Some(offset)
         })
+    }
+}
+
+/// The number of chunks in each s-bucket of a sector, with a running total every [`Self::STRIDE`]
+/// s-buckets. Every slot locates one s-bucket in every sector of every farm; with the totals that sums at
+/// most `STRIDE − 1` sizes instead of up to 65,535 (which cost as much as hashing the s-bucket's chunks).
+/// Encoded as the plain list of sizes; the totals are rebuilt on decoding and never change afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SBucketSizes {
+    sizes: Vec<u16>,
+    /// `totals[i]` = chunks in s-buckets `0..i·STRIDE`.
+    totals: Vec<u64>,
+}
+
+impl SBucketSizes {
+    /// S-buckets between running totals.
+    pub const STRIDE: usize = 64;
+
+    /// Sizes in s-bucket order.
+    pub fn new(sizes: Vec<u16>) -> Self {
+        let totals = std::iter::once(0)
+            .chain(sizes.chunks(Self::STRIDE).scan(0u64, |total, stride| {
+                *total += stride.iter().map(|&size| u64::from(size)).sum::<u64>();
+                Some(*total)
+            }))
+            .collect();
+        Self { sizes, totals }
+    }
+
+    /// Chunks in the s-buckets before `s_bucket` (all of them when it is past the end).
+    pub fn chunks_before(&self, s_bucket: usize) -> usize {
+        let s_bucket = s_bucket.min(self.sizes.len());
+        let stride = s_bucket / Self::STRIDE;
+        let rest: usize = self.sizes[stride * Self::STRIDE..s_bucket]
+            .iter()
+            .map(|&size| usize::from(size))
+            .sum();
+        // Casts: a sector holds at most 2^16 × 2^16 chunks.
+        #[allow(clippy::cast_possible_truncation)]
+        let before = self.totals[stride] as usize;
+        before + rest
+    }
+
+    /// The sizes.
+    pub fn into_inner(self) -> Vec<u16> {
+        self.sizes
+    }
+}
+
+impl From<Vec<u16>> for SBucketSizes {
+    fn from(sizes: Vec<u16>) -> Self {
+        Self::new(sizes)
+    }
+}
+
+impl std::ops::Deref for SBucketSizes {
+    type Target = [u16];
+
+    fn deref(&self) -> &[u16] {
+        &self.sizes
+    }
+}
+
+impl BorshSerialize for SBucketSizes {
+    fn serialize<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
+        self.sizes.serialize(writer)
+    }
+}
+
+impl BorshDeserialize for SBucketSizes {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        Vec::<u16>::deserialize_reader(reader).map(Self::new)
     }
 }
 
@@ -188,4 +256,26 @@ pub fn checksum(bytes: &[u8]) -> [u8; 32] {
 pub fn verify_checksum(layout: &SectorLayout, sector: &[u8]) -> bool {
     sector.len() == layout.sector_size()
         && checksum(&sector[..layout.checksum_offset()])[..] == sector[layout.checksum_offset()..]
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn s_bucket_sizes_locate_like_a_plain_sum_and_encode_as_a_list(
+            sizes in proptest::collection::vec(any::<u16>(), 0..400),
+            s_bucket in 0usize..450,
+        ) {
+            let indexed = SBucketSizes::new(sizes.clone());
+            let plain: usize = sizes[..s_bucket.min(sizes.len())].iter().map(|&n| usize::from(n)).sum();
+            prop_assert_eq!(indexed.chunks_before(s_bucket), plain);
+            let encoded = borsh::to_vec(&indexed).expect("encodes");
+            prop_assert_eq!(&encoded, &borsh::to_vec(&sizes).expect("encodes"));
+            prop_assert_eq!(borsh::from_slice::<SBucketSizes>(&encoded).expect("decodes"), indexed);
+        }
+    }
 }

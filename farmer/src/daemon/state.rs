@@ -228,7 +228,7 @@ mod tests {
             sector_index: SectorIndex(index),
             pieces_in_sector: 16,
             history_size: HistorySize::new(history).expect("non-zero"),
-            s_bucket_sizes: Vec::new(),
+            s_bucket_sizes: Vec::new().into(),
         }
     }
 
