@@ -64,6 +64,30 @@ pub enum ImportError {
 }
 
 impl ImportError {
+    /// Every [`Self::reason`], so metrics can expose each at zero before the first rejection.
+    pub const REASONS: &[&str] = &[
+        "decode",
+        "already_known",
+        "unknown_parent",
+        "genesis",
+        "too_old",
+        "forks_archived_history",
+        "proof_of_time",
+        "seal",
+        "solution",
+        "header",
+        "body_root",
+        "segment_headers",
+        "blocklisted",
+        "vote",
+        "equivocation_proof",
+        "state_root",
+        "transaction_encoding",
+        "execution",
+        "equivocation",
+        "storage",
+    ];
+
     /// A short, stable name for metrics (`acre_blocks_rejected_by_reason_total{reason}`).
     pub fn reason(&self) -> &'static str {
         match self {
@@ -240,6 +264,22 @@ pub enum PoolError {
 }
 
 impl PoolError {
+    /// Every [`Self::reason`], so metrics can expose each at zero before the first rejection.
+    pub const REASONS: &[&str] = &[
+        "undecodable",
+        "wrong_chain",
+        "fee_too_low",
+        "bad_signature",
+        "stale_nonce",
+        "nonce_too_far_ahead",
+        "insufficient_balance",
+        "below_existential_deposit",
+        "already_pending",
+        "replacement_underpriced",
+        "sender_limit",
+        "pool_full",
+    ];
+
     /// A short, stable name of the reason (the metrics label).
     pub fn reason(&self) -> &'static str {
         match self {

@@ -18,6 +18,9 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use crate::error::{ImportError, PoolError};
+use crate::service::{SolutionError, VoteSubmissionError};
+
 /// The label of a per-reason counter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ReasonLabel {
@@ -127,6 +130,18 @@ impl Metrics {
             "Votes refused, by reason",
             metrics.votes_rejected.clone(),
         );
+        // Every reason is a series from the start (at zero), so a scrape lists them all and a rate over
+        // the first rejection has a starting point.
+        for (family, reasons) in [
+            (&metrics.txpool_rejected, PoolError::REASONS),
+            (&metrics.blocks_rejected_by_reason, ImportError::REASONS),
+            (&metrics.solutions_rejected, SolutionError::REASONS),
+            (&metrics.votes_rejected, VoteSubmissionError::REASONS),
+        ] {
+            for &reason in reasons {
+                family.get_or_create(&ReasonLabel { reason });
+            }
+        }
         metrics
     }
 
@@ -238,7 +253,10 @@ fn respond(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respo
         let mut response = Response::new(Full::new(Bytes::from(metrics.render())));
         response.headers_mut().insert(
             hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+            // `encode` writes OpenMetrics text (counters as `<name>_total`, a closing `# EOF`).
+            hyper::header::HeaderValue::from_static(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
         );
         response
     } else {

@@ -122,6 +122,17 @@ pub enum SolutionError {
 }
 
 impl SolutionError {
+    /// Every [`Self::reason`], so metrics can expose each at zero before the first rejection.
+    pub const REASONS: &[&str] = &[
+        "unknown_slot",
+        "too_late",
+        "duplicate",
+        "slot_full",
+        "blocklisted",
+        "known_invalid",
+        "invalid",
+    ];
+
     /// A short, stable name for metrics (`acre_solutions_rejected_total{reason}`).
     pub fn reason(&self) -> &'static str {
         match self {
@@ -137,6 +148,18 @@ impl SolutionError {
 }
 
 impl VoteSubmissionError {
+    /// Every [`Self::reason`], so metrics can expose each at zero before the first rejection.
+    pub const REASONS: &[&str] = &[
+        "unknown_slot",
+        "stale",
+        "duplicate",
+        "blocklisted",
+        "equivocation",
+        "full",
+        "invalid",
+        "internal",
+    ];
+
     /// A short, stable name for metrics (`acre_votes_rejected_total{reason}`).
     pub fn reason(&self) -> &'static str {
         match self {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -13,6 +14,7 @@ use common::test_spec;
 use jsonrpsee::core::ClientError;
 use jsonrpsee::types::error::METHOD_NOT_FOUND_CODE;
 use jsonrpsee::ws_client::WsClientBuilder;
+use prometheus_parse::{LineInfo, SampleType, Scrape};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -33,6 +35,126 @@ fn http_get(port: u16, path: &str) -> String {
     response
 }
 
+/// The node's metrics as `docs/metrics.md` lists them: name → (type, labels).
+fn documented_metrics() -> BTreeMap<String, (String, Vec<String>)> {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md"))
+        .expect("docs/metrics.md");
+    let section = docs
+        .split("\n## `acre-node`\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("an `acre-node` section");
+    section
+        .lines()
+        .filter(|line| line.starts_with("| `acre_"))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let labels = cells[3]
+                .split(',')
+                .map(|label| label.trim().trim_matches('`'))
+                .filter(|label| !label.is_empty())
+                .map(str::to_owned)
+                .collect();
+            (
+                cells[1].trim_matches('`').to_owned(),
+                (cells[2].to_owned(), labels),
+            )
+        })
+        .collect()
+}
+
+/// Parses a scrape with `prometheus-parse` and checks it against the documented metrics: every one
+/// present with its type and labels, and nothing undocumented.
+fn assert_metrics_match_docs(body: &str) {
+    let documented = documented_metrics();
+    assert!(documented.len() >= 10, "{documented:?}");
+    let mut exposed = BTreeMap::new();
+    let mut sample_lines = 0;
+    for line in body.lines() {
+        match LineInfo::parse(line) {
+            LineInfo::Type {
+                metric_name,
+                sample_type,
+                ..
+            } => {
+                exposed.insert(metric_name, sample_type);
+            }
+            LineInfo::Sample { .. } => sample_lines += 1,
+            _ => {}
+        }
+    }
+    let scrape = Scrape::parse(body.lines().map(|line| Ok(line.to_owned()))).expect("the scrape parses");
+    assert_eq!(
+        scrape.samples.len(),
+        sample_lines,
+        "every sample line parses: {body}"
+    );
+    let undocumented: Vec<_> = exposed
+        .keys()
+        .filter(|name| !documented.contains_key(*name))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "exposed but not in docs/metrics.md: {undocumented:?}"
+    );
+    for (name, (kind, labels)) in &documented {
+        let expected = match kind.as_str() {
+            "counter" => SampleType::Counter,
+            "gauge" => SampleType::Gauge,
+            "histogram" => SampleType::Histogram,
+            other => panic!("{name}: undocumented type {other}"),
+        };
+        assert_eq!(
+            exposed.get(name),
+            Some(&expected),
+            "{name} is not exposed as a {kind}"
+        );
+        // OpenMetrics names a counter's sample `<name>_total`.
+        let sample_name = if expected == SampleType::Counter {
+            format!("{name}_total")
+        } else {
+            name.clone()
+        };
+        let samples: Vec<_> = scrape
+            .samples
+            .iter()
+            .filter(|sample| sample.metric == sample_name)
+            .collect();
+        if labels.is_empty() {
+            assert_eq!(samples.len(), 1, "{name} has one unlabelled sample");
+        }
+        for sample in samples {
+            let mut keys: Vec<&String> = sample.labels.keys().collect();
+            keys.sort();
+            assert_eq!(keys, labels.iter().collect::<Vec<_>>(), "{name}'s labels");
+        }
+    }
+}
+
+/// Kills the node if the test fails before it exits, so a failure leaves no process spinning.
+struct KillOnDrop(std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_metrics_and_stops_cleanly_on_sigint() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -40,23 +162,25 @@ async fn serves_metrics_and_stops_cleanly_on_sigint() {
     std::fs::write(&spec, serde_json::to_string(&test_spec()).expect("json")).expect("writes");
     for round in 0..2 {
         let (rpc, farmer_rpc, metrics) = (free_port(), free_port(), free_port());
-        let mut node = Command::new(env!("CARGO_BIN_EXE_acre-node"))
-            .arg("--chain")
-            .arg(&spec)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args([
-                "--rpc-port",
-                &rpc.to_string(),
-                "--farmer-rpc-port",
-                &farmer_rpc.to_string(),
-                "--metrics-port",
-                &metrics.to_string(),
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("acre-node starts");
+        let mut node = KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_acre-node"))
+                .arg("--chain")
+                .arg(&spec)
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .args([
+                    "--rpc-port",
+                    &rpc.to_string(),
+                    "--farmer-rpc-port",
+                    &farmer_rpc.to_string(),
+                    "--metrics-port",
+                    &metrics.to_string(),
+                ])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("acre-node starts"),
+        );
         let client = loop {
             if let Ok(client) = WsClientBuilder::default()
                 .build(format!("ws://127.0.0.1:{rpc}"))
@@ -87,6 +211,12 @@ async fn serves_metrics_and_stops_cleanly_on_sigint() {
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(response.contains("acre_best_block_number"), "{response}");
         assert!(response.contains("acre_current_slot"), "{response}");
+        assert!(
+            response.contains("content-type: application/openmetrics-text"),
+            "{response}"
+        );
+        let (_, body) = response.split_once("\r\n\r\n").expect("a body");
+        assert_metrics_match_docs(body);
         assert!(http_get(metrics, "/elsewhere").starts_with("HTTP/1.1 404"));
 
         let status = Command::new("kill")
