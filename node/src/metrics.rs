@@ -139,7 +139,7 @@ impl Metrics {
             (&metrics.votes_rejected, VoteSubmissionError::REASONS),
         ] {
             for &reason in reasons {
-                family.get_or_create(&ReasonLabel { reason });
+                drop(family.get_or_create(&ReasonLabel { reason }));
             }
         }
         metrics
