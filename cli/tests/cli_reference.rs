@@ -93,7 +93,7 @@ fn the_reference_in_docs_matches_every_binarys_help() {
                 .lines()
                 .zip(rendered.lines())
                 .position(|(a, b)| a != b)
-                .map_or_else(|| written.lines().count().min(rendered.lines().count()), |l| l)
+                .unwrap_or_else(|| written.lines().count().min(rendered.lines().count()))
                 + 1;
             stale.push(format!("{} (first difference at line {line})", path.display()));
         }
