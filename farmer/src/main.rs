@@ -29,8 +29,32 @@ struct Cli {
     /// Protocol parameter set.
     #[arg(long, value_enum, default_value = "mainnet", global = true)]
     params: ParamsName,
+    /// How log lines are written to standard error.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields, span), for log collectors.
+    Json,
+}
+
+/// Installs the log subscriber: `RUST_LOG` if set, else `default_filter`, in `format`.
+fn init_logging(format: LogFormat, default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -131,13 +155,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,acre=info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.log_format, "warn,acre=info");
     let params = match cli.params {
         ParamsName::Mainnet => ProtocolParams::mainnet(),
         ParamsName::Dev => ProtocolParams::dev(),

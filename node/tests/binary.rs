@@ -256,3 +256,57 @@ fn refuses_an_external_farmer_rpc_address_without_the_opt_in() {
     // Refused before anything was created.
     assert!(!dir.path().join(acre_node::DATABASE_FILE).exists());
 }
+
+#[test]
+fn writes_json_log_lines_with_log_format_json() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = dir.path().join("spec.json");
+    std::fs::write(&spec, serde_json::to_string(&test_spec()).expect("json")).expect("writes");
+    let mut node = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_acre-node"))
+            .arg("--chain")
+            .arg(&spec)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--log-format", "json", "--no-metrics"])
+            .args(["--rpc-port", &free_port().to_string()])
+            .args(["--farmer-rpc-port", &free_port().to_string()])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("acre-node starts"),
+    );
+    let stderr = node.stderr.take().expect("piped stderr");
+    // The node logs as it opens its database and starts its servers; a few lines are enough. They are
+    // read on a thread so that a node that logs less fails the test instead of hanging it.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let lines: Vec<String> = (0..3)
+        .map_while(|_| receiver.recv_timeout(Duration::from_secs(30)).ok())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for line in &lines {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("{line}: {error}"));
+        assert!(entry["timestamp"].is_string(), "{line}");
+        assert!(
+            ["INFO", "WARN", "ERROR"].contains(&entry["level"].as_str().unwrap_or_default()),
+            "{line}"
+        );
+        assert!(
+            entry["target"]
+                .as_str()
+                .is_some_and(|target| target.starts_with("acre")),
+            "{line}"
+        );
+        assert!(entry["fields"]["message"].is_string(), "{line}");
+    }
+}
