@@ -121,10 +121,7 @@ pub(crate) fn decode_record_on(
     let extended = extend_record(&source.chunks)?;
     // The source chunks are verified; their parity must then be what the record committed to.
     if chunks_root(&extended[source.chunks.len()..]) != source.metadata.parity_chunks_root.0 {
-        return Err(Error::CorruptedRecord {
-            sector_index: metadata.sector_index,
-            offset,
-        });
+        return Err(corrupted(metadata, offset));
     }
     Ok(DecodedRecord {
         metadata: source.metadata,
@@ -182,20 +179,24 @@ pub(crate) fn decode_source_on(
             None => chunk,
         });
     }
-    let corrupted = || Error::CorruptedRecord {
-        sector_index: metadata.sector_index,
-        offset,
-    };
-    let chunks = recover_chunks(&extended).map_err(|_| corrupted())?;
+    let chunks = recover_chunks(&extended).map_err(|_| corrupted(metadata, offset))?;
     let root = RecordRoot::from_halves(&source_chunks_root(&chunks), &own.parity_chunks_root);
     if root != own.record_root {
-        return Err(corrupted());
+        return Err(corrupted(metadata, offset));
     }
     Ok(SourceRecord {
         metadata: own.clone(),
         chunks,
         table,
     })
+}
+
+/// The error for a record whose chunks do not decode to what its metadata committed to.
+fn corrupted(metadata: &SectorMetadata, offset: PieceOffset) -> Error {
+    Error::CorruptedRecord {
+        sector_index: metadata.sector_index,
+        offset,
+    }
 }
 
 /// Reads the piece at `offset` back out of a sector, decoded and verified against its record root.

@@ -131,6 +131,25 @@ fn assert_metrics_match_docs(body: &str) {
     }
 }
 
+/// `acre-node` on the test chain (its spec written into `dir` if not there yet) with its data in
+/// `dir/data`, the given RPC ports and no standard output.
+fn node_command(dir: &std::path::Path, rpc: u16, farmer_rpc: u16) -> Command {
+    let spec = dir.join("spec.json");
+    if !spec.exists() {
+        std::fs::write(&spec, serde_json::to_string(&test_spec()).expect("json")).expect("writes");
+    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_acre-node"));
+    command
+        .arg("--chain")
+        .arg(&spec)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--rpc-port", &rpc.to_string()])
+        .args(["--farmer-rpc-port", &farmer_rpc.to_string()])
+        .stdout(Stdio::null());
+    command
+}
+
 /// Kills the node if the test fails before it exits, so a failure leaves no process spinning.
 struct KillOnDrop(std::process::Child);
 
@@ -158,26 +177,12 @@ impl Drop for KillOnDrop {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_metrics_and_stops_cleanly_on_sigint() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let spec = dir.path().join("spec.json");
-    std::fs::write(&spec, serde_json::to_string(&test_spec()).expect("json")).expect("writes");
     for round in 0..2 {
         let (rpc, farmer_rpc, metrics) = (free_port(), free_port(), free_port());
         let mut node = KillOnDrop(
-            Command::new(env!("CARGO_BIN_EXE_acre-node"))
-                .arg("--chain")
-                .arg(&spec)
-                .arg("--data-dir")
-                .arg(dir.path().join("data"))
-                .args([
-                    "--rpc-port",
-                    &rpc.to_string(),
-                    "--farmer-rpc-port",
-                    &farmer_rpc.to_string(),
-                    "--metrics-port",
-                    &metrics.to_string(),
-                ])
+            node_command(dir.path(), rpc, farmer_rpc)
+                .args(["--metrics-port", &metrics.to_string()])
                 .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
                 .spawn()
                 .expect("acre-node starts"),
         );
@@ -261,19 +266,10 @@ fn refuses_an_external_farmer_rpc_address_without_the_opt_in() {
 fn writes_json_log_lines_with_log_format_json() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().expect("temp dir");
-    let spec = dir.path().join("spec.json");
-    std::fs::write(&spec, serde_json::to_string(&test_spec()).expect("json")).expect("writes");
     let mut node = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_acre-node"))
-            .arg("--chain")
-            .arg(&spec)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
+        node_command(dir.path(), free_port(), free_port())
             .args(["--log-format", "json", "--no-metrics"])
-            .args(["--rpc-port", &free_port().to_string()])
-            .args(["--farmer-rpc-port", &free_port().to_string()])
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("acre-node starts"),
