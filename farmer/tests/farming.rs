@@ -141,3 +141,44 @@ fn farming_end_to_end() {
         "{unprovable} of {wins} wins fell on unmasked chunks"
     );
 }
+
+/// A record damaged on disk (one stored chunk, or its stored parity-chunks root) reads back as a
+/// corrupted record: never as a wrong piece, never a panic.
+#[test]
+fn a_damaged_record_reads_back_as_corrupted() {
+    let params = ProtocolParams::dev();
+    let source = history(&params, 3, 1);
+    let history_size = source.history_size().expect("one segment");
+    let key_hash = PublicKey([7; 32]).hash();
+    let sector = plot_sector(&params, &key_hash, SectorIndex(0), history_size, 2, &source).expect("plots");
+    let id = SectorId::new(&key_hash, SectorIndex(0), history_size);
+    let layout = sector.metadata.layout(&params);
+    let record_0 = PieceOffset(0);
+    let read = |bytes: &Vec<u8>| read_piece(&params, &id, &sector.metadata, bytes, record_0);
+    read(&sector.bytes).expect("the undamaged sector reads");
+    let is_corrupted = |result: Result<_, acre_farmer::Error>| {
+        matches!(
+            result,
+            Err(acre_farmer::Error::CorruptedRecord { sector_index: SectorIndex(0), offset }) if offset == record_0
+        )
+    };
+
+    // Record 0 is first in every s-bucket it stores a chunk in: damage one of its chunks.
+    let records = acre_farmer::reading::read_record_metadata(&params, &sector.metadata, &sector.bytes)
+        .expect("record metadata");
+    let s_bucket = (0..params.s_buckets() as usize)
+        .find(|&s| records[0].has(s))
+        .expect("record 0 stores chunks");
+    let mut chunk_damaged = sector.bytes.clone();
+    let start = sector
+        .metadata
+        .s_bucket_range(acre_consensus::SBucket(s_bucket as u16))
+        .start;
+    chunk_damaged[start] ^= 1;
+    assert!(is_corrupted(read(&chunk_damaged)));
+
+    // The stored parity-chunks root follows the bitmap and the record root.
+    let mut root_damaged = sector.bytes.clone();
+    root_damaged[layout.record_metadata_offset(record_0) + layout.bitmap_size() + 32] ^= 1;
+    assert!(is_corrupted(read(&root_damaged)));
+}
