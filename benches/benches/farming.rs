@@ -39,6 +39,7 @@ impl SectorReader for SimulatedSector<'_> {
             .expect("audits read their s-bucket only");
         FileSector {
             file: self.file,
+            path: std::path::Path::new("simulated"),
             base: self.region_start,
         }
         .read_at(within, buf)

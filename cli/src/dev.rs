@@ -135,6 +135,8 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
             farms: vec![(farm_dir, plot_size)],
             plotting_threads: Some(args.plotting_threads.max(1)),
             show_progress: false,
+            metrics_address: None,
+            ledger_interval: daemon::LEDGER_INTERVAL,
         },
         async move {
             let _ = farmer_stopped.await;

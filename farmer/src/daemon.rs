@@ -18,15 +18,22 @@ pub mod connection;
 pub mod farming;
 pub mod farms;
 pub mod identity;
+pub mod ledger;
+pub mod metrics;
 pub mod node_source;
 pub mod plotter;
 pub mod progress;
+pub mod recorder;
 pub mod sealing;
 pub mod state;
+pub mod why;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::sectors::PublicKey;
@@ -39,10 +46,12 @@ use tracing::{error, info, warn};
 pub use identity::load_or_create_identity;
 
 use crate::daemon::connection::{Node, decode_segment_header};
-use crate::daemon::farming::Farming;
+use crate::daemon::farming::{Farming, FarmingSetup};
 use crate::daemon::farms::Farms;
+use crate::daemon::ledger::{LedgerFile, Snapshot};
 use crate::daemon::plotter::Plotter;
-use crate::daemon::state::{Applied, Backoff, ChainView};
+use crate::daemon::recorder::Recorder;
+use crate::daemon::state::{Applied, Backoff, ChainView, SectorState, sector_state};
 use crate::error::Error;
 
 /// Most segments a node may claim beyond the farmer's known history. A node claiming more is lying or
@@ -65,7 +74,14 @@ pub struct DaemonConfig {
     pub plotting_threads: Option<usize>,
     /// Whether to draw progress bars (otherwise progress is logged).
     pub show_progress: bool,
+    /// Where to serve `/metrics` and `/health` (`None`: not at all).
+    pub metrics_address: Option<SocketAddr>,
+    /// How often each farm's ledger gets its activity line.
+    pub ledger_interval: Duration,
 }
+
+/// The default [`DaemonConfig::ledger_interval`].
+pub const LEDGER_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How a session with one connection ended.
 enum SessionEnd {
@@ -77,6 +93,9 @@ enum SessionEnd {
 struct Daemon {
     config: DaemonConfig,
     pool: Arc<rayon::ThreadPool>,
+    farming_pool: Arc<rayon::ThreadPool>,
+    recorder: Arc<Recorder>,
+    plotting: Arc<AtomicBool>,
     chain: watch::Sender<Arc<ChainView>>,
     node: watch::Sender<Option<Node>>,
     stop: watch::Sender<bool>,
@@ -88,6 +107,7 @@ struct Bound {
     genesis_hash: Blake3Hash,
     params: acre_consensus::ProtocolParams,
     farming: Farming,
+    farms: Arc<Farms>,
     plotter: JoinHandle<Result<(), Error>>,
 }
 
@@ -98,18 +118,46 @@ pub async fn run(config: DaemonConfig, shutdown: impl Future<Output = ()> + Send
         return Err(Error::InvalidConfig("no farms given".into()));
     }
     let pool = plotting_pool(config.plotting_threads)?;
+    let farming_pool = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("acre-farming-{i}"))
+        .build()
+        .map_err(|error| Error::InvalidConfig(format!("farming thread pool: {error}")))?;
+    let recorder = Arc::new(Recorder::new(config.farms.len()));
+    let metrics_server = match config.metrics_address {
+        Some(address) => {
+            let listener = metrics::bind(address)
+                .await
+                .map_err(Error::io(format!("listening for metrics on {address}")))?;
+            info!(target: "acre::farmer", address = %listener.local_addr().unwrap_or(address), "serving /metrics and /health");
+            Some(listener)
+        }
+        None => None,
+    };
+    let stop = watch::Sender::new(false);
+    if let Some(listener) = metrics_server {
+        tokio::spawn(metrics::serve(
+            listener,
+            recorder.metrics.clone(),
+            config.farms.len(),
+            stop.subscribe(),
+        ));
+    }
     let mut daemon = Daemon {
         config,
         pool: Arc::new(pool),
+        farming_pool: Arc::new(farming_pool),
+        recorder,
+        plotting: Arc::new(AtomicBool::new(false)),
         chain: watch::Sender::new(Arc::new(ChainView::default())),
         node: watch::Sender::new(None),
-        stop: watch::Sender::new(false),
+        stop,
         bound: None,
     };
     let mut shutdown = std::pin::pin!(shutdown);
     let result = daemon.connection_loop(&mut shutdown).await;
     daemon.stop.send_replace(true);
     daemon.node.send_replace(None);
+    daemon.flush_ledgers().await;
     if let Some(bound) = daemon.bound.take() {
         match bound.plotter.await {
             Ok(Ok(())) => {}
@@ -129,6 +177,8 @@ impl Daemon {
     ) -> Result<(), Error> {
         let mut backoff = Backoff::new();
         let url = self.config.node_url.clone();
+        let mut flush = tokio::time::interval(self.config.ledger_interval);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let attempt = tokio::select! {
                 () = shutdown.as_mut() => return Ok(()),
@@ -138,10 +188,12 @@ impl Daemon {
             let outcome = match attempt {
                 Ok(node) => {
                     info!(target: "acre::farmer", %url, "connected to the node");
-                    self.session(&node, shutdown, &mut backoff).await
+                    metrics::set_connected(&self.recorder.metrics, true);
+                    self.session(&node, shutdown, &mut backoff, &mut flush).await
                 }
                 Err(error) => Err(error),
             };
+            metrics::set_connected(&self.recorder.metrics, false);
             self.node.send_replace(None);
             match outcome {
                 Ok(SessionEnd::Shutdown) => return Ok(()),
@@ -153,10 +205,15 @@ impl Daemon {
             }
             let delay = backoff.next_delay();
             info!(target: "acre::farmer", retry_in = ?delay, "reconnecting to the node");
-            tokio::select! {
-                () = shutdown.as_mut() => return Ok(()),
-                result = self.plotter_failed() => return result,
-                () = tokio::time::sleep(delay) => {}
+            let retry = tokio::time::sleep(delay);
+            tokio::pin!(retry);
+            loop {
+                tokio::select! {
+                    () = shutdown.as_mut() => return Ok(()),
+                    result = self.plotter_failed() => return result,
+                    _ = flush.tick() => self.flush_ledgers().await,
+                    () = &mut retry => break,
+                }
             }
         }
     }
@@ -172,6 +229,31 @@ impl Daemon {
             .and_then(|result| result);
         self.bound = None;
         result.and(Err(Error::Task("the plotting loop ended unexpectedly".into())))
+    }
+
+    /// Appends each farm's activity since the last flush to its ledger (on a blocking thread: it syncs
+    /// the file). A ledger that cannot be written is logged, never fatal: farming matters more.
+    async fn flush_ledgers(&self) {
+        let Some(bound) = &self.bound else { return };
+        let farms = bound.farms.clone();
+        let recorder = self.recorder.clone();
+        let chain = self.chain.borrow().clone();
+        let written = tokio::task::spawn_blocking(move || {
+            for (index, shared) in farms.farms.iter().enumerate() {
+                let snapshot = snapshot(&farms, &chain, index);
+                if let Some(plotted) = snapshot.as_ref().map(|s| i64::from(s.plotted)) {
+                    metrics::FarmerMetrics::farm_gauge(&recorder.metrics.sectors_plotted, index).set(plotted);
+                }
+                let Some(tally) = recorder.take(index, snapshot) else { continue };
+                if let Err(error) = LedgerFile::in_farm(shared.dir()).append(&tally) {
+                    warn!(target: "acre::farmer", farm = %shared.dir().display(), %error, "cannot write the farm's ledger");
+                }
+            }
+        })
+        .await;
+        if let Err(error) = written {
+            warn!(target: "acre::farmer", %error, "ledger task failed");
+        }
     }
 
     /// Binds the farms on first contact, or checks the node still serves the same chain.
@@ -209,6 +291,12 @@ impl Daemon {
                 "farm opened"
             );
         }
+        for (index, shared) in farms.farms.iter().enumerate() {
+            let farm = shared.read();
+            let gauge = |family| metrics::FarmerMetrics::farm_gauge(family, index);
+            gauge(&self.recorder.metrics.sectors).set(i64::from(farm.header().sector_count));
+            gauge(&self.recorder.metrics.sectors_plotted).set(farm.plotted().count() as i64);
+        }
         let plotter = Plotter {
             farms: farms.clone(),
             chain: self.chain.subscribe(),
@@ -216,16 +304,26 @@ impl Daemon {
             stop: self.stop.subscribe(),
             pool: self.pool.clone(),
             show_progress: self.config.show_progress,
+            recorder: self.recorder.clone(),
+            plotting: self.plotting.clone(),
+        };
+        let setup = FarmingSetup {
+            recorder: self.recorder.clone(),
+            pool: self.farming_pool.clone(),
+            plotting: self.plotting.clone(),
+            plotting_threads: self.pool.current_num_threads() as u32,
         };
         self.bound = Some(Bound {
             genesis_hash,
             params: info.params.clone(),
             farming: Farming::new(
-                farms,
+                farms.clone(),
                 self.config.key.clone(),
                 self.config.reward_address,
                 self.chain.subscribe(),
+                setup,
             ),
+            farms,
             plotter: tokio::spawn(plotter.run()),
         });
         Ok(())
@@ -294,6 +392,7 @@ impl Daemon {
         node: &Node,
         shutdown: &mut std::pin::Pin<&mut (impl Future<Output = ()> + Send)>,
         backoff: &mut Backoff,
+        flush: &mut tokio::time::Interval,
     ) -> Result<SessionEnd, Error> {
         let info = node.info().await?;
         self.bind(&info)?;
@@ -313,6 +412,7 @@ impl Daemon {
             tokio::select! {
                 () = shutdown.as_mut() => return Ok(SessionEnd::Shutdown),
                 result = self.plotter_failed() => return result.map(|()| SessionEnd::Shutdown),
+                _ = flush.tick() => self.flush_ledgers().await,
                 slot = slots.next() => match slot {
                     Some(Ok(slot)) => farming.on_slot(node, slot),
                     Some(Err(error)) => warn!(target: "acre::farming", %error, "undecodable slot notification"),
@@ -340,9 +440,31 @@ impl Daemon {
     }
 }
 
+/// A farm's state for its ledger: sectors, plotted, expiring and expired at the known history size.
+fn snapshot(farms: &Farms, chain: &ChainView, index: usize) -> Option<Snapshot> {
+    let farm = farms.farms.get(index)?.read();
+    let mut snapshot = Snapshot {
+        history_size: chain.history_size().map_or(0, |size| size.get()),
+        sectors: u32::from(farm.header().sector_count),
+        ..Snapshot::default()
+    };
+    for metadata in farm.plotted() {
+        snapshot.plotted += 1;
+        match sector_state(&farms.params, chain, &farms.public_key_hash, metadata) {
+            SectorState::Expired => snapshot.expired += 1,
+            SectorState::ExpiresNext => snapshot.expiring += 1,
+            SectorState::Fresh => {}
+        }
+    }
+    Some(snapshot)
+}
+
 /// The rayon pool sectors are plotted on (built outside `run`'s future, whose state must stay `Send`).
+/// Its threads run at the lowest CPU priority, so audits and proofs (on their own pool) preempt them.
 fn plotting_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, Error> {
-    let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("acre-plotting-{i}"));
+    let mut pool = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("acre-plotting-{i}"))
+        .start_handler(|_| lowest_priority());
     if let Some(threads) = threads {
         if threads == 0 {
             return Err(Error::InvalidConfig("plotting threads must be at least 1".into()));
@@ -351,6 +473,14 @@ fn plotting_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, Error> {
     }
     pool.build()
         .map_err(|error| Error::InvalidConfig(format!("plotting thread pool: {error}")))
+}
+
+/// Lowers the calling thread's CPU priority to the lowest (nice 19). On Linux the priority is per thread.
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::process::setpriority_process(None, 19) {
+        tracing::debug!(target: "acre::plotting", %error, "cannot lower the plotting thread's priority");
+    }
 }
 
 /// Errors that reconnecting cannot fix.

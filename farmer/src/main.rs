@@ -2,16 +2,19 @@
 //!
 //! `farm` runs the farming daemon against a node (`acre-farmer farm --node ws://…`): it plots the farms
 //! from the node's archived history and answers slots and seal requests. `plot` plots offline from a local
-//! archive directory (`acre archive` output); `info` and `scrub` inspect farms.
+//! archive directory (`acre archive` output); `info`, `why` and `scrub` inspect farms: what they hold, what
+//! they did (from each farm's ledger) and whether their bytes are intact.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use acre_consensus::ProtocolParams;
 use acre_consensus::hashing::Blake3Hash;
-use acre_farmer::daemon::{self, DaemonConfig};
+use acre_farmer::daemon::ledger::{LedgerFile, now_ms};
+use acre_farmer::daemon::{self, DaemonConfig, LEDGER_INTERVAL, why};
 use acre_farmer::piece_source::ArchiveDirSource;
 use acre_farmer::plot_file::{Farm, FarmHeader, params_id};
 use acre_farmer::plotting::plot_sector;
@@ -123,9 +126,19 @@ enum Command {
         /// if absent.
         #[arg(long)]
         key: Option<PathBuf>,
-        /// Threads to plot with (default: all cores).
+        /// Threads to plot with (default: all cores). Plotting runs at the lowest CPU priority, but fewer
+        /// threads leave proving more of the machine; `acre-farmer why` says when that matters.
         #[arg(long)]
         plotting_threads: Option<usize>,
+        /// Where to serve Prometheus `/metrics` and `/health`.
+        #[arg(long, default_value = daemon::metrics::DEFAULT_METRICS_ADDRESS)]
+        metrics_address: SocketAddr,
+        /// Serve no metrics.
+        #[arg(long)]
+        no_metrics: bool,
+        /// Seconds between each farm's ledger lines (what `why` and `info` read).
+        #[arg(long, default_value_t = LEDGER_INTERVAL.as_secs())]
+        ledger_interval: u64,
         /// Farms, each `path=DIR,size=SIZE`.
         #[arg(required = true, value_parser = parse_farm)]
         farms: Vec<FarmSpec>,
@@ -142,10 +155,20 @@ enum Command {
         #[arg(required = true, value_parser = parse_farm)]
         farms: Vec<FarmSpec>,
     },
-    /// Show what a farm holds.
+    /// Show what farms hold and what they did: size, plotted and expiring sectors, wins, misses, blocks.
     Info {
-        /// The farm directory.
-        farm: PathBuf,
+        /// The farm directories.
+        #[arg(required = true)]
+        farms: Vec<PathBuf>,
+    },
+    /// Explain in plain sentences what the farms did and what went wrong (from their ledgers).
+    Why {
+        /// How many hours back to look.
+        #[arg(long, default_value_t = 1)]
+        hours: u64,
+        /// The farm directories.
+        #[arg(required = true)]
+        farms: Vec<PathBuf>,
     },
     /// Check every plotted sector's checksum; exits with 1 if any is corrupted.
     Scrub {
@@ -167,14 +190,26 @@ fn main() -> ExitCode {
             reward_address,
             key,
             plotting_threads,
+            metrics_address,
+            no_metrics,
+            ledger_interval,
             farms,
-        } => farm(node, &reward_address, key.as_deref(), plotting_threads, farms),
+        } => farm(FarmOptions {
+            node,
+            reward_address,
+            key,
+            plotting_threads,
+            metrics_address: (!no_metrics).then_some(metrics_address),
+            ledger_interval: Duration::from_secs(ledger_interval.max(1)),
+            farms,
+        }),
         Command::Plot {
             archive,
             public_key,
             farms,
         } => plot(&params, &archive, &public_key, &farms),
-        Command::Info { farm } => info(&params, &farm),
+        Command::Info { farms } => info(&params, &farms),
+        Command::Why { hours, farms } => why_report(hours, &farms),
         Command::Scrub { farm } => scrub(&params, &farm),
     };
     match result {
@@ -258,20 +293,34 @@ fn plot(params: &ProtocolParams, archive: &Path, public_key: &str, farms: &[Farm
     Ok(ExitCode::SUCCESS)
 }
 
-fn farm(
+/// `acre-farmer farm`'s options.
+struct FarmOptions {
     node: String,
-    reward_address: &str,
-    key: Option<&Path>,
+    reward_address: String,
+    key: Option<PathBuf>,
     plotting_threads: Option<usize>,
+    metrics_address: Option<SocketAddr>,
+    ledger_interval: Duration,
     farms: Vec<FarmSpec>,
-) -> Result<ExitCode> {
+}
+
+fn farm(options: FarmOptions) -> Result<ExitCode> {
+    let FarmOptions {
+        node,
+        reward_address,
+        key,
+        plotting_threads,
+        metrics_address,
+        ledger_interval,
+        farms,
+    } = options;
     let reward_address: [u8; 32] = hex::decode(reward_address.trim_start_matches("0x"))
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .context("--reward-address must be 32 bytes of hex")?;
     let first = farms.first().context("at least one farm is required")?;
     let key = match key {
-        Some(path) => daemon::identity::read_key_file(path)?,
+        Some(path) => daemon::identity::read_key_file(&path)?,
         None => daemon::load_or_create_identity(&first.path)?,
     };
     eprintln!(
@@ -285,6 +334,8 @@ fn farm(
         farms: farms.into_iter().map(|spec| (spec.path, spec.size)).collect(),
         plotting_threads,
         show_progress: std::io::stderr().is_terminal(),
+        metrics_address,
+        ledger_interval,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(daemon::run(config, async {
@@ -303,20 +354,69 @@ fn open_farm(params: &ProtocolParams, dir: &Path) -> Result<Farm> {
     Ok(Farm::open(&dir.join(PLOT_FILE), params)?)
 }
 
-fn info(params: &ProtocolParams, dir: &Path) -> Result<ExitCode> {
-    let farm = open_farm(params, dir)?;
-    let header = farm.header();
-    println!("farm:              {}", farm.path().display());
-    println!("public key hash:   {}", header.public_key_hash);
-    println!("genesis hash:      {}", header.genesis_hash);
-    println!(
-        "sectors plotted:   {} of {}",
-        farm.plotted().count(),
-        header.sector_count
-    );
-    println!("pieces per sector: {}", header.pieces_per_sector);
-    for (index, history_size) in farm.history_sizes() {
-        println!("  sector {index}: plotted at history size {history_size}");
+fn info(params: &ProtocolParams, dirs: &[PathBuf]) -> Result<ExitCode> {
+    let day_ago = now_ms().saturating_sub(24 * 3_600_000);
+    for (position, dir) in dirs.iter().enumerate() {
+        let farm = open_farm(params, dir)?;
+        let header = farm.header();
+        let sector_size = SectorLayout::new(params, header.pieces_per_sector).sector_size() as u64;
+        let (tallies, _) = LedgerFile::in_farm(dir).read_since(0)?;
+        let all = why::sum(&tallies);
+        let recent: Vec<_> = tallies.iter().filter(|t| t.to_ms >= day_ago).cloned().collect();
+        let day = why::sum(&recent);
+        if position > 0 {
+            println!();
+        }
+        println!("farm:              {}", farm.path().display());
+        println!(
+            "size:              {:.1} MiB ({} sectors of {:.1} MiB)",
+            (u64::from(header.sector_count) * sector_size) as f64 / f64::from(1u32 << 20),
+            header.sector_count,
+            sector_size as f64 / f64::from(1u32 << 20)
+        );
+        println!(
+            "sectors plotted:   {} of {}",
+            farm.plotted().count(),
+            header.sector_count
+        );
+        match &all.snapshot {
+            Some(snapshot) => println!(
+                "expiring:          {} expire with the next segment, {} expired (at history size {}, as last \
+                 seen by the farmer)",
+                snapshot.expiring, snapshot.expired, snapshot.history_size
+            ),
+            None => println!("expiring:          unknown (the farmer has not run with this farm yet)"),
+        }
+        println!("public key hash:   {}", header.public_key_hash);
+        println!("genesis hash:      {}", header.genesis_hash);
+        for (label, tally) in [("last 24 h", &day), ("all kept", &all)] {
+            println!(
+                "{label:<9}:         {} slots audited, {} wins ({} blocks, {} votes), {} rejected, {} missed \
+                 deadlines, {} blocks sealed (rewards credited)",
+                tally.audited,
+                tally.solutions + tally.votes,
+                tally.solutions,
+                tally.votes,
+                tally.rejected,
+                tally.missed,
+                tally.sealed
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn why_report(hours: u64, dirs: &[PathBuf]) -> Result<ExitCode> {
+    let since = now_ms().saturating_sub(hours.saturating_mul(3_600_000));
+    for dir in dirs {
+        let ledger = LedgerFile::in_farm(dir);
+        let (tallies, unreadable) = ledger
+            .read_since(since)
+            .with_context(|| format!("reading the ledger of {}", dir.display()))?;
+        let total = why::sum(&tallies);
+        for line in why::explain(&dir.display().to_string(), hours, &total, unreadable) {
+            println!("{line}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -416,6 +416,7 @@ impl Farm {
     pub fn reader(&self, index: SectorIndex) -> FileSector<'_> {
         FileSector {
             file: &self.file,
+            path: &self.path,
             base: self.sector_offset(index),
         }
     }

@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 use acre_consensus::params::{CHUNK_SIZE, Chunk};
 use acre_consensus::pos::PosSeed;
@@ -52,12 +53,43 @@ impl SectorReader for Vec<u8> {
 pub struct FileSector<'a> {
     /// The file.
     pub file: &'a File,
+    /// Its path (for fault injection in tests).
+    pub path: &'a Path,
     /// Byte offset of the sector in the file.
     pub base: u64,
 }
 
 impl SectorReader for FileSector<'_> {
     fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), Error> {
+        // Tests make one farm's plot slow or failing: `return(FRAGMENT:MS)` delays every read of more
+        // than one chunk (an audit's s-bucket, a sector's record metadata) of a plot whose path contains
+        // FRAGMENT by MS milliseconds, like a disk that is slow to seek; `return(FRAGMENT:fail)` fails
+        // every read.
+        fail::fail_point!("plot-read", |arg: Option<String>| {
+            let arg = arg.unwrap_or_default();
+            let (fragment, action) = arg.rsplit_once(':').unwrap_or((arg.as_str(), "fail"));
+            if self.path.to_string_lossy().contains(fragment) {
+                match action.parse::<u64>() {
+                    Ok(ms) if buf.len() > CHUNK_SIZE => {
+                        std::thread::sleep(std::time::Duration::from_millis(ms));
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        return Err(Error::Io {
+                            context: format!("reading {} bytes at sector offset {offset}", buf.len()),
+                            source: std::io::Error::other("injected read failure"),
+                        });
+                    }
+                }
+            }
+            self.read_plain(offset, buf)
+        });
+        self.read_plain(offset, buf)
+    }
+}
+
+impl FileSector<'_> {
+    fn read_plain(&self, offset: usize, buf: &mut [u8]) -> Result<(), Error> {
         self.file
             .read_exact_at(buf, self.base + offset as u64)
             .map_err(Error::io(format!(

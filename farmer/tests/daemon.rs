@@ -57,6 +57,8 @@ struct MockState {
     header_requests: AtomicUsize,
     largest_header_request: AtomicUsize,
     pieces_open: watch::Sender<bool>,
+    /// When set, every solution is refused with this reason.
+    reject_with: Mutex<Option<String>>,
     slots: broadcast::Sender<SlotInfo>,
     seal_requests: broadcast::Sender<SealRequest>,
     headers: broadcast::Sender<HexBytes>,
@@ -94,6 +96,7 @@ impl MockNode {
             header_requests: AtomicUsize::new(0),
             largest_header_request: AtomicUsize::new(0),
             pieces_open: watch::Sender::new(false),
+            reject_with: Mutex::new(None),
             slots: broadcast::channel(16).0,
             seal_requests: broadcast::channel(16).0,
             headers: broadcast::channel(16).0,
@@ -182,6 +185,14 @@ impl FarmerApiServer for MockNode {
 
     async fn submit_solution(&self, submission: SolutionSubmission) -> Result<(), ErrorObjectOwned> {
         let state = &self.0;
+        if let Some(reason) = state.reject_with.lock().expect("lock").clone() {
+            state
+                .solutions
+                .lock()
+                .expect("lock")
+                .push((submission.slot, Err(reason.clone())));
+            return Err(bad(reason));
+        }
         let verdict = codec::decode_bounded::<Solution>("solution", &submission.solution.0, 1 << 20)
             .map_err(|error| error.to_string())
             .and_then(|solution| {
@@ -336,6 +347,8 @@ async fn daemon_plots_farms_seals_reconnects_and_stops() {
             farms: vec![(farm_dir.clone(), 2 * sector_size(&params) + 100)],
             plotting_threads: Some(2),
             show_progress: false,
+            metrics_address: None,
+            ledger_interval: std::time::Duration::from_secs(1),
         },
         async move {
             let _ = stopped.await;
@@ -481,6 +494,8 @@ async fn daemon_bounds_header_sync_and_survives_a_segment_index_of_u64_max() {
             farms: vec![(dir.path().join("farm"), sector_size(&params) + 100)],
             plotting_threads: Some(1),
             show_progress: false,
+            metrics_address: None,
+            ledger_interval: std::time::Duration::from_secs(1),
         },
         async move {
             let _ = stopped.await;
@@ -530,4 +545,106 @@ async fn daemon_bounds_header_sync_and_survives_a_segment_index_of_u64_max() {
         .expect("does not panic");
     assert!(result.is_ok(), "{result:?}");
     server.stop().expect("running");
+}
+
+/// A farm made slow on purpose (every plot read delayed) misses its deadlines, and a node that refuses
+/// solutions gives its reason: both are in the farm's ledger, and `acre-farmer why` and `info` say so with
+/// their figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_farm_and_a_refusing_node_are_explained_by_why() {
+    let params = ProtocolParams::dev();
+    let mut archiver = Archiver::new(params.clone()).expect("dev params");
+    let node = MockNode::new(params.clone(), segment(&mut archiver, 0, 3));
+    let state = node.0.clone();
+    state.pieces_open.send_replace(true);
+    let reason = "solution refused by the mock node: the test asked for it";
+    *state.reject_with.lock().expect("lock") = Some(reason.to_owned());
+    let (server, addr) = node.serve("127.0.0.1:0".parse().expect("address")).await;
+    node.start_slots();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let farm = dir.path().join("slow-farm");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(run(
+        DaemonConfig {
+            node_url: format!("ws://{addr}"),
+            reward_address: [5; 32],
+            key: SigningKey::from_bytes(&[43; 32]),
+            farms: vec![(farm.clone(), sector_size(&params) + 100)],
+            plotting_threads: Some(1),
+            show_progress: false,
+            metrics_address: None,
+            ledger_interval: Duration::from_millis(300),
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let ledger = acre_farmer::daemon::ledger::LedgerFile::in_farm(&farm);
+    let totals = || acre_farmer::daemon::why::sum(&ledger.read_since(0).expect("ledger reads").0);
+    let timeout = Duration::from_secs(60);
+    wait_until("a refused solution in the ledger", timeout, || {
+        totals().rejected > 0
+    })
+    .await;
+
+    // Every audit read of this farm's plot now takes 500 ms: longer than the 4 slots of 100 ms a proof
+    // may take.
+    *state.reject_with.lock().expect("lock") = None;
+    let fragment = dir
+        .path()
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    fail::cfg("plot-read", &format!("return({fragment}:500)")).expect("fault configured");
+    wait_until("a missed deadline in the ledger", timeout, || totals().missed > 0).await;
+    stop.send(()).expect("daemon running");
+    let result = tokio::time::timeout(Duration::from_secs(20), daemon)
+        .await
+        .expect("stops promptly")
+        .expect("does not panic");
+    fail::remove("plot-read");
+    assert!(result.is_ok(), "{result:?}");
+    server.stop().expect("running");
+
+    let farmer = env!("CARGO_BIN_EXE_acre-farmer");
+    let why = std::process::Command::new(farmer)
+        .args(["why", "--hours", "1"])
+        .arg(&farm)
+        .output()
+        .expect("acre-farmer why runs");
+    let text = String::from_utf8_lossy(&why.stdout);
+    eprintln!("acre-farmer why:\n{text}");
+    assert!(
+        why.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&why.stderr)
+    );
+    assert!(text.contains("missed their deadline (they took "), "{text}");
+    // Four slots of ~100 ms are allowed.
+    let allowed: u64 = text
+        .split("ms were allowed")
+        .next()
+        .and_then(|before| before.rsplit("; ").next())
+        .and_then(|figure| figure.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no allowed figure in {text}"));
+    assert!((200..=1000).contains(&allowed), "{allowed} ms allowed: {text}");
+    assert!(text.contains("because reading the plot was slow"), "{text}");
+    assert!(text.contains("The node rejected"), "{text}");
+    assert!(text.contains(&format!("\"{reason}\"")), "{text}");
+
+    let info = std::process::Command::new(farmer)
+        .args(["--params", "dev", "info"])
+        .arg(&farm)
+        .output()
+        .expect("acre-farmer info runs");
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    assert!(text.contains("sectors plotted:   1 of 1"), "{text}");
+    let missed = totals().missed;
+    assert!(text.contains(&format!("{missed} missed deadlines")), "{text}");
 }

@@ -85,6 +85,7 @@ pub fn spawn_farmer(farmer_port: u16, reward: &Address, farm: &Path, size: &str,
                 &format!("ws://127.0.0.1:{farmer_port}"),
                 "--reward-address",
                 &reward.to_string(),
+                "--no-metrics",
             ])
             .arg(format!("path={},size={size}", farm.display()))
             .env("RUST_LOG", log)

@@ -5,7 +5,7 @@
 //! only for [`Farm::write_sector`]; plotting itself happens outside the lock.
 
 use std::path::{Path, PathBuf};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use acre_consensus::ProtocolParams;
 use acre_consensus::hashing::Blake3Hash;
@@ -34,6 +34,8 @@ pub fn sector_size(params: &ProtocolParams) -> u64 {
 pub struct SharedFarm {
     dir: PathBuf,
     farm: RwLock<Farm>,
+    /// Why the farm was disabled (its disk failed), if it was.
+    disabled: Mutex<Option<String>>,
 }
 
 impl SharedFarm {
@@ -47,6 +49,25 @@ impl SharedFarm {
         // A panic while holding the lock cannot leave a `Farm` half-updated in memory: its sector table
         // is only changed after the disk writes succeed.
         self.farm.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Why the farm is disabled, if it is.
+    pub fn disabled(&self) -> Option<String> {
+        self.disabled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Disables the farm (no more audits or plotting until the farmer restarts); `false` if it already was.
+    pub fn disable(&self, reason: String) -> bool {
+        let mut disabled = self.disabled.lock().unwrap_or_else(PoisonError::into_inner);
+        if disabled.is_some() {
+            return false;
+        }
+        tracing::error!(target: "acre::farm", farm = %self.dir.display(), %reason, "farm disabled; the other farms keep farming");
+        *disabled = Some(reason);
+        true
     }
 
     /// The farm, for writing a sector.
@@ -85,6 +106,7 @@ impl Farms {
                 Ok(SharedFarm {
                     dir: dir.clone(),
                     farm: RwLock::new(farm),
+                    disabled: Mutex::new(None),
                 })
             })
             .collect::<Result<_, Error>>()?;

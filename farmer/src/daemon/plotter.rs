@@ -4,12 +4,14 @@
 //! expired or soon-to-expire sectors first, then free ones. Each sector's pieces are fetched from the node
 //! up front, plotted on the rayon pool on a blocking thread, then written crash-safely. When nothing is
 //! left to do it sleeps until the history grows. Failures (node gone, bad pieces) are retried with a
-//! backoff; a failing disk write ends the daemon, because the farm can no longer be trusted.
+//! backoff; a failing disk write disables that farm (it can no longer be trusted), and the other farms
+//! keep plotting and farming.
 //!
 //! On shutdown a sector being fetched or plotted is abandoned (nothing of it reached the disk); a write
 //! in progress is finished first.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use acre_consensus::sectors::SectorId;
 use acre_consensus::{HistorySize, SectorIndex};
@@ -18,8 +20,10 @@ use tracing::{debug, warn};
 
 use crate::daemon::connection::Node;
 use crate::daemon::farms::Farms;
+use crate::daemon::metrics::FarmerMetrics;
 use crate::daemon::node_source::fetch_sector_pieces;
 use crate::daemon::progress::PlottingProgress;
+use crate::daemon::recorder::Recorder;
 use crate::daemon::state::{Backoff, ChainView, PlotReason, next_sector};
 use crate::error::Error;
 use crate::plotting::{PlottedSector, plot_sector};
@@ -39,6 +43,19 @@ pub struct Plotter {
     pub pool: Arc<rayon::ThreadPool>,
     /// Whether to draw progress bars.
     pub show_progress: bool,
+    /// Where disabled farms and written sectors are counted.
+    pub recorder: Arc<Recorder>,
+    /// Set while a sector is being fetched or plotted.
+    pub plotting: Arc<AtomicBool>,
+}
+
+/// Clears the plotting flag however plotting a sector ends.
+struct PlottingGuard(Arc<AtomicBool>);
+
+impl Drop for PlottingGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// One unit of plotting work.
@@ -56,7 +73,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 impl Plotter {
-    /// Runs until shutdown; returns an error only if a farm cannot be written.
+    /// Runs until shutdown; returns an error only if its own tasks fail.
     pub async fn run(mut self) -> Result<(), Error> {
         let counts: Vec<(u64, u64)> = self
             .farms
@@ -84,7 +101,11 @@ impl Plotter {
                 }
                 continue;
             };
-            let plotted = match self.plot(&chain, job).await {
+            self.plotting.store(true, Ordering::Release);
+            let guard = PlottingGuard(self.plotting.clone());
+            let plotted = self.plot(&chain, job).await;
+            drop(guard);
+            let plotted = match plotted {
                 Ok(Some(plotted)) => plotted,
                 Ok(None) => break,
                 Err(error) => {
@@ -99,13 +120,26 @@ impl Plotter {
             backoff.reset();
             let bytes = plotted.bytes.len() as u64;
             let farms = self.farms.clone();
-            let plotted_count = tokio::task::spawn_blocking(move || {
+            let written = tokio::task::spawn_blocking(move || {
                 let mut farm = farms.farms[job.farm].write();
                 farm.write_sector(&plotted)?;
                 Ok::<_, Error>(farm.plotted().count() as u64)
             })
             .await
-            .map_err(|error| Error::Task(error.to_string()))??;
+            .map_err(|error| Error::Task(error.to_string()))?;
+            let plotted_count = match written {
+                Ok(count) => count,
+                Err(error) => {
+                    let reason = format!("writing sector {} failed: {error}", job.sector.0);
+                    if self.farms.farms[job.farm].disable(reason.clone()) {
+                        self.recorder.disabled(job.farm, &reason);
+                    }
+                    continue;
+                }
+            };
+            FarmerMetrics::farm(&self.recorder.metrics.sectors_written, job.farm).inc();
+            FarmerMetrics::farm_gauge(&self.recorder.metrics.sectors_plotted, job.farm)
+                .set(plotted_count as i64);
             progress.sector_done(
                 job.farm,
                 job.sector,
@@ -123,6 +157,9 @@ impl Plotter {
         let history_size = chain.history_size()?;
         let farms = &self.farms;
         farms.farms.iter().enumerate().find_map(|(index, shared)| {
+            if shared.disabled().is_some() {
+                return None;
+            }
             let farm = shared.read();
             let sectors: Vec<_> = (0..farm.header().sector_count)
                 .map(|sector| farm.sector(SectorIndex(sector)))
