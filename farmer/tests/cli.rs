@@ -104,3 +104,86 @@ fn plot_info_and_scrub_through_the_binary() {
         text(&output)
     );
 }
+
+/// Kills a spawned binary when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// `/metrics` parses, and lists exactly the metrics `docs/metrics.md` documents for the farmer, with
+/// their types and labels; `/health` says the farmer is not farming while it cannot reach its node.
+#[test]
+fn metrics_match_the_docs_and_health_tells_why_not_farming() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let farms = [root.path().join("a"), root.path().join("b")];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_acre-farmer"));
+    command
+        .args([
+            "farm",
+            "--node",
+            "ws://127.0.0.1:1",
+            "--reward-address",
+            &"11".repeat(32),
+        ])
+        .args(["--metrics-address", &format!("127.0.0.1:{port}")])
+        .args(
+            farms
+                .iter()
+                .map(|farm| format!("path={},size=1M", farm.display())),
+        )
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _farmer = KillOnDrop(command.spawn().expect("acre-farmer starts"));
+    let started = std::time::Instant::now();
+    let response = loop {
+        if let Some(response) = http_get(port, "/metrics") {
+            break response;
+        }
+        assert!(started.elapsed().as_secs() < 30, "no metrics server on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("content-type: application/openmetrics-text"),
+        "{response}"
+    );
+    let (_, body) = response.split_once("\r\n\r\n").expect("a body");
+    acre_tests::metrics_docs::assert_metrics_match_docs("acre-farmer", body);
+    // Both farms' series are there from the start.
+    assert!(
+        body.contains("acre_farmer_slots_audited_total{farm=\"1\"} 0"),
+        "{body}"
+    );
+
+    let health = http_get(port, "/health").expect("health answers");
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+    assert!(
+        health.contains("not farming: not connected to the node"),
+        "{health}"
+    );
+    let missing = http_get(port, "/elsewhere").expect("answers");
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+}

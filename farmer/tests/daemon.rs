@@ -282,6 +282,20 @@ impl FarmerApiServer for MockNode {
     }
 }
 
+/// A plain HTTP GET on loopback; the whole response.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("writes");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reads");
+    response
+}
+
 /// Polls `condition` every 50 ms until it holds, failing after `timeout`.
 async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -563,6 +577,10 @@ async fn a_slow_farm_and_a_refusing_node_are_explained_by_why() {
     node.start_slots();
     let dir = tempfile::tempdir().expect("temp dir");
     let farm = dir.path().join("slow-farm");
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(run(
         DaemonConfig {
@@ -572,7 +590,7 @@ async fn a_slow_farm_and_a_refusing_node_are_explained_by_why() {
             farms: vec![(farm.clone(), sector_size(&params) + 100)],
             plotting_threads: Some(1),
             show_progress: false,
-            metrics_address: None,
+            metrics_address: Some(SocketAddr::from(([127, 0, 0, 1], metrics_port))),
             ledger_interval: Duration::from_millis(300),
         },
         async move {

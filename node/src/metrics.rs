@@ -1,9 +1,14 @@
-//! Prometheus metrics, served as text on `GET /metrics`.
+//! Prometheus metrics, served as text on `GET /metrics`, and the node's health on `GET /health`.
+//!
+//! `/health` answers 200 only while the node is synced and importing: its proof-of-time chain advanced
+//! within [`HEALTHY_SLOT_AGE`] and its best block within [`HEALTHY_IMPORT_AGE`]; otherwise 503 with the
+//! reason. (Until the P2P network lands a node is never behind peers, so "synced" is its own clock
+//! running.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -60,6 +65,22 @@ pub struct Metrics {
     pub solutions_rejected: Family<ReasonLabel, Counter>,
     /// Votes refused, by reason (`VoteSubmissionError::reason`).
     pub votes_rejected: Family<ReasonLabel, Counter>,
+    /// Unix time (ms) the best block last changed; 0 before the first change since start.
+    best_changed_ms: AtomicU64,
+    /// Unix time (ms) a new slot was last reached; 0 before the first.
+    slot_changed_ms: AtomicU64,
+}
+
+/// How long the proof-of-time chain may stand still before the node reports itself unhealthy.
+pub const HEALTHY_SLOT_AGE: Duration = Duration::from_secs(10);
+/// How long the best block may stand still before the node reports itself unhealthy (twenty times
+/// mainnet's six-second block time: a real chain goes that long without a block with probability e^-20).
+pub const HEALTHY_IMPORT_AGE: Duration = Duration::from_secs(120);
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    })
 }
 
 impl Metrics {
@@ -143,6 +164,38 @@ impl Metrics {
             }
         }
         metrics
+    }
+
+    /// Records a new best block number.
+    pub fn best_block(&self, number: u64) {
+        self.best_number.set(number);
+        self.best_changed_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Records a newly reached slot.
+    pub fn slot(&self, slot: u64) {
+        self.current_slot.set(slot);
+        self.slot_changed_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// `Ok` if the node is synced and importing at `now_ms`, else what is wrong.
+    pub fn health_at(&self, now_ms: u64) -> Result<(), String> {
+        let age = |changed: u64| Duration::from_millis(now_ms.saturating_sub(changed));
+        let slot = self.slot_changed_ms.load(Ordering::Relaxed);
+        if slot == 0 {
+            return Err("no slot reached yet (proof of time starting)".into());
+        }
+        if age(slot) > HEALTHY_SLOT_AGE {
+            return Err(format!("proof of time stalled for {} s", age(slot).as_secs()));
+        }
+        let best = self.best_changed_ms.load(Ordering::Relaxed);
+        if best == 0 {
+            return Err("no block imported since start (is a farmer connected?)".into());
+        }
+        if age(best) > HEALTHY_IMPORT_AGE {
+            return Err(format!("no new best block for {} s", age(best).as_secs()));
+        }
+        Ok(())
     }
 
     /// Counts a rejection for `reason` in `family`.
@@ -249,22 +302,31 @@ pub async fn serve_with(
 mod server_tests;
 
 fn respond(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
-    let mut response = if request.method() == hyper::Method::GET && request.uri().path() == "/metrics" {
-        let mut response = Response::new(Full::new(Bytes::from(metrics.render())));
-        response.headers_mut().insert(
-            hyper::header::CONTENT_TYPE,
-            // `encode` writes OpenMetrics text (counters as `<name>_total`, a closing `# EOF`).
-            hyper::header::HeaderValue::from_static(
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+    // `encode` writes OpenMetrics text (counters as `<name>_total`, a closing `# EOF`).
+    const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    const TEXT: &str = "text/plain; charset=utf-8";
+    let (status, content_type, body) = match (request.method(), request.uri().path()) {
+        (&hyper::Method::GET, "/metrics") => (StatusCode::OK, OPENMETRICS, metrics.render()),
+        (&hyper::Method::GET, "/health") => match metrics.health_at(now_ms()) {
+            Ok(()) => (StatusCode::OK, TEXT, "synced and importing\n".to_owned()),
+            Err(reason) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                TEXT,
+                format!("unhealthy: {reason}\n"),
             ),
-        );
-        response
-    } else {
-        Response::new(Full::new(Bytes::from_static(b"not found: try GET /metrics\n")))
+        },
+        _ => (
+            StatusCode::NOT_FOUND,
+            TEXT,
+            "not found: try GET /metrics or GET /health\n".to_owned(),
+        ),
     };
-    if request.uri().path() != "/metrics" || request.method() != hyper::Method::GET {
-        *response.status_mut() = StatusCode::NOT_FOUND;
-    }
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
     response
 }
 
@@ -291,6 +353,31 @@ mod tests {
         assert!(
             text.contains("acre_txpool_rejected_total{reason=\"pool_full\"} 1"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn health_needs_a_running_clock_and_recent_blocks() {
+        let metrics = Metrics::new();
+        let reason = |now| metrics.health_at(now).expect_err("unhealthy");
+        assert!(reason(now_ms()).contains("no slot reached yet"));
+        metrics.slot(5);
+        assert!(reason(now_ms()).contains("no block imported since start"));
+        metrics.best_block(1);
+        assert_eq!(metrics.health_at(now_ms()), Ok(()));
+        let later = now_ms() + HEALTHY_SLOT_AGE.as_millis() as u64 + 1000;
+        assert!(
+            reason(later).contains("proof of time stalled for 11 s"),
+            "{}",
+            reason(later)
+        );
+        metrics.slot(6);
+        let later = now_ms() + HEALTHY_IMPORT_AGE.as_millis() as u64 + 1000;
+        metrics.slot_changed_ms.store(later, Ordering::Relaxed);
+        assert!(
+            reason(later).contains("no new best block for 121 s"),
+            "{}",
+            reason(later)
         );
     }
 }

@@ -335,7 +335,7 @@ impl Shared {
         }
         if imported.is_best {
             lock(&self.votes).retain(|_, vote| vote.vote.parent_hash == imported.hash);
-            self.metrics.best_number.set(imported.number.0);
+            self.metrics.best_block(imported.number.0);
             self.pool.prune(|address| self.chain.account(address));
             self.metrics.txpool_size.set(self.pool.len() as u64);
             let _ = self.heads.send(Self::block_info(header, body));
@@ -509,7 +509,7 @@ impl Shared {
                 book.pop_first();
             }
         }
-        self.metrics.current_slot.set(slot.0);
+        self.metrics.slot(slot.0);
         let _ = self.slots.send(SlotInfo {
             slot: slot.0,
             global_challenge: Hex32(challenge.0),

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -14,7 +13,6 @@ use common::test_spec;
 use jsonrpsee::core::ClientError;
 use jsonrpsee::types::error::METHOD_NOT_FOUND_CODE;
 use jsonrpsee::ws_client::WsClientBuilder;
-use prometheus_parse::{LineInfo, SampleType, Scrape};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -33,102 +31,6 @@ fn http_get(port: u16, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("reads");
     response
-}
-
-/// The node's metrics as `docs/metrics.md` lists them: name → (type, labels).
-fn documented_metrics() -> BTreeMap<String, (String, Vec<String>)> {
-    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md"))
-        .expect("docs/metrics.md");
-    let section = docs
-        .split("\n## `acre-node`\n")
-        .nth(1)
-        .and_then(|rest| rest.split("\n## ").next())
-        .expect("an `acre-node` section");
-    section
-        .lines()
-        .filter(|line| line.starts_with("| `acre_"))
-        .map(|line| {
-            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            let labels = cells[3]
-                .split(',')
-                .map(|label| label.trim().trim_matches('`'))
-                .filter(|label| !label.is_empty())
-                .map(str::to_owned)
-                .collect();
-            (
-                cells[1].trim_matches('`').to_owned(),
-                (cells[2].to_owned(), labels),
-            )
-        })
-        .collect()
-}
-
-/// Parses a scrape with `prometheus-parse` and checks it against the documented metrics: every one
-/// present with its type and labels, and nothing undocumented.
-fn assert_metrics_match_docs(body: &str) {
-    let documented = documented_metrics();
-    assert!(documented.len() >= 10, "{documented:?}");
-    let mut exposed = BTreeMap::new();
-    let mut sample_lines = 0;
-    for line in body.lines() {
-        match LineInfo::parse(line) {
-            LineInfo::Type {
-                metric_name,
-                sample_type,
-                ..
-            } => {
-                exposed.insert(metric_name, sample_type);
-            }
-            LineInfo::Sample { .. } => sample_lines += 1,
-            _ => {}
-        }
-    }
-    let scrape = Scrape::parse(body.lines().map(|line| Ok(line.to_owned()))).expect("the scrape parses");
-    assert_eq!(
-        scrape.samples.len(),
-        sample_lines,
-        "every sample line parses: {body}"
-    );
-    let undocumented: Vec<_> = exposed
-        .keys()
-        .filter(|name| !documented.contains_key(*name))
-        .collect();
-    assert!(
-        undocumented.is_empty(),
-        "exposed but not in docs/metrics.md: {undocumented:?}"
-    );
-    for (name, (kind, labels)) in &documented {
-        let expected = match kind.as_str() {
-            "counter" => SampleType::Counter,
-            "gauge" => SampleType::Gauge,
-            "histogram" => SampleType::Histogram,
-            other => panic!("{name}: undocumented type {other}"),
-        };
-        assert_eq!(
-            exposed.get(name),
-            Some(&expected),
-            "{name} is not exposed as a {kind}"
-        );
-        // OpenMetrics names a counter's sample `<name>_total`.
-        let sample_name = if expected == SampleType::Counter {
-            format!("{name}_total")
-        } else {
-            name.clone()
-        };
-        let samples: Vec<_> = scrape
-            .samples
-            .iter()
-            .filter(|sample| sample.metric == sample_name)
-            .collect();
-        if labels.is_empty() {
-            assert_eq!(samples.len(), 1, "{name} has one unlabelled sample");
-        }
-        for sample in samples {
-            let mut keys: Vec<&String> = sample.labels.keys().collect();
-            keys.sort();
-            assert_eq!(keys, labels.iter().collect::<Vec<_>>(), "{name}'s labels");
-        }
-    }
 }
 
 /// `acre-node` on the test chain (its spec written into `dir` if not there yet) with its data in
@@ -221,8 +123,12 @@ async fn serves_metrics_and_stops_cleanly_on_sigint() {
             "{response}"
         );
         let (_, body) = response.split_once("\r\n\r\n").expect("a body");
-        assert_metrics_match_docs(body);
+        acre_tests::metrics_docs::assert_metrics_match_docs("acre-node", body);
         assert!(http_get(metrics, "/elsewhere").starts_with("HTTP/1.1 404"));
+        // No farmer: the node is not importing, and says so.
+        let health = http_get(metrics, "/health");
+        assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+        assert!(health.contains("unhealthy: "), "{health}");
 
         let status = Command::new("kill")
             .args(["-INT", &node.id().to_string()])
