@@ -604,6 +604,14 @@ async fn a_slow_farm_and_a_refusing_node_are_explained_by_why() {
         totals().rejected > 0
     })
     .await;
+    // Farming (connected, auditing): healthy, and the refusal is in the metrics too.
+    let health = http_get(metrics_port, "/health");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let scrape = http_get(metrics_port, "/metrics");
+    assert!(
+        !scrape.contains("acre_farmer_rejected_total{farm=\"0\",kind=\"block\"} 0"),
+        "{scrape}"
+    );
 
     // Every audit read of this farm's plot now takes 500 ms: longer than the 4 slots of 100 ms a proof
     // may take.
