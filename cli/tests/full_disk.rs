@@ -162,7 +162,7 @@ fn full_disk_in_a_namespace() {
     assert!(output.status.success(), "{}", text(&output));
     let output = run(&farmer, &["--params", "dev", "scrub", path(&disk.join("farm"))]);
     assert!(
-        output.status.success() && text(&output).contains("0 corrupted"),
+        output.status.success() && text(&output).contains("0 damaged"),
         "{}",
         text(&output)
     );

@@ -297,7 +297,16 @@ impl Daemon {
             gauge(&self.recorder.metrics.sectors).set(i64::from(farm.header().sector_count));
             gauge(&self.recorder.metrics.sectors_plotted).set(farm.plotted().count() as i64);
         }
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let scrub = (
+            farms.clone(),
+            self.recorder.clone(),
+            wake.clone(),
+            self.stop.subscribe(),
+        );
+        tokio::task::spawn_blocking(move || scrub_farms(&scrub.0, &scrub.1, &scrub.2, &scrub.3));
         let plotter = Plotter {
+            wake,
             farms: farms.clone(),
             chain: self.chain.subscribe(),
             node: self.node.subscribe(),
@@ -440,6 +449,41 @@ impl Daemon {
     }
 }
 
+/// Checks every plotted sector of every farm once (at start, in the background, while farming goes on)
+/// and frees the damaged ones, so the plotter (woken through `wake`) plots just those again.
+fn scrub_farms(farms: &Farms, recorder: &Recorder, wake: &tokio::sync::Notify, stop: &watch::Receiver<bool>) {
+    for (index, shared) in farms.farms.iter().enumerate() {
+        let sectors = shared.read().header().sector_count;
+        let mut damaged = 0;
+        for sector in (0..sectors).map(acre_consensus::SectorIndex) {
+            if *stop.borrow() || shared.disabled().is_some() {
+                return;
+            }
+            let checked = shared.read().check_sector(sector);
+            match checked {
+                Ok(None) => {}
+                Ok(Some(Error::CorruptedSector { offset, end, .. })) => {
+                    warn!(target: "acre::farm", farm = %shared.dir().display(), sector = sector.0, offset, end, "sector damaged on disk; plotting it again");
+                    if let Err(error) = shared.write().free_sector(sector) {
+                        let reason = format!("freeing damaged sector {} failed: {error}", sector.0);
+                        if shared.disable(reason.clone()) {
+                            recorder.disabled(index, &reason);
+                        }
+                        return;
+                    }
+                    recorder.damaged(index, sector.0, offset, end);
+                    damaged += 1;
+                    wake.notify_one();
+                }
+                Ok(Some(other)) | Err(other) => {
+                    warn!(target: "acre::farm", farm = %shared.dir().display(), sector = sector.0, error = %other, "cannot check a sector");
+                }
+            }
+        }
+        info!(target: "acre::farm", farm = %shared.dir().display(), sectors, damaged, "farm scrubbed");
+    }
+}
+
 /// A farm's state for its ledger: sectors, plotted, expiring and expired at the known history size.
 fn snapshot(farms: &Farms, chain: &ChainView, index: usize) -> Option<Snapshot> {
     let farm = farms.farms.get(index)?.read();
@@ -488,6 +532,7 @@ fn is_fatal(error: &Error) -> bool {
     matches!(
         error,
         Error::FarmMismatch { .. }
+            | Error::FarmInUse { .. }
             | Error::FarmTooSmall { .. }
             | Error::InvalidFarm { .. }
             | Error::ChainChanged { .. }

@@ -53,6 +53,12 @@ pub enum Error {
         /// The end (exclusive).
         end: u64,
     },
+    /// Another process (a running farmer) has the farm open for writing.
+    #[error("{path} is in use by another process (a running acre-farmer?); stop it first")]
+    FarmInUse {
+        /// The plot file.
+        path: PathBuf,
+    },
     /// A record read back from a sector does not match its record root.
     #[error("sector {sector_index} record {offset}: decoded record does not match its root")]
     CorruptedRecord {

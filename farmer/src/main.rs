@@ -170,10 +170,16 @@ enum Command {
         #[arg(required = true)]
         farms: Vec<PathBuf>,
     },
-    /// Check every plotted sector's checksum; exits with 1 if any is corrupted.
+    /// Check every plotted sector's checksum and name the damaged ones with their byte ranges; exits with 1
+    /// if any is damaged (and not repaired).
     Scrub {
-        /// The farm directory.
-        farm: PathBuf,
+        /// Free the damaged sectors so the farmer plots just those again from the node when it next runs
+        /// with the farm (the farmer must be stopped; a running farmer scrubs its farms itself at start).
+        #[arg(long)]
+        repair: bool,
+        /// The farm directories.
+        #[arg(required = true)]
+        farms: Vec<PathBuf>,
     },
 }
 
@@ -210,7 +216,7 @@ fn main() -> ExitCode {
         } => plot(&params, &archive, &public_key, &farms),
         Command::Info { farms } => info(&params, &farms),
         Command::Why { hours, farms } => why_report(hours, &farms),
-        Command::Scrub { farm } => scrub(&params, &farm),
+        Command::Scrub { repair, farms } => scrub(&params, repair, &farms),
     };
     match result {
         Ok(code) => code,
@@ -421,15 +427,39 @@ fn why_report(hours: u64, dirs: &[PathBuf]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn scrub(params: &ProtocolParams, dir: &Path) -> Result<ExitCode> {
-    let farm = open_farm(params, dir)?;
-    let corrupted = farm.scrub()?;
-    for error in &corrupted {
-        println!("{error}");
+fn scrub(params: &ProtocolParams, repair: bool, dirs: &[PathBuf]) -> Result<ExitCode> {
+    let mut unrepaired = 0;
+    for dir in dirs {
+        let mut farm = open_farm(params, dir)?;
+        if repair {
+            farm.lock_exclusive()?;
+        }
+        let damaged = farm.scrub()?;
+        for error in &damaged {
+            println!("{error}");
+        }
+        let checked = farm.plotted().count();
+        let mut freed = 0;
+        if repair {
+            for error in &damaged {
+                if let acre_farmer::Error::CorruptedSector { sector_index, .. } = error {
+                    farm.free_sector(*sector_index)?;
+                    freed += 1;
+                }
+            }
+        }
+        unrepaired += damaged.len() - freed;
+        print!(
+            "{}: {checked} sectors checked, {} damaged",
+            dir.display(),
+            damaged.len()
+        );
+        if repair && freed > 0 {
+            print!(", {freed} freed: `acre-farmer farm` plots just those again from the node");
+        }
+        println!();
     }
-    let checked = farm.plotted().count();
-    println!("{checked} sectors checked, {} corrupted", corrupted.len());
-    Ok(if corrupted.is_empty() {
+    Ok(if unrepaired == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -450,23 +450,74 @@ impl Farm {
 
     /// Checks every plotted sector's checksum; returns the corrupted ones.
     pub fn scrub(&self) -> Result<Vec<Error>, Error> {
+        let indices: Vec<SectorIndex> = self.plotted().map(|metadata| metadata.sector_index).collect();
         let mut corrupted = Vec::new();
-        let mut bytes = vec![0u8; self.layout.sector_size()];
-        for metadata in self.plotted() {
-            let offset = self.sector_offset(metadata.sector_index);
-            self.file
-                .read_exact_at(&mut bytes, offset)
-                .map_err(Error::io(format!("reading sector {}", metadata.sector_index)))?;
-            if !verify_checksum(&self.layout, &bytes) {
-                corrupted.push(Error::CorruptedSector {
-                    path: self.path.clone(),
-                    sector_index: metadata.sector_index,
-                    offset,
-                    end: offset + bytes.len() as u64,
-                });
-            }
+        for index in indices {
+            corrupted.extend(self.check_sector(index)?);
         }
         Ok(corrupted)
+    }
+
+    /// Checks plotted sector `index`'s checksum: `Some(Error::CorruptedSector)` naming its byte range if
+    /// it does not match, `None` if it does or the sector is not plotted. `Err` only if it cannot be read.
+    pub fn check_sector(&self, index: SectorIndex) -> Result<Option<Error>, Error> {
+        if self.sector(index).is_none() {
+            return Ok(None);
+        }
+        let range = self.sector_range(index);
+        let mut bytes = vec![0u8; self.layout.sector_size()];
+        self.file
+            .read_exact_at(&mut bytes, range.start)
+            .map_err(Error::io(format!("reading sector {index}")))?;
+        Ok(
+            (!verify_checksum(&self.layout, &bytes)).then(|| Error::CorruptedSector {
+                path: self.path.clone(),
+                sector_index: index,
+                offset: range.start,
+                end: range.end,
+            }),
+        )
+    }
+
+    /// The byte range of sector `index` within the file.
+    pub fn sector_range(&self, index: SectorIndex) -> std::ops::Range<u64> {
+        let start = self.sector_offset(index);
+        start..start + self.layout.sector_size() as u64
+    }
+
+    /// Forgets sector `index` (its metadata slot emptied, synced), so it is plotted again; for a sector
+    /// found damaged.
+    pub fn free_sector(&mut self, index: SectorIndex) -> Result<(), Error> {
+        let slot = usize::from(index.0);
+        if slot >= self.sectors.len() {
+            return Err(Error::OutOfRange {
+                what: "sector index",
+                value: u64::from(index.0),
+                max: self.sectors.len() as u64,
+            });
+        }
+        let slot_size = Self::slot_size(&self.params) as usize;
+        self.sectors[slot] = None;
+        self.write_synced(
+            self.slot_offset(index),
+            &vec![0u8; slot_size],
+            "an emptied metadata slot",
+        )
+    }
+
+    /// Takes an exclusive advisory lock on the farm file for as long as this `Farm` is open, so two
+    /// processes never write one farm; fails with [`Error::FarmInUse`] if another holds it.
+    pub fn lock_exclusive(&self) -> Result<(), Error> {
+        use rustix::fs::{FlockOperation, flock};
+        flock(&self.file, FlockOperation::NonBlockingLockExclusive).map_err(|error| {
+            if error == rustix::io::Errno::WOULDBLOCK {
+                Error::FarmInUse {
+                    path: self.path.clone(),
+                }
+            } else {
+                Error::io(format!("locking {}", self.path.display()))(error.into())
+            }
+        })
     }
 
     /// History sizes of the plotted sectors (for replotting decisions).

@@ -60,7 +60,7 @@ fn plot_info_and_scrub_through_the_binary() {
     );
     let output = farmer(&["--params", "dev", "scrub", farm_dir]);
     assert!(
-        output.status.success() && text(&output).contains("2 sectors checked, 0 corrupted"),
+        output.status.success() && text(&output).contains("2 sectors checked, 0 damaged"),
         "{}",
         text(&output)
     );
@@ -74,7 +74,28 @@ fn plot_info_and_scrub_through_the_binary() {
     let output = farmer(&["--params", "dev", "scrub", farm_dir]);
     assert!(!output.status.success());
     assert!(
-        text(&output).contains("sector 1 is corrupted"),
+        text(&output).contains("sector 1 is corrupted (checksum mismatch in bytes "),
+        "{}",
+        text(&output)
+    );
+    // --repair frees just that sector; plotting again fills it, and the farm scrubs clean.
+    let output = farmer(&["--params", "dev", "scrub", "--repair", farm_dir]);
+    assert!(
+        output.status.success() && text(&output).contains("2 sectors checked, 1 damaged, 1 freed"),
+        "{}",
+        text(&output)
+    );
+    let output = farmer(&["--params", "dev", "info", farm_dir]);
+    assert!(
+        text(&output).contains("sectors plotted:   1 of 2"),
+        "{}",
+        text(&output)
+    );
+    let output = farmer(&args);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = farmer(&["--params", "dev", "scrub", farm_dir]);
+    assert!(
+        output.status.success() && text(&output).contains("2 sectors checked, 0 damaged"),
         "{}",
         text(&output)
     );

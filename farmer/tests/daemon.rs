@@ -674,3 +674,136 @@ async fn a_slow_farm_and_a_refusing_node_are_explained_by_why() {
     let missed = totals().missed;
     assert!(text.contains(&format!("{missed} missed deadlines")), "{text}");
 }
+
+/// Starts the daemon on `farms` against the mock at `addr`; stop it by sending on the returned channel.
+fn start_daemon(
+    addr: SocketAddr,
+    farms: Vec<(std::path::PathBuf, u64)>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), acre_farmer::Error>>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(run(
+        DaemonConfig {
+            node_url: format!("ws://{addr}"),
+            reward_address: [5; 32],
+            key: SigningKey::from_bytes(&[44; 32]),
+            farms,
+            plotting_threads: Some(1),
+            show_progress: false,
+            metrics_address: None,
+            ledger_interval: Duration::from_millis(200),
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (stop, daemon)
+}
+
+async fn stop_daemon(
+    stop: tokio::sync::oneshot::Sender<()>,
+    daemon: tokio::task::JoinHandle<Result<(), acre_farmer::Error>>,
+) {
+    stop.send(()).expect("daemon running");
+    let result = tokio::time::timeout(Duration::from_secs(20), daemon)
+        .await
+        .expect("stops promptly")
+        .expect("does not panic");
+    assert!(result.is_ok(), "{result:?}");
+}
+
+/// Bytes flipped in two sectors of one farm: the daemon's scrub at start names both and frees them, the
+/// other farm keeps winning while the two wait to be plotted again (their pieces held back), then they are
+/// plotted again and the farm scrubs clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_sectors_are_replotted_while_the_other_farm_keeps_winning() {
+    let params = ProtocolParams::dev();
+    let mut archiver = Archiver::new(params.clone()).expect("dev params");
+    let node = MockNode::new(params.clone(), segment(&mut archiver, 0, 4));
+    let state = node.0.clone();
+    state.pieces_open.send_replace(true);
+    let (server, addr) = node.serve("127.0.0.1:0".parse().expect("address")).await;
+    node.start_slots();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (damaged, healthy) = (dir.path().join("damaged"), dir.path().join("healthy"));
+    let farms = vec![
+        (damaged.clone(), 2 * sector_size(&params) + 100),
+        (healthy.clone(), sector_size(&params) + 100),
+    ];
+    let timeout = Duration::from_secs(90);
+
+    let (stop, daemon) = start_daemon(addr, farms.clone());
+    wait_until("both farms plotted", timeout, || {
+        plotted(&params, &damaged).len() == 2 && plotted(&params, &healthy).len() == 1
+    })
+    .await;
+    stop_daemon(stop, daemon).await;
+
+    let farm = Farm::open(&damaged.join(PLOT_FILE), &params).expect("opens");
+    let ranges: Vec<_> = (0..2)
+        .map(|sector| farm.sector_range(SectorIndex(sector)))
+        .collect();
+    drop(farm);
+    let plot = damaged.join(PLOT_FILE);
+    let mut bytes = std::fs::read(&plot).expect("reads");
+    for range in &ranges {
+        bytes[(range.start + (range.end - range.start) / 2) as usize] ^= 0x5a;
+    }
+    std::fs::write(&plot, bytes).expect("writes");
+
+    // The pieces the repair needs are held back, so the repair lasts until the test lets it finish.
+    state.pieces_open.send_replace(false);
+    let restarted = acre_farmer::daemon::ledger::now_ms();
+    let (stop, daemon) = start_daemon(addr, farms);
+    let tally = |farm: &Path| {
+        let ledger = acre_farmer::daemon::ledger::LedgerFile::in_farm(farm);
+        acre_farmer::daemon::why::sum(&ledger.read_since(restarted).expect("reads").0)
+    };
+    wait_until("the damage found", timeout, || tally(&damaged).damaged == 2).await;
+    wait_until("a win of the healthy farm during the repair", timeout, || {
+        tally(&healthy).accepted > 0
+    })
+    .await;
+    assert!(
+        plotted(&params, &damaged).is_empty(),
+        "the repair has not finished"
+    );
+
+    state.pieces_open.send_replace(true);
+    wait_until("the damaged sectors plotted again", timeout, || {
+        plotted(&params, &damaged).len() == 2
+    })
+    .await;
+    stop_daemon(stop, daemon).await;
+    server.stop().expect("running");
+
+    let farmer = env!("CARGO_BIN_EXE_acre-farmer");
+    let scrub = std::process::Command::new(farmer)
+        .args(["--params", "dev", "scrub"])
+        .arg(&damaged)
+        .output()
+        .expect("acre-farmer scrub runs");
+    let text = String::from_utf8_lossy(&scrub.stdout);
+    assert!(
+        scrub.status.success() && text.contains("2 sectors checked, 0 damaged"),
+        "{text}"
+    );
+    let why = std::process::Command::new(farmer)
+        .arg("why")
+        .arg(&damaged)
+        .output()
+        .expect("acre-farmer why runs");
+    let text = String::from_utf8_lossy(&why.stdout);
+    for range in &ranges {
+        assert!(
+            text.contains(&format!("bytes {}..{}", range.start, range.end)),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("2 sectors were found damaged on disk (sector 0, bytes "),
+        "{text}"
+    );
+}

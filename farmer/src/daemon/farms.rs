@@ -166,6 +166,7 @@ fn open_one(
         };
         Farm::create(&path, params, header)?
     };
+    farm.lock_exclusive()?;
     let header = farm.header();
     if header.genesis_hash != genesis_hash {
         return Err(Error::FarmMismatch {

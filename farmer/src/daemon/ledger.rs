@@ -122,6 +122,15 @@ pub enum Event {
         /// The error.
         error: String,
     },
+    /// A sector was found damaged on disk and freed for plotting again.
+    Damaged {
+        /// The sector.
+        sector: u16,
+        /// Its byte range in the plot file.
+        offset: u64,
+        /// The range's end (exclusive).
+        end: u64,
+    },
     /// The farm was disabled.
     Disabled {
         /// Why.
@@ -178,6 +187,8 @@ pub struct Tally {
     pub rejected: u64,
     /// Blocks sealed with this farm's solutions (each credits the block reward).
     pub sealed: u64,
+    /// Sectors found damaged and freed for plotting again.
+    pub damaged: u64,
     /// Notable events (at most [`EVENTS_PER_FLUSH`]).
     pub events: Vec<Event>,
     /// Events beyond the bound, counted only.
@@ -248,6 +259,7 @@ impl Tally {
             (&mut self.accepted, other.accepted),
             (&mut self.rejected, other.rejected),
             (&mut self.sealed, other.sealed),
+            (&mut self.damaged, other.damaged),
             (&mut self.events_dropped, other.events_dropped),
         ] {
             *mine = mine.saturating_add(theirs);

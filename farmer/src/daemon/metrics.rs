@@ -86,6 +86,8 @@ pub struct FarmerMetrics {
     pub farm_disabled: Family<FarmLabel, Gauge>,
     /// Sectors written by the plotter since start.
     pub sectors_written: PerFarm,
+    /// Sectors found damaged on disk and freed for plotting again.
+    pub sectors_damaged: PerFarm,
     /// Seconds to audit every farm for one slot.
     pub audit_seconds: Histogram,
     /// Seconds to prove one win.
@@ -120,6 +122,7 @@ impl FarmerMetrics {
             sectors_plotted: Family::default(),
             farm_disabled: Family::default(),
             sectors_written: Family::default(),
+            sectors_damaged: Family::default(),
             audit_seconds: Histogram::new(buckets),
             prove_seconds: Histogram::new(buckets),
             node_connected: Gauge::default(),
@@ -184,6 +187,11 @@ impl FarmerMetrics {
             metrics.sectors_written.clone(),
         );
         r.register(
+            "acre_farmer_sectors_damaged",
+            "Sectors found damaged on disk and freed for plotting again",
+            metrics.sectors_damaged.clone(),
+        );
+        r.register(
             "acre_farmer_audit_seconds",
             "Time to audit every farm for one slot",
             metrics.audit_seconds.clone(),
@@ -212,6 +220,7 @@ impl FarmerMetrics {
                 &metrics.proofs_missed,
                 &metrics.sealed,
                 &metrics.sectors_written,
+                &metrics.sectors_damaged,
             ] {
                 drop(family.get_or_create(&farm_label));
             }

@@ -47,6 +47,8 @@ pub struct Plotter {
     pub recorder: Arc<Recorder>,
     /// Set while a sector is being fetched or plotted.
     pub plotting: Arc<AtomicBool>,
+    /// Notified when a farm's sectors change outside the plotter (a damaged sector freed).
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// Clears the plotting flag however plotting a sector ends.
@@ -98,6 +100,7 @@ impl Plotter {
                 tokio::select! {
                     () = stopped(&mut self.stop) => break,
                     changed = self.chain.changed() => if changed.is_err() { break },
+                    () = self.wake.notified() => {}
                 }
                 continue;
             };

@@ -131,6 +131,15 @@ impl Recorder {
         FarmerMetrics::farm(&self.metrics.sealed, farm).inc();
     }
 
+    /// Sector `sector` of `farm` (bytes `offset..end`) was damaged and freed for plotting again.
+    pub fn damaged(&self, farm: usize, sector: u16, offset: u64, end: u64) {
+        if let Some(mut tally) = self.tally(farm) {
+            tally.damaged += 1;
+            tally.event(Event::Damaged { sector, offset, end });
+        }
+        FarmerMetrics::farm(&self.metrics.sectors_damaged, farm).inc();
+    }
+
     /// `farm` was disabled.
     pub fn disabled(&self, farm: usize, reason: &str) {
         if let Some(mut tally) = self.tally(farm) {

@@ -67,6 +67,24 @@ pub fn explain(farm: &str, hours: u64, total: &Tally, unreadable_lines: usize) -
         }
     }
 
+    let damaged: Vec<String> = total
+        .events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Damaged { sector, offset, end } => Some(format!("sector {sector}, bytes {offset}..{end}")),
+            _ => None,
+        })
+        .collect();
+    if total.damaged > 0 {
+        problems += 1;
+        lines.push(format!(
+            "{} found damaged on disk ({}) and plotted again; the rest of the farm kept farming. Damage that \
+             comes back points at a failing disk: check its SMART status.",
+            plural(total.damaged, "sector was", "sectors were"),
+            damaged.join("; ")
+        ));
+    }
+
     let missed: Vec<_> = total
         .events
         .iter()
