@@ -238,22 +238,43 @@ impl Daemon {
         let farms = bound.farms.clone();
         let recorder = self.recorder.clone();
         let chain = self.chain.borrow().clone();
+        let sizes: Vec<u64> = self.config.farms.iter().map(|(_, size)| *size).collect();
         let written = tokio::task::spawn_blocking(move || {
+            let mut reports = Vec::new();
             for (index, shared) in farms.farms.iter().enumerate() {
                 let snapshot = snapshot(&farms, &chain, index);
                 if let Some(plotted) = snapshot.as_ref().map(|s| i64::from(s.plotted)) {
                     metrics::FarmerMetrics::farm_gauge(&recorder.metrics.sectors_plotted, index).set(plotted);
                 }
+                reports.push(farm_report(&recorder, index, snapshot.as_ref(), sizes.get(index), shared));
                 let Some(tally) = recorder.take(index, snapshot) else { continue };
                 if let Err(error) = LedgerFile::in_farm(shared.dir()).append(&tally) {
                     warn!(target: "acre::farmer", farm = %shared.dir().display(), %error, "cannot write the farm's ledger");
                 }
             }
+            reports
         })
         .await;
-        if let Err(error) = written {
-            warn!(target: "acre::farmer", %error, "ledger task failed");
-        }
+        let reports = match written {
+            Ok(reports) => reports,
+            Err(error) => {
+                warn!(target: "acre::farmer", %error, "ledger task failed");
+                return;
+            }
+        };
+        let Some(node) = self.node.borrow().clone() else {
+            return;
+        };
+        let status = acre_rpc_api::FarmerStatus {
+            public_key: acre_rpc_api::Hex32(bound.farms.public_key.0),
+            farms: reports,
+        };
+        // In the background: a slow node must not hold up farming.
+        tokio::spawn(async move {
+            if let Err(error) = node.report_status(status).await {
+                tracing::debug!(target: "acre::farmer", %error, "status report not taken");
+            }
+        });
     }
 
     /// Binds the farms on first contact, or checks the node still serves the same chain.
@@ -481,6 +502,36 @@ fn scrub_farms(farms: &Farms, recorder: &Recorder, wake: &tokio::sync::Notify, s
             }
         }
         info!(target: "acre::farm", farm = %shared.dir().display(), sectors, damaged, "farm scrubbed");
+    }
+}
+
+/// A farm's status for the node's dashboard: counts since the farmer started.
+fn farm_report(
+    recorder: &Recorder,
+    index: usize,
+    snapshot: Option<&Snapshot>,
+    size: Option<&u64>,
+    shared: &farms::SharedFarm,
+) -> acre_rpc_api::FarmReport {
+    use metrics::FarmerMetrics as M;
+    let metrics = &recorder.metrics;
+    let count = |family| M::farm(family, index).get();
+    let kinds = |family| {
+        [ledger::ClaimKind::Block, ledger::ClaimKind::Vote]
+            .into_iter()
+            .map(|kind| M::kind(family, index, kind).get())
+            .sum::<u64>()
+    };
+    acre_rpc_api::FarmReport {
+        index: index as u32,
+        size_bytes: size.copied().unwrap_or(0),
+        sectors_total: snapshot.map_or(0, |s| s.sectors),
+        sectors_plotted: snapshot.map_or(0, |s| s.plotted),
+        slots_audited: count(&metrics.slots_audited),
+        slots_won: kinds(&metrics.submitted).saturating_sub(kinds(&metrics.rejected)),
+        slots_missed: count(&metrics.proofs_missed),
+        solutions_rejected: kinds(&metrics.rejected),
+        disabled: shared.disabled(),
     }
 }
 

@@ -59,6 +59,8 @@ struct MockState {
     pieces_open: watch::Sender<bool>,
     /// When set, every solution is refused with this reason.
     reject_with: Mutex<Option<String>>,
+    /// The farmer's latest status report.
+    status: Mutex<Option<acre_rpc_api::FarmerStatus>>,
     slots: broadcast::Sender<SlotInfo>,
     seal_requests: broadcast::Sender<SealRequest>,
     headers: broadcast::Sender<HexBytes>,
@@ -97,6 +99,7 @@ impl MockNode {
             largest_header_request: AtomicUsize::new(0),
             pieces_open: watch::Sender::new(false),
             reject_with: Mutex::new(None),
+            status: Mutex::new(None),
             slots: broadcast::channel(16).0,
             seal_requests: broadcast::channel(16).0,
             headers: broadcast::channel(16).0,
@@ -258,6 +261,11 @@ impl FarmerApiServer for MockNode {
                     .map(|segment| HexBytes(segment.header.encode()))
             })
             .collect())
+    }
+
+    async fn report_status(&self, status: acre_rpc_api::FarmerStatus) -> Result<(), ErrorObjectOwned> {
+        *self.0.status.lock().expect("lock") = Some(status);
+        Ok(())
     }
 
     /// The first answer is a corrupted piece and the second a truncated one: the daemon must refetch.
@@ -624,6 +632,16 @@ async fn a_slow_farm_and_a_refusing_node_are_explained_by_why() {
         .into_owned();
     fail::cfg("plot-read", &format!("return({fragment}:500)")).expect("fault configured");
     wait_until("a missed deadline in the ledger", timeout, || totals().missed > 0).await;
+    // The farmer reports its farm to the node (for the dashboard), misses included.
+    wait_until("a status report with the miss", timeout, || {
+        state.status.lock().expect("lock").as_ref().is_some_and(|status| {
+            status.farms.len() == 1
+                && status.farms[0].slots_missed > 0
+                && status.farms[0].solutions_rejected > 0
+                && status.farms[0].sectors_plotted == 1
+        })
+    })
+    .await;
     stop.send(()).expect("daemon running");
     let result = tokio::time::timeout(Duration::from_secs(20), daemon)
         .await

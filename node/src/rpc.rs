@@ -22,7 +22,8 @@ use acre_rpc_api::error_codes::{
 };
 use acre_rpc_api::{
     AccountInfo, Balance, BlockInfo, BlockSeal, ChainApiServer, ChainHead, FarmerApiServer, FarmerInfo,
-    Hex32, HexBytes, RawBlock, SolutionSubmission, VoteSubmission, error,
+    FarmerReport, FarmerStatus, Hex32, HexBytes, NodeApiServer, RawBlock, SolutionSubmission, VoteSubmission,
+    error,
 };
 use acre_storage::db::tables::Pieces;
 use jsonrpsee::PendingSubscriptionSink;
@@ -188,6 +189,20 @@ impl FarmerApiServer for Rpc {
             .get::<Pieces>(&PieceIndex(index))
             .map_err(internal)?
             .map(HexBytes))
+    }
+
+    async fn report_status(&self, status: FarmerStatus) -> Result<(), ErrorObjectOwned> {
+        self.node()?
+            .farmers
+            .report(status, std::time::Instant::now())
+            .map_err(|refusal| error(BAD_ENCODING, refusal.to_string()))
+    }
+}
+
+#[async_trait]
+impl NodeApiServer for Rpc {
+    async fn farmers(&self) -> Result<Vec<FarmerReport>, ErrorObjectOwned> {
+        Ok(self.node()?.farmers.reports(std::time::Instant::now()))
     }
 }
 

@@ -80,6 +80,8 @@ pub struct Shared {
     pub heads: broadcast::Sender<BlockInfo>,
     /// How long to wait for a farmer's seal.
     pub seal_timeout: Duration,
+    /// The farmers' latest status reports.
+    pub farmers: crate::farmers::FarmerBoard,
     book: Mutex<BTreeMap<u64, AnnouncedSlot>>,
     votes: Mutex<HashMap<(PublicKey, SlotNumber), SignedVote>>,
     pending_seals: Mutex<HashMap<BlockHash, PendingSeal>>,
@@ -228,6 +230,7 @@ impl Shared {
             segments: broadcast::channel(64).0,
             heads: broadcast::channel(256).0,
             seal_timeout,
+            farmers: crate::farmers::FarmerBoard::default(),
             book: Mutex::new(BTreeMap::new()),
             votes: Mutex::new(HashMap::new()),
             pending_seals: Mutex::new(HashMap::new()),

@@ -94,6 +94,19 @@ pub trait FarmerApi {
     /// The encoded piece at `index`, or `null` if the node does not hold it.
     #[method(name = "piece")]
     async fn piece(&self, index: u64) -> Result<Option<HexBytes>, ErrorObjectOwned>;
+
+    /// Reports the farmer's farms (plotting progress, wins, misses), for the node's dashboard.
+    #[method(name = "reportStatus")]
+    async fn report_status(&self, status: FarmerStatus) -> Result<(), ErrorObjectOwned>;
+}
+
+/// Methods about the node itself, for its dashboard and monitoring.
+#[rpc(client, server, namespace = "node")]
+pub trait NodeApi {
+    /// The latest status report of each farmer connected to this node (reports older than ten minutes
+    /// are dropped).
+    #[method(name = "farmers")]
+    async fn farmers(&self) -> Result<Vec<FarmerReport>, ErrorObjectOwned>;
 }
 
 /// Methods for users and tools: the chain, accounts and transactions.

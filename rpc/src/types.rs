@@ -286,3 +286,50 @@ mod tests {
         assert!(serde_json::from_str::<HexBytes>("\"012\"").is_err());
     }
 }
+
+/// One farm's state as its farmer reports it to the node (shown on the node's dashboard). Counts are since
+/// the farmer started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FarmReport {
+    /// The farm's position on the farmer's command line.
+    pub index: u32,
+    /// Bytes pledged.
+    pub size_bytes: u64,
+    /// Sectors the farm holds when full.
+    pub sectors_total: u32,
+    /// Sectors plotted.
+    pub sectors_plotted: u32,
+    /// Slots audited.
+    pub slots_audited: u64,
+    /// Solutions and votes the node accepted.
+    pub slots_won: u64,
+    /// Proofs that missed their deadline.
+    pub slots_missed: u64,
+    /// Submissions the node refused.
+    pub solutions_rejected: u64,
+    /// Why the farm is disabled, if it is.
+    pub disabled: Option<String>,
+}
+
+/// A farmer's report of its farms (`farmer_reportStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FarmerStatus {
+    /// The farmer's public key.
+    pub public_key: Hex32,
+    /// Its farms (at most [`MAX_REPORTED_FARMS`]).
+    pub farms: Vec<FarmReport>,
+}
+
+/// Most farms one status report may carry.
+pub const MAX_REPORTED_FARMS: usize = 64;
+
+/// A farmer's latest report as the node holds it (`node_farmers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FarmerReport {
+    /// The farmer's public key.
+    pub public_key: Hex32,
+    /// How long ago the report came, ms.
+    pub age_ms: u64,
+    /// Its farms.
+    pub farms: Vec<FarmReport>,
+}

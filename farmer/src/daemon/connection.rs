@@ -114,6 +114,11 @@ impl Node {
             .await?)
     }
 
+    /// Reports the farms' status (for the node's dashboard).
+    pub async fn report_status(&self, status: acre_rpc_api::FarmerStatus) -> Result<(), Error> {
+        Ok(self.client.report_status(status).await?)
+    }
+
     /// Submits a block seal.
     pub async fn submit_seal(&self, seal: BlockSeal) -> Result<(), Error> {
         Ok(self.client.submit_block_seal(seal).await?)

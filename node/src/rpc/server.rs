@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use acre_rpc_api::{ChainApiServer, FarmerApiServer};
+use acre_rpc_api::{ChainApiServer, FarmerApiServer, NodeApiServer};
 use jsonrpsee::RpcModule;
 use jsonrpsee::server::{BatchRequestConfig, RegisterMethodError, Server, ServerConfig, ServerHandle};
 
@@ -78,6 +78,7 @@ impl Exposure {
     pub fn module(self, rpc: Rpc) -> Result<RpcModule<()>, RegisterMethodError> {
         let mut module = RpcModule::new(());
         module.merge(ChainApiServer::into_rpc(rpc.clone()))?;
+        module.merge(NodeApiServer::into_rpc(rpc.clone()))?;
         match self {
             Self::Public => {
                 for method in FARMER_ONLY_CHAIN_METHODS {
