@@ -34,6 +34,9 @@ pub(crate) struct DevArgs {
     /// Port of the node's Prometheus metrics (`GET /metrics`); 0 picks a free one.
     #[arg(long, default_value_t = DEFAULT_METRICS_PORT)]
     metrics_port: u16,
+    /// Port of the node's dashboard (a live web page of the chain and the farm); 0 picks a free one.
+    #[arg(long, default_value_t = acre_node::dashboard::DEFAULT_DASHBOARD_PORT)]
+    dashboard_port: u16,
     /// Size of the farmer's plot (bytes, or with a K, M or G suffix).
     #[arg(long, default_value = "16M")]
     plot_size: String,
@@ -102,6 +105,7 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
         farmer_rpc_unsafe_external: false,
         rpc_access: RpcAccess::default(),
         metrics_address: Some(SocketAddr::new(localhost, args.metrics_port)),
+        dashboard_address: Some(SocketAddr::new(localhost, args.dashboard_port)),
         seal_timeout: Duration::from_secs(4),
     })
     .await
@@ -114,6 +118,9 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
     println!("  data dir   {}", data_dir.display());
     println!("  RPC        ws://{rpc}");
     println!("  farmer RPC ws://{farmer_rpc}");
+    if let Some(dashboard) = node.dashboard_address() {
+        println!("  dashboard  http://{dashboard}/");
+    }
     if let Some(metrics) = node.metrics_address() {
         println!("  metrics    http://{metrics}/metrics");
     }

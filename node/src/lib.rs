@@ -17,8 +17,10 @@
 pub mod archiving;
 pub mod chain;
 pub mod chain_spec;
+pub mod dashboard;
 pub mod error;
 pub mod farmers;
+pub mod http;
 pub mod metrics;
 pub mod rpc;
 pub mod service;
@@ -67,6 +69,8 @@ pub struct NodeConfig {
     pub rpc_access: rpc::RpcAccess,
     /// The metrics server's address, if any.
     pub metrics_address: Option<SocketAddr>,
+    /// The dashboard's address, if any.
+    pub dashboard_address: Option<SocketAddr>,
     /// How long to wait for a farmer's seal.
     pub seal_timeout: Duration,
 }
@@ -78,6 +82,7 @@ pub struct Node {
     rpc_address: SocketAddr,
     farmer_rpc_address: SocketAddr,
     metrics_address: Option<SocketAddr>,
+    dashboard_address: Option<SocketAddr>,
     rpc: ServerHandle,
     farmer_rpc: ServerHandle,
     shutdown: watch::Sender<bool>,
@@ -120,13 +125,21 @@ impl Node {
         ));
         let (shutdown, shutdown_receiver) = watch::channel(false);
 
-        let (rpc_address, rpc) = rpc::start(
-            &shared,
-            rpc::Exposure::Public,
-            config.rpc_address,
-            &config.rpc_access,
-        )
-        .await?;
+        // The dashboard's page talks to the public RPC from the browser: its origins must be allowed there.
+        let dashboard = match config.dashboard_address {
+            Some(address) => Some(metrics::bind(address).await.map_err(|source| Error::Io {
+                context: format!("starting the dashboard on {address}"),
+                source,
+            })?),
+            None => None,
+        };
+        let dashboard_address = dashboard.as_ref().and_then(|listener| listener.local_addr().ok());
+        let mut public_access = config.rpc_access.clone();
+        if let Some(local) = dashboard_address {
+            public_access.allowed_origins.extend(dashboard::origins(local));
+        }
+        let (rpc_address, rpc) =
+            rpc::start(&shared, rpc::Exposure::Public, config.rpc_address, &public_access).await?;
         let (farmer_rpc_address, farmer_rpc) = match rpc::start(
             &shared,
             rpc::Exposure::Farmer,
@@ -157,6 +170,14 @@ impl Node {
                 shutdown_receiver.clone(),
             )));
         }
+        if let Some(listener) = dashboard {
+            tracing::info!(url = %format!("http://{}/", dashboard_address.map_or_else(String::new, |a| a.to_string())), "dashboard served");
+            tasks.push(tokio::spawn(dashboard::serve(
+                listener,
+                rpc_address.port(),
+                shutdown_receiver.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(service::authoring(
             Arc::clone(&shared),
             newest,
@@ -167,6 +188,7 @@ impl Node {
             rpc_address,
             farmer_rpc_address,
             metrics_address,
+            dashboard_address,
             rpc,
             farmer_rpc,
             shutdown,
@@ -187,6 +209,11 @@ impl Node {
     /// The metrics server's address.
     pub fn metrics_address(&self) -> Option<SocketAddr> {
         self.metrics_address
+    }
+
+    /// The dashboard's address.
+    pub fn dashboard_address(&self) -> Option<SocketAddr> {
+        self.dashboard_address
     }
 
     /// New best blocks.

@@ -53,6 +53,10 @@ struct Cli {
     /// Do not serve metrics.
     #[arg(long)]
     no_metrics: bool,
+    /// Serve the dashboard (a live web page of the chain and its farms) on this address; without a value
+    /// on 127.0.0.1:9617. Off by default.
+    #[arg(long, value_name = "ADDRESS", num_args = 0..=1, default_missing_value = "127.0.0.1:9617")]
+    dashboard: Option<SocketAddr>,
     /// Seconds to wait for a farmer's block seal.
     #[arg(long, default_value_t = 4.0)]
     seal_timeout: f64,
@@ -112,6 +116,7 @@ async fn run(cli: Cli) -> Result<()> {
             allowed_origins: cli.rpc_cors,
         },
         metrics_address: (!cli.no_metrics).then_some(SocketAddr::new(cli.listen, cli.metrics_port)),
+        dashboard_address: cli.dashboard,
         seal_timeout: Duration::from_secs_f64(cli.seal_timeout.max(0.1)),
     };
     let node = Node::start(config)

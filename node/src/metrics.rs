@@ -13,7 +13,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -21,7 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::error::{ImportError, PoolError};
 use crate::service::{SolutionError, VoteSubmissionError};
@@ -217,84 +216,23 @@ impl Metrics {
     }
 }
 
-/// How much the metrics server accepts. It answers one small GET per connection, so anything slow or large
-/// is either broken or hostile: a connection that has not sent its headers within `header_timeout` or is
-/// not done within `connection_timeout` is closed, and beyond `max_connections` new ones are closed at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServerLimits {
-    /// Connections served at once.
-    pub max_connections: usize,
-    /// Time a client has to send the request line and headers (slow-loris).
-    pub header_timeout: Duration,
-    /// Time a whole connection may stay open.
-    pub connection_timeout: Duration,
-    /// Largest request head (line plus headers), bytes; hyper's minimum is 8 KiB.
-    pub max_request_head: usize,
-}
+pub use crate::http::ServerLimits;
 
-impl Default for ServerLimits {
-    fn default() -> Self {
-        Self {
-            max_connections: 16,
-            header_timeout: Duration::from_secs(5),
-            connection_timeout: Duration::from_secs(30),
-            max_request_head: 8 << 10,
-        }
-    }
-}
-
-/// Serves `GET /metrics` on `listener` until `shutdown` flips, with the default [`ServerLimits`].
+/// Serves `GET /metrics` and `GET /health` on `listener` until `shutdown` flips, with the default
+/// [`ServerLimits`].
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: watch::Receiver<bool>) {
     serve_with(listener, metrics, shutdown, ServerLimits::default()).await;
 }
 
-/// Serves `GET /metrics` on `listener` within `limits` until `shutdown` flips.
+/// Serves `GET /metrics` and `GET /health` on `listener` within `limits` until `shutdown` flips.
 pub async fn serve_with(
     listener: TcpListener,
     metrics: Arc<Metrics>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     limits: ServerLimits,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(connection) => connection,
-            Err(error) => {
-                tracing::warn!(%error, "metrics: accept failed");
-                // Out of file descriptors and the like: do not spin.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            tracing::debug!(%peer, "metrics: connection limit reached; closing");
-            drop(stream);
-            continue;
-        };
-        let metrics = Arc::clone(&metrics);
-        tokio::spawn(async move {
-            let _slot = slot;
-            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                let metrics = Arc::clone(&metrics);
-                async move { Ok::<_, std::convert::Infallible>(respond(&request, &metrics)) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .max_buf_size(limits.max_request_head.max(8 << 10))
-                .keep_alive(false)
-                .serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(limits.connection_timeout, connection).await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::debug!(%error, %peer, "metrics connection ended"),
-                Err(_) => tracing::debug!(%peer, "metrics connection timed out"),
-            }
-        });
-    }
+    let handler: crate::http::Handler = Arc::new(move |request| respond(request, &metrics));
+    crate::http::serve(listener, handler, shutdown, limits).await;
 }
 
 #[cfg(test)]
@@ -321,13 +259,7 @@ fn respond(request: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Respo
             "not found: try GET /metrics or GET /health\n".to_owned(),
         ),
     };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    response
+    crate::http::response(status, content_type, body)
 }
 
 /// Binds the metrics listener.

@@ -49,7 +49,21 @@ pub fn spawn_node(
     metrics_port: Option<u16>,
     log: &str,
 ) -> Guard {
+    spawn_node_with(spec, data, rpc_port, farmer_port, metrics_port, log, &[])
+}
+
+/// [`spawn_node`] with `extra` arguments.
+pub fn spawn_node_with(
+    spec: &Path,
+    data: &Path,
+    rpc_port: u16,
+    farmer_port: u16,
+    metrics_port: Option<u16>,
+    log: &str,
+    extra: &[&str],
+) -> Guard {
     let mut command = Command::new(sibling("acre-node"));
+    command.args(extra);
     command
         .arg("--chain")
         .arg(spec)

@@ -42,6 +42,7 @@ pub async fn start_node(spec: ChainSpec, dir: &std::path::Path) -> Node {
         farmer_rpc_unsafe_external: false,
         rpc_access: acre_node::rpc::RpcAccess::default(),
         metrics_address: Some("127.0.0.1:0".parse().expect("address")),
+        dashboard_address: None,
         seal_timeout: Duration::from_secs(3),
     })
     .await
