@@ -14,6 +14,7 @@
 //! current connection and history through `watch` channels, so a reconnect never interrupts a plotted
 //! sector's write, and farming starts as soon as the first sector is on disk.
 
+pub mod benchmark;
 pub mod connection;
 pub mod farming;
 pub mod farms;

@@ -60,6 +60,16 @@ fn init_logging(format: LogFormat, default_filter: &str) {
     }
 }
 
+/// What `acre-farmer benchmark` measures.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BenchmarkKind {
+    /// Auditing every plotted sector for one slot (disk reads); must fit in half a slot.
+    Audit,
+    /// Proving one win (reading a record and building its proof-of-space table); must fit in the
+    /// authoring delay.
+    Prove,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ParamsName {
     Mainnet,
@@ -161,6 +171,25 @@ enum Command {
         #[arg(required = true)]
         farms: Vec<PathBuf>,
     },
+    /// Measure how long this machine takes to audit a farm for one slot or to prove a win, with a verdict
+    /// against the time the protocol allows.
+    Benchmark {
+        /// What to measure.
+        #[arg(value_enum)]
+        what: BenchmarkKind,
+        /// The farm directory.
+        farm: PathBuf,
+        /// The chain's slot time in milliseconds (about 1000 on mainnet).
+        #[arg(long, default_value_t = 1000)]
+        slot_ms: u64,
+        /// How many slots to audit, or wins to prove.
+        #[arg(long, default_value_t = 20)]
+        runs: u64,
+        /// The farmer key file the farm was plotted with (proving needs it); default: `identity.key` in
+        /// the farm.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
     /// Explain in plain sentences what the farms did and what went wrong (from their ledgers).
     Why {
         /// How many hours back to look.
@@ -216,6 +245,13 @@ fn main() -> ExitCode {
         } => plot(&params, &archive, &public_key, &farms),
         Command::Info { farms } => info(&params, &farms),
         Command::Why { hours, farms } => why_report(hours, &farms),
+        Command::Benchmark {
+            what,
+            farm,
+            slot_ms,
+            runs,
+            key,
+        } => benchmark(&params, what, &farm, slot_ms, runs, key.as_deref()),
         Command::Scrub { repair, farms } => scrub(&params, repair, &farms),
     };
     match result {
@@ -409,6 +445,40 @@ fn info(params: &ProtocolParams, dirs: &[PathBuf]) -> Result<ExitCode> {
             );
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn benchmark(
+    params: &ProtocolParams,
+    what: BenchmarkKind,
+    dir: &Path,
+    slot_ms: u64,
+    runs: u64,
+    key: Option<&Path>,
+) -> Result<ExitCode> {
+    use acre_farmer::daemon::benchmark;
+    let farm = open_farm(params, dir)?;
+    let slot = Duration::from_millis(slot_ms.max(1));
+    let line = match what {
+        BenchmarkKind::Audit => {
+            let timings = benchmark::audit(params, &farm, runs.max(1))?;
+            benchmark::verdict(
+                &format!("auditing {} sectors", farm.plotted().count()),
+                &timings,
+                slot / 2,
+            )
+        }
+        BenchmarkKind::Prove => {
+            let key_path = key.map_or_else(|| dir.join("identity.key"), Path::to_path_buf);
+            let key = daemon::identity::read_key_file(&key_path)
+                .with_context(|| format!("reading the farmer key {}", key_path.display()))?;
+            let public_key = acre_consensus::sectors::PublicKey(key.verifying_key().to_bytes());
+            let timings = benchmark::prove_wins(params, &farm, &public_key, runs.max(1) as usize)?;
+            let allowed = slot * u32::try_from(params.block_authoring_delay).unwrap_or(u32::MAX);
+            benchmark::verdict("proving a win", &timings, allowed)
+        }
+    };
+    println!("{}: {line}", dir.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -36,7 +36,12 @@ fn plot_info_and_scrub_through_the_binary() {
     .expect("deleting a piece");
     let farm = root.path().join("farm");
     let farm_arg = format!("path={},size=140K", farm.display());
-    let key = "22".repeat(32);
+    let secret = [0x22u8; 32];
+    let key = hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&secret)
+            .verifying_key()
+            .to_bytes(),
+    );
     let args = [
         "--params",
         "dev",
@@ -61,6 +66,29 @@ fn plot_info_and_scrub_through_the_binary() {
     let output = farmer(&["--params", "dev", "scrub", farm_dir]);
     assert!(
         output.status.success() && text(&output).contains("2 sectors checked, 0 damaged"),
+        "{}",
+        text(&output)
+    );
+
+    // Benchmarks give a verdict against the time allowed; proving needs the farm's key.
+    let output = farmer(&["--params", "dev", "benchmark", "audit", farm_dir, "--runs", "5"]);
+    assert!(
+        output.status.success() && text(&output).contains("auditing 2 sectors: median "),
+        "{}",
+        text(&output)
+    );
+    let output = farmer(&["--params", "dev", "benchmark", "prove", farm_dir, "--runs", "2"]);
+    assert!(
+        !output.status.success() && text(&output).contains("reading the farmer key"),
+        "{}",
+        text(&output)
+    );
+    std::fs::write(farm.join("identity.key"), hex::encode(secret)).expect("writes the key");
+    let output = farmer(&["--params", "dev", "benchmark", "prove", farm_dir, "--runs", "2"]);
+    assert!(
+        output.status.success()
+            && text(&output).contains("proving a win: median ")
+            && text(&output).contains("ms allowed"),
         "{}",
         text(&output)
     );
