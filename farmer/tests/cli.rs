@@ -205,7 +205,7 @@ fn metrics_match_the_docs_and_health_tells_why_not_farming() {
         .env("RUST_LOG", "error")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let _farmer = KillOnDrop(command.spawn().expect("acre-farmer starts"));
+    let mut farmer = KillOnDrop(command.spawn().expect("acre-farmer starts"));
     let started = std::time::Instant::now();
     let response = loop {
         if let Some(response) = http_get(port, "/metrics") {
@@ -235,4 +235,23 @@ fn metrics_match_the_docs_and_health_tells_why_not_farming() {
     );
     let missing = http_get(port, "/elsewhere").expect("answers");
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+
+    // Ctrl-C (SIGINT) stops the farmer cleanly within 10 s.
+    let status = Command::new("kill")
+        .args(["-INT", &farmer.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let stopping = std::time::Instant::now();
+    let exit = loop {
+        if let Some(exit) = farmer.0.try_wait().expect("waits") {
+            break exit;
+        }
+        assert!(
+            stopping.elapsed().as_secs() < 10,
+            "acre-farmer did not stop within 10 s of SIGINT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
 }
