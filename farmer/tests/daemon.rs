@@ -779,7 +779,11 @@ async fn damaged_sectors_are_replotted_while_the_other_farm_keeps_winning() {
         let ledger = acre_farmer::daemon::ledger::LedgerFile::in_farm(farm);
         acre_farmer::daemon::why::sum(&ledger.read_since(restarted).expect("reads").0)
     };
-    wait_until("the damage found", timeout, || tally(&damaged).damaged == 2).await;
+    wait_until("the damage found", timeout, || {
+        assert!(!daemon.is_finished(), "the restarted daemon stopped");
+        tally(&damaged).damaged == 2
+    })
+    .await;
     wait_until("a win of the healthy farm during the repair", timeout, || {
         tally(&healthy).accepted > 0
     })

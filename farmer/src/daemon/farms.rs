@@ -119,6 +119,22 @@ impl Farms {
     }
 }
 
+/// How long opening a farm waits for another writer to let go of it (a farmer restarting, whose last
+/// blocking tasks still hold its farms for a moment).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn lock_farm(farm: &Farm) -> Result<(), Error> {
+    let started = std::time::Instant::now();
+    loop {
+        match farm.lock_exclusive() {
+            Err(Error::FarmInUse { .. }) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn open_one(
     params: &ProtocolParams,
     genesis_hash: Blake3Hash,
@@ -166,7 +182,7 @@ fn open_one(
         };
         Farm::create(&path, params, header)?
     };
-    farm.lock_exclusive()?;
+    lock_farm(&farm)?;
     let header = farm.header();
     if header.genesis_hash != genesis_hash {
         return Err(Error::FarmMismatch {
