@@ -290,6 +290,9 @@ impl FarmerApiServer for MockNode {
     }
 }
 
+/// The `plot-read` fault point is one per process: tests that configure it take turns.
+static FAULTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A plain HTTP GET on loopback; the whole response.
 fn http_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
@@ -630,6 +633,7 @@ async fn a_slow_farm_and_a_refusing_node_are_explained_by_why() {
         .expect("name")
         .to_string_lossy()
         .into_owned();
+    let faults = FAULTS.lock().await;
     fail::cfg("plot-read", &format!("return({fragment}:500)")).expect("fault configured");
     wait_until("a missed deadline in the ledger", timeout, || totals().missed > 0).await;
     // The farmer reports its farm to the node (for the dashboard), misses included.
@@ -648,6 +652,7 @@ async fn a_slow_farm_and_a_refusing_node_are_explained_by_why() {
         .expect("stops promptly")
         .expect("does not panic");
     fail::remove("plot-read");
+    drop(faults);
     assert!(result.is_ok(), "{result:?}");
     server.stop().expect("running");
 
@@ -828,4 +833,72 @@ async fn damaged_sectors_are_replotted_while_the_other_farm_keeps_winning() {
         text.contains("2 sectors were found damaged on disk (sector 0, bytes "),
         "{text}"
     );
+}
+
+/// A farm whose disk fails (every read of its plot fails) is disabled on its own after a few slots, and
+/// says so in its ledger and in `why`; the other farm keeps winning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_drive_disables_its_farm_and_the_other_keeps_farming() {
+    let params = ProtocolParams::dev();
+    let mut archiver = Archiver::new(params.clone()).expect("dev params");
+    let node = MockNode::new(params.clone(), segment(&mut archiver, 0, 5));
+    let state = node.0.clone();
+    state.pieces_open.send_replace(true);
+    let (server, addr) = node.serve("127.0.0.1:0".parse().expect("address")).await;
+    node.start_slots();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (failing, healthy) = (dir.path().join("failing"), dir.path().join("healthy"));
+    let farms = vec![
+        (failing.clone(), sector_size(&params) + 100),
+        (healthy.clone(), sector_size(&params) + 100),
+    ];
+    let timeout = Duration::from_secs(90);
+    let (stop, daemon) = start_daemon(addr, farms);
+    wait_until("both farms plotted", timeout, || {
+        plotted(&params, &failing).len() == 1 && plotted(&params, &healthy).len() == 1
+    })
+    .await;
+
+    let faults = FAULTS.lock().await;
+    let fragment = failing.display().to_string();
+    fail::cfg("plot-read", &format!("return({fragment}:fail)")).expect("fault configured");
+    let tally = |farm: &Path, since: u64| {
+        let ledger = acre_farmer::daemon::ledger::LedgerFile::in_farm(farm);
+        acre_farmer::daemon::why::sum(&ledger.read_since(since).expect("reads").0)
+    };
+    let disabled = |tally: &acre_farmer::daemon::ledger::Tally| {
+        tally
+            .events
+            .iter()
+            .any(|event| matches!(event, acre_farmer::daemon::ledger::Event::Disabled { .. }))
+    };
+    wait_until("the failing farm disabled", timeout, || {
+        disabled(&tally(&failing, 0))
+    })
+    .await;
+    fail::remove("plot-read");
+    drop(faults);
+    let after = acre_farmer::daemon::ledger::now_ms();
+    wait_until("a win of the healthy farm after the failure", timeout, || {
+        tally(&healthy, after).accepted > 0
+    })
+    .await;
+    // Disabled stays disabled (until restart), even with the disk readable again.
+    let skipped = tally(&failing, after);
+    assert_eq!(skipped.audited, 0, "{skipped:?}");
+    assert!(skipped.skipped_disabled > 0, "{skipped:?}");
+    stop_daemon(stop, daemon).await;
+    server.stop().expect("running");
+
+    let why = std::process::Command::new(env!("CARGO_BIN_EXE_acre-farmer"))
+        .arg("why")
+        .arg(&failing)
+        .output()
+        .expect("acre-farmer why runs");
+    let text = String::from_utf8_lossy(&why.stdout);
+    assert!(
+        text.contains("The farm was disabled: its plot could not be read for 3 slots in a row"),
+        "{text}"
+    );
+    assert!(text.contains("injected read failure"), "{text}");
 }
