@@ -8,7 +8,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use acre_tests::http_get;
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -47,18 +48,6 @@ fn chromium() -> Result<PathBuf, String> {
         Ok(status) => Err(format!("apt-get install chromium failed ({status})")),
         Err(error) => Err(format!("apt-get is not available: {error}")),
     }
-}
-
-fn http_get(port: u16, path: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("writes");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("reads");
-    response
 }
 
 /// A DevTools protocol session with one page.

@@ -425,20 +425,14 @@ impl Farm {
     pub fn write_sector(&mut self, sector: &PlottedSector) -> Result<(), Error> {
         let index = sector.metadata.sector_index;
         let slot = usize::from(index.0);
-        if slot >= self.sectors.len() || sector.bytes.len() != self.layout.sector_size() {
+        if sector.bytes.len() != self.layout.sector_size() {
             return Err(Error::OutOfRange {
                 what: "sector index",
                 value: u64::from(index.0),
                 max: self.sectors.len() as u64,
             });
         }
-        let slot_size = Self::slot_size(&self.params) as usize;
-        self.sectors[slot] = None;
-        self.write_synced(
-            self.slot_offset(index),
-            &vec![0u8; slot_size],
-            "an emptied metadata slot",
-        )?;
+        self.free_sector(index)?;
         self.write_synced(self.sector_offset(index), &sector.bytes, "a sector")?;
         let mut encoded = codec::encode(&sector.metadata);
         let sum = checksum(&encoded);

@@ -1,5 +1,6 @@
 //! The `acre-farmer` binary: plot from an archive directory, inspect, and scrub a farm.
 
+use acre_tests::try_http_get;
 use std::process::{Command, Output};
 
 use acre_storage::archive_dir;
@@ -164,19 +165,6 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn http_get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    Some(response)
-}
-
 /// `/metrics` parses, and lists exactly the metrics `docs/metrics.md` documents for the farmer, with
 /// their types and labels; `/health` says the farmer is not farming while it cannot reach its node.
 #[test]
@@ -208,7 +196,7 @@ fn metrics_match_the_docs_and_health_tells_why_not_farming() {
     let mut farmer = KillOnDrop(command.spawn().expect("acre-farmer starts"));
     let started = std::time::Instant::now();
     let response = loop {
-        if let Some(response) = http_get(port, "/metrics") {
+        if let Some(response) = try_http_get(port, "/metrics") {
             break response;
         }
         assert!(started.elapsed().as_secs() < 30, "no metrics server on {port}");
@@ -227,13 +215,13 @@ fn metrics_match_the_docs_and_health_tells_why_not_farming() {
         "{body}"
     );
 
-    let health = http_get(port, "/health").expect("health answers");
+    let health = try_http_get(port, "/health").expect("health answers");
     assert!(health.starts_with("HTTP/1.1 503"), "{health}");
     assert!(
         health.contains("not farming: not connected to the node"),
         "{health}"
     );
-    let missing = http_get(port, "/elsewhere").expect("answers");
+    let missing = try_http_get(port, "/elsewhere").expect("answers");
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 
     // Ctrl-C (SIGINT) stops the farmer cleanly within 10 s.

@@ -7,6 +7,7 @@
 //! farmer's key are signed and others ignored; the daemon reconnects after the node restarts on the same
 //! port; shutdown returns `Ok`.
 
+use acre_tests::http_get;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -292,20 +293,6 @@ impl FarmerApiServer for MockNode {
 
 /// The `plot-read` fault point is one per process: tests that configure it take turns.
 static FAULTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A plain HTTP GET on loopback; the whole response.
-fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .expect("writes");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("reads");
-    response
-}
 
 /// Polls `condition` every 50 ms until it holds, failing after `timeout`.
 async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {

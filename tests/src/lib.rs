@@ -5,8 +5,11 @@
 //! generated values, damaged a little. Random bytes rarely get past a first length prefix or version byte;
 //! damaged valid encodings reach the decoders' deep paths. The `fuzz` binary runs any number of inputs
 //! per target and prints a table (`scripts/fuzz`, 10^6 per target); the crate's test runs a short version
-//! in CI. [`metrics_docs`] checks a binary's `/metrics` against `docs/metrics.md`. The multi-node harnesses
+//! in CI. [`http`] is a loopback GET for the binaries' HTTP servers; [`metrics_docs`] checks a binary's `/metrics` against `docs/metrics.md`. The multi-node harnesses
 //! of the network issue will join this crate.
 
 pub mod fuzz;
+pub mod http;
 pub mod metrics_docs;
+
+pub use http::{http_get, try_http_get};
