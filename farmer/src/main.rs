@@ -126,6 +126,11 @@ fn parse_farm(text: &str) -> Result<FarmSpec, String> {
 enum Command {
     /// Plot and farm against a node (parameters and history come from the node; Ctrl-C stops cleanly).
     Farm {
+        /// Read settings from this TOML file: its keys are these flags' long names (`reward-address =
+        /// "…"`, `plotting-threads = 2`, `no-metrics = true`) and `farms = ["path=DIR,size=SIZE", …]`;
+        /// flags and farms given here win.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// The node's farmer RPC address (its loopback-only farmer server, `--farmer-rpc-port`).
         #[arg(long, default_value = "ws://127.0.0.1:9945")]
         node: String,
@@ -213,7 +218,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = acre_rpc_api::config_file::parse();
     init_logging(cli.log_format, "warn,acre=info");
     let params = match cli.params {
         ParamsName::Mainnet => ProtocolParams::mainnet(),
@@ -221,6 +226,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Farm {
+            config,
             node,
             reward_address,
             key,
@@ -230,6 +236,7 @@ fn main() -> ExitCode {
             ledger_interval,
             farms,
         } => farm(FarmOptions {
+            config,
             node,
             reward_address,
             key,
@@ -337,6 +344,7 @@ fn plot(params: &ProtocolParams, archive: &Path, public_key: &str, farms: &[Farm
 
 /// `acre-farmer farm`'s options.
 struct FarmOptions {
+    config: Option<PathBuf>,
     node: String,
     reward_address: String,
     key: Option<PathBuf>,
@@ -348,6 +356,7 @@ struct FarmOptions {
 
 fn farm(options: FarmOptions) -> Result<ExitCode> {
     let FarmOptions {
+        config,
         node,
         reward_address,
         key,
@@ -361,6 +370,9 @@ fn farm(options: FarmOptions) -> Result<ExitCode> {
         .and_then(|bytes| bytes.try_into().ok())
         .context("--reward-address must be 32 bytes of hex")?;
     let first = farms.first().context("at least one farm is required")?;
+    if let Some(config) = &config {
+        tracing::info!(config = %config.display(), "settings read from the config file (flags win)");
+    }
     let key = match key {
         Some(path) => daemon::identity::read_key_file(&path)?,
         None => daemon::load_or_create_identity(&first.path)?,
@@ -549,5 +561,59 @@ mod tests {
         let spec = parse_farm("path=/tmp/farm,size=10M").expect("valid");
         assert_eq!((spec.path, spec.size), (PathBuf::from("/tmp/farm"), 10 << 20));
         assert!(parse_farm("path=/tmp/farm").is_err());
+    }
+
+    /// The example in `docs/config/` is a valid config, and command-line flags and farms win over it.
+    #[test]
+    fn the_example_config_file_parses_and_flags_win() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config/acre-farmer.toml");
+        let parse = |extra: &[&str]| -> Cli {
+            let args = ["acre-farmer", "farm", "--config", example]
+                .into_iter()
+                .chain(extra.iter().copied());
+            acre_rpc_api::config_file::try_parse_from(args).unwrap_or_else(|error| panic!("{error}"))
+        };
+        let cli = parse(&[]);
+        assert!(matches!(cli.log_format, LogFormat::Json));
+        let Command::Farm {
+            node,
+            metrics_address,
+            ledger_interval,
+            farms,
+            ..
+        } = cli.command
+        else {
+            panic!("not farm");
+        };
+        assert_eq!(node, "ws://127.0.0.1:9945");
+        assert_eq!(metrics_address, "127.0.0.1:9616".parse().expect("address"));
+        assert_eq!(ledger_interval, 10);
+        let sizes: Vec<(PathBuf, u64)> = farms.into_iter().map(|farm| (farm.path, farm.size)).collect();
+        assert_eq!(
+            sizes,
+            [
+                (PathBuf::from("/srv/acre/farm-1"), 2 << 40),
+                (PathBuf::from("/srv/acre/farm-2"), 2 << 40)
+            ]
+        );
+
+        let cli = parse(&[
+            "--log-format",
+            "text",
+            "--ledger-interval",
+            "3",
+            "path=/x,size=1M",
+        ]);
+        assert!(matches!(cli.log_format, LogFormat::Text));
+        let Command::Farm {
+            ledger_interval,
+            farms,
+            ..
+        } = cli.command
+        else {
+            panic!("not farm");
+        };
+        assert_eq!(ledger_interval, 3);
+        assert_eq!(farms.len(), 1, "farms on the command line replace the file's");
     }
 }

@@ -165,7 +165,7 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// `/metrics` parses, and lists exactly the metrics `docs/metrics.md` documents for the farmer, with
+/// Run from a config file as a service would: `/metrics` parses, and lists exactly the metrics `docs/metrics.md` documents for the farmer, with
 /// their types and labels; `/health` says the farmer is not farming while it cannot reach its node.
 #[test]
 fn metrics_match_the_docs_and_health_tells_why_not_farming() {
@@ -175,21 +175,28 @@ fn metrics_match_the_docs_and_health_tells_why_not_farming() {
         .expect("a free port")
         .port();
     let farms = [root.path().join("a"), root.path().join("b")];
+    // Everything but the metrics address comes from a config file; the command line's address wins over
+    // the file's (port 1 would not be served).
+    let config = root.path().join("farmer.toml");
+    let farm_list: Vec<String> = farms
+        .iter()
+        .map(|farm| format!("\"path={},size=1M\"", farm.display()))
+        .collect();
+    std::fs::write(
+        &config,
+        format!(
+            "node = \"ws://127.0.0.1:1\"\nreward-address = \"{}\"\nmetrics-address = \"127.0.0.1:1\"\n\
+             farms = [{}]\n",
+            "11".repeat(32),
+            farm_list.join(", ")
+        ),
+    )
+    .expect("writes the config");
     let mut command = Command::new(env!("CARGO_BIN_EXE_acre-farmer"));
     command
-        .args([
-            "farm",
-            "--node",
-            "ws://127.0.0.1:1",
-            "--reward-address",
-            &"11".repeat(32),
-        ])
+        .args(["farm", "--config"])
+        .arg(&config)
         .args(["--metrics-address", &format!("127.0.0.1:{port}")])
-        .args(
-            farms
-                .iter()
-                .map(|farm| format!("path={},size=1M", farm.display())),
-        )
         .env("RUST_LOG", "error")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());

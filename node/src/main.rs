@@ -18,6 +18,10 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 #[derive(Debug, Parser)]
 #[command(name = "acre-node", version, about = "The Acre node")]
 struct Cli {
+    /// Read settings from this TOML file: its keys are these flags' long names (`rpc-port = 9944`,
+    /// `rpc-cors = ["http://localhost:3000"]`, `no-metrics = true`); flags given here win.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The chain: `dev` or a chain spec JSON file.
     #[arg(long, default_value = "dev")]
     chain: String,
@@ -149,8 +153,11 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = acre_rpc_api::config_file::parse();
     init_logging(cli.log_format, "info");
+    if let Some(config) = &cli.config {
+        tracing::info!(config = %config.display(), "settings read from the config file (flags win)");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -164,5 +171,39 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example in `docs/config/` is a valid config, and command-line flags win over it.
+    #[test]
+    fn the_example_config_file_parses_and_flags_win() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config/acre-node.toml");
+        let parse = |extra: &[&str]| -> Cli {
+            let args = ["acre-node", "--config", example]
+                .into_iter()
+                .chain(extra.iter().copied());
+            acre_rpc_api::config_file::try_parse_from(args).unwrap_or_else(|error| panic!("{error}"))
+        };
+        let cli = parse(&[]);
+        assert_eq!(cli.data_dir, Some(PathBuf::from("/var/lib/acre/node")));
+        assert!(matches!(cli.log_format, LogFormat::Json));
+        assert_eq!((cli.rpc_port, cli.metrics_port), (9944, 9615));
+        assert_eq!(cli.dashboard, Some("127.0.0.1:9617".parse().expect("address")));
+
+        let cli = parse(&[
+            "--rpc-port",
+            "1234",
+            "--dashboard",
+            "127.0.0.1:80",
+            "--log-format=text",
+        ]);
+        assert_eq!(cli.rpc_port, 1234);
+        assert_eq!(cli.dashboard, Some("127.0.0.1:80".parse().expect("address")));
+        assert!(matches!(cli.log_format, LogFormat::Text));
+        assert_eq!(cli.data_dir, Some(PathBuf::from("/var/lib/acre/node")));
     }
 }

@@ -156,12 +156,44 @@ fn refuses_an_external_farmer_rpc_address_without_the_opt_in() {
 }
 
 #[test]
+fn a_config_file_with_an_unknown_key_is_refused_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "rpc-prot = 9944\n").expect("writes");
+    let output = Command::new(env!("CARGO_BIN_EXE_acre-node"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("acre-node runs");
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "config file {}: unknown key `rpc-prot`",
+            config.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "refused before anything was created"
+    );
+}
+
+/// Settings from `--config` (here the log format), as a service would run the node.
+#[test]
 fn writes_json_log_lines_with_log_format_json() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().expect("temp dir");
+    // The settings come from a config file (its keys are the flags' names).
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "log-format = \"json\"\nno-metrics = true\n").expect("writes");
     let mut node = KillOnDrop(
         node_command(dir.path(), free_port(), free_port())
-            .args(["--log-format", "json", "--no-metrics"])
+            .arg("--config")
+            .arg(&config)
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()

@@ -13,6 +13,8 @@
 //!   not safe in many clients.
 //! - Errors carry one of the [`error_codes`] so clients can tell a rejected transaction from a bad request.
 
+#[cfg(feature = "config-file")]
+pub mod config_file;
 mod types;
 
 pub use types::*;
