@@ -1,8 +1,8 @@
 //! Authoring blocks in memory, without a node: farmers with their own keys and plots of the genesis
 //! segment propose on a [`Chain`]'s best block at their first winning slot, sharing one timekeeper.
 
-use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use acre_consensus::blocks::{Body, Header};
@@ -51,7 +51,8 @@ pub struct Farmer {
     pub key: SigningKey,
     pub public_key: PublicKey,
     pub reward_address: [u8; 32],
-    pub plot: Vec<(SectorId, PlottedSector)>,
+    /// Shared by every farmer of the test binary with this spec and seed (plotting is most of the time).
+    pub plot: Arc<Vec<(SectorId, PlottedSector)>>,
     /// Slots this farmer signed a block for: an honest farmer never signs two for one slot.
     pub signed: Mutex<BTreeSet<SlotNumber>>,
 }
@@ -60,13 +61,7 @@ impl Farmer {
     pub fn new(spec: &ChainSpec, seed: u8, reward_address: [u8; 32]) -> Self {
         let key = SigningKey::from_bytes(&[seed; 32]);
         let public_key = PublicKey(key.verifying_key().to_bytes());
-        let params = &spec.params;
-        let genesis = spec.genesis().expect("the spec has a genesis");
-        let segment = acre_node::archiving::genesis_segment(params, &genesis.header, &genesis.body)
-            .expect("genesis archives");
-        let source = InMemoryPieceSource::new(params.clone(), [segment]);
-        let plot = plot_sectors(params, &public_key, SECTORS, HistorySize::ONE, &source)
-            .expect("plots from the genesis segment");
+        let plot = plot_of(spec, seed, &public_key);
         Self {
             key,
             public_key,
@@ -86,7 +81,7 @@ impl Farmer {
             params,
             &self.public_key,
             self.reward_address,
-            &self.plot,
+            self.plot.iter(),
             &challenge,
             solution_range,
         )
@@ -148,6 +143,32 @@ impl Farmer {
         assert!(imported.is_best, "an authored block extends the best chain");
         (header, proposal.body)
     }
+}
+
+/// The plot of the genesis segment for the key of `seed` on `spec`'s chain, plotted once per test binary:
+/// tests running at the same time wait for the first to finish it rather than plot it again.
+fn plot_of(spec: &ChainSpec, seed: u8, public_key: &PublicKey) -> Arc<Vec<(SectorId, PlottedSector)>> {
+    type Slot = Arc<OnceLock<Arc<Vec<(SectorId, PlottedSector)>>>>;
+    static PLOTS: Mutex<BTreeMap<(String, u8), Slot>> = Mutex::new(BTreeMap::new());
+    let spec_key = serde_json::to_string(spec).expect("a spec serialises");
+    let slot = Arc::clone(
+        PLOTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry((spec_key, seed))
+            .or_default(),
+    );
+    Arc::clone(slot.get_or_init(|| {
+        let params = &spec.params;
+        let genesis = spec.genesis().expect("the spec has a genesis");
+        let segment = acre_node::archiving::genesis_segment(params, &genesis.header, &genesis.body)
+            .expect("genesis archives");
+        let source = InMemoryPieceSource::new(params.clone(), [segment]);
+        Arc::new(
+            plot_sectors(params, public_key, SECTORS, HistorySize::ONE, &source)
+                .expect("plots from the genesis segment"),
+        )
+    }))
 }
 
 pub fn wait_until_proved(timekeeper: &Timekeeper, slot: SlotNumber) {
