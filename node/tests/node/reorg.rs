@@ -9,11 +9,10 @@
 //! three: no branch is long enough to schedule an entropy injection (the first is at block
 //! `pot_entropy_injection_interval`), so every branch has the same proof of time.
 
-mod common;
-
 use std::cmp::Ordering;
 use std::time::Instant;
 
+use crate::common::authoring::{Farmer, SECTORS};
 use acre_consensus::BlockNumber;
 use acre_consensus::blocks::{Body, Header};
 use acre_consensus::chain_rules::{Tip, block_weight, compare_tips};
@@ -24,7 +23,6 @@ use acre_node::chain_spec::{DEV_BLOCK_REWARD, DEV_ENDOWMENT, dev_key};
 use acre_node::timekeeper::Timekeeper;
 use acre_node::{Chain, ChainSpec};
 use acre_storage::chain_index::BlockMeta;
-use common::authoring::{Farmer, SECTORS};
 
 const TRANSFER_AMOUNT: u128 = 1_000;
 const TRANSFER_FEE: u128 = 7_000;

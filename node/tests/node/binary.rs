@@ -1,14 +1,12 @@
 //! The `acre-node` binary as an operator runs it: metrics on `/metrics`, a clean exit on Ctrl-C (SIGINT)
 //! within the shutdown deadline, and a database that reopens right after.
 
-mod common;
-
 use acre_tests::http_get;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::test_spec;
 use acre_rpc_api::{ChainApiClient, FarmerApiClient};
-use common::test_spec;
 use jsonrpsee::core::ClientError;
 use jsonrpsee::types::error::METHOD_NOT_FOUND_CODE;
 use jsonrpsee::ws_client::WsClientBuilder;

@@ -3,8 +3,7 @@
 //! rule, equivocation keyed on (key, slot) with proofs that block-list the farmer on its branch, proof of
 //! time checked against the timekeeper before any AES work, and votes.
 
-mod common;
-
+use crate::common::authoring::{Farmer, fast_spec, timekeeper};
 use acre_consensus::SlotNumber;
 use acre_consensus::blocks::{Body, Header};
 use acre_consensus::branch::SegmentInclusionError;
@@ -16,7 +15,6 @@ use acre_consensus::{Blake3Hash, SegmentIndex, SegmentRoot};
 use acre_execution::Address;
 use acre_node::chain_spec::{DEV_BLOCK_REWARD, DEV_VOTE_REWARD};
 use acre_node::{Chain, ChainSpec, ImportError};
-use common::authoring::{Farmer, fast_spec, timekeeper};
 
 fn spec() -> ChainSpec {
     fast_spec("branch-rules")
@@ -142,7 +140,7 @@ fn equivocation_is_judged_per_key_and_slot_and_its_proof_blocklists_the_farmer_o
 
     // The block-list belongs to the branch that carried the proof: a heavier branch from A's first block
     // that never saw the equivocation takes over, and on it A farms again.
-    let timekeeper = common::authoring::timekeeper(&x);
+    let timekeeper = crate::common::authoring::timekeeper(&x);
     let y = Chain::open(spec.clone(), None).expect("opens");
     y.import(&first.header.clone().seal(&a.key), &first.body, &timekeeper)
         .expect("A's first block imports on the other node");
@@ -216,7 +214,7 @@ fn votes_are_included_and_paid_and_an_equivocating_voter_is_blocklisted() {
     let (slot, vote_solution) = (parent.slot.0 + 1..parent.slot.0 + 200)
         .map(SlotNumber)
         .find_map(|slot| {
-            common::authoring::wait_until_proved(&timekeeper, slot);
+            crate::common::authoring::wait_until_proved(&timekeeper, slot);
             Some((slot, b.vote_solution(&x, &timekeeper, slot)?))
         })
         .expect("B votes within 200 slots");

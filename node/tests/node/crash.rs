@@ -3,14 +3,12 @@
 //! (`scripts/crash` runs 100). Every restart must open the database, still hold every block it had
 //! acknowledged (reported as canonical over RPC before the kill), and resume authoring on top of them.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use acre_rpc_api::{ChainApiClient, Hex32};
-use common::*;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -88,7 +86,7 @@ async fn kill_9_during_authoring_loses_no_acknowledged_block() {
         }
         let plotted = match &plot {
             Some(plotted) => Arc::clone(plotted),
-            None => plot.insert(common::plot(&client, 6).await).clone(),
+            None => plot.insert(crate::common::plot(&client, 6).await).clone(),
         };
         let _farmer = farm(Arc::clone(&client), plotted).await;
         let resumed_from = acknowledged.len() as u64;

@@ -2,17 +2,15 @@
 //! and pay fees; rewards reach the farmer; the chain survives a restart; invalid blocks and malformed
 //! payloads are rejected with specific errors while the node keeps authoring.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use acre_consensus::blocks::{Body, Header};
 use acre_execution::{Address, SignedTransaction, Transfer};
 use acre_node::chain_spec::{DEV_BLOCK_REWARD, DEV_ENDOWMENT, dev_key};
 use acre_rpc_api::error_codes::{BAD_ENCODING, INVALID_BLOCK, INVALID_SOLUTION, INVALID_TRANSACTION};
 use acre_rpc_api::{ChainApiClient, FarmerApiClient, Hex32, HexBytes, RawBlock, SolutionSubmission};
-use common::*;
 use jsonrpsee::core::ClientError;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::ws_client::WsClient;
@@ -127,7 +125,7 @@ async fn authors_blocks_moves_balances_pays_rewards_and_survives_a_restart() {
 
     // Restart: every block is still there and authoring resumes.
     let node = start_node(test_spec(), dir.path()).await;
-    let client = Arc::new(common::client(&node).await);
+    let client = Arc::new(crate::common::client(&node).await);
     let reopened = client.head().await.expect("head");
     assert!(reopened.best_number >= head.best_number);
     assert_eq!(
