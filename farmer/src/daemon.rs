@@ -279,7 +279,7 @@ impl Daemon {
     }
 
     /// Binds the farms on first contact, or checks the node still serves the same chain.
-    fn bind(&mut self, info: &acre_rpc_api::FarmerInfo) -> Result<(), Error> {
+    async fn bind(&mut self, info: &acre_rpc_api::FarmerInfo) -> Result<(), Error> {
         let genesis_hash = Blake3Hash(info.genesis_hash.0);
         if let Some(bound) = &self.bound {
             if bound.genesis_hash != genesis_hash {
@@ -297,12 +297,14 @@ impl Daemon {
             reason: error.to_string(),
         })?;
         let public_key = PublicKey(self.config.key.verifying_key().to_bytes());
-        let farms = Arc::new(Farms::open(
-            &info.params,
-            genesis_hash,
-            public_key,
-            &self.config.farms,
-        )?);
+        // Creating a farm allocates its file, and opening one may wait for a previous writer's lock:
+        // blocking work, off the async threads.
+        let (params, specs) = (info.params.clone(), self.config.farms.clone());
+        let farms =
+            tokio::task::spawn_blocking(move || Farms::open(&params, genesis_hash, public_key, &specs))
+                .await
+                .map_err(|error| Error::Task(error.to_string()))?;
+        let farms = Arc::new(farms?);
         for shared in &farms.farms {
             let farm = shared.read();
             info!(
@@ -426,7 +428,7 @@ impl Daemon {
         flush: &mut tokio::time::Interval,
     ) -> Result<SessionEnd, Error> {
         let info = node.info().await?;
-        self.bind(&info)?;
+        self.bind(&info).await?;
         // Subscribe before syncing so no segment archived in between is missed.
         let client = node.client();
         let mut segments = client.subscribe_archived_segment_headers().await?;

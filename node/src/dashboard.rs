@@ -53,11 +53,21 @@ fn browser_host(request: &Request<Incoming>) -> String {
         .get(hyper::header::HOST)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
+    host_name(host)
+}
+
+/// The name part of a `Host` header value (`name`, `name:port`, `[v6]` or `[v6]:port`) when it is a plain
+/// DNS name or address; loopback for anything else, so a hostile header cannot shape the RPC URL the page
+/// is told to use.
+fn host_name(host: &str) -> String {
     let name = if host.starts_with('[') {
-        host.split_inclusive(']').next().unwrap_or_default()
+        host.split_inclusive(']')
+            .next()
+            .filter(|name| name.ends_with(']'))
     } else {
-        host.split(':').next().unwrap_or_default()
-    };
+        host.split(':').next()
+    }
+    .unwrap_or_default();
     let plain = !name.is_empty()
         && name.len() <= 253
         && name
@@ -118,6 +128,26 @@ mod tests {
         let lan = origins("192.168.1.5:80".parse().expect("address"));
         assert!(lan.contains(&"http://192.168.1.5:80".to_owned()));
         assert_eq!(origins("0.0.0.0:1".parse().expect("address")).len(), 3);
+    }
+
+    #[test]
+    fn the_rpc_host_is_the_browser_s_when_plain_and_loopback_otherwise() {
+        assert_eq!(host_name("node.example.org:9617"), "node.example.org");
+        assert_eq!(host_name("192.168.1.5"), "192.168.1.5");
+        assert_eq!(host_name("[::1]:9617"), "[::1]");
+        assert_eq!(host_name("[fe80::1]"), "[fe80::1]");
+        for hostile in [
+            "",
+            ":9617",
+            "[::1",
+            "evil\"};alert(1);//",
+            "a b",
+            "name/path",
+            "user@host",
+            &"a".repeat(254),
+        ] {
+            assert_eq!(host_name(hostile), "127.0.0.1", "{hostile:?}");
+        }
     }
 
     #[test]
