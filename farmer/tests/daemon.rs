@@ -656,7 +656,11 @@ async fn a_slow_farm_and_a_refusing_node_are_explained_by_why() {
         "{text}{}",
         String::from_utf8_lossy(&why.stderr)
     );
-    assert!(text.contains("missed their deadline (they took "), "{text}");
+    assert!(
+        text.contains("proof missed its deadline (it took ")
+            || text.contains("proofs missed their deadline (they took "),
+        "{text}"
+    );
     // Four slots of ~100 ms are allowed.
     let allowed: u64 = text
         .split("ms were allowed")

@@ -117,7 +117,8 @@ pub fn explain(farm: &str, hours: u64, total: &Tally, unreadable_lines: usize) -
         let figures = if missed.is_empty() {
             String::new()
         } else {
-            format!(" (they took {}; {allowed} ms were allowed)", list_ms(&taken))
+            let took = if total.missed == 1 { "it took" } else { "they took" };
+            format!(" ({took} {}; {allowed} ms were allowed)", list_ms(&taken))
         };
         let busy_cores = missed.iter().filter(|m| m.4 && m.5 >= m.6).count();
         // Auditing is nothing but reading the plot: if it alone took half the time allowed (or more
@@ -152,10 +153,12 @@ pub fn explain(farm: &str, hours: u64, total: &Tally, unreadable_lines: usize) -
                     .to_owned(),
             )
         };
-        lines.push(format!(
-            "{} missed their deadline{figures} {cause}: {advice}.",
-            plural(total.missed, "proof", "proofs")
-        ));
+        let what = plural(
+            total.missed,
+            "proof missed its deadline",
+            "proofs missed their deadline",
+        );
+        lines.push(format!("{what}{figures} {cause}: {advice}."));
     }
 
     if total.rejected > 0 {
@@ -210,9 +213,9 @@ pub fn explain(farm: &str, hours: u64, total: &Tally, unreadable_lines: usize) -
     if total.skipped_late > 0 {
         problems += 1;
         lines.push(format!(
-            "{} announced after their deadline had already passed: the node or the connection to it is \
-             slow.",
-            plural(total.skipped_late, "slot was", "slots were")
+            "{} announced after {} deadline had already passed: the node or the connection to it is slow.",
+            plural(total.skipped_late, "slot was", "slots were"),
+            if total.skipped_late == 1 { "its" } else { "their" }
         ));
     }
     if total.skipped_disabled > 0 {
@@ -286,7 +289,7 @@ mod tests {
         slow_disk.event(missed(false, 1800));
         let text = explain("/farm", 1, &slow_disk, 0).join("\n");
         assert!(
-            text.contains("reading the plot was slow (auditing took up to 1800 ms)"),
+            text.contains("1 proof missed its deadline (it took 2100 ms; 1000 ms were allowed) because reading the plot was slow (auditing took up to 1800 ms)"),
             "{text}"
         );
     }
