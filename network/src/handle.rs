@@ -1,0 +1,209 @@
+//! The application's side of the network: its configuration, the handle that sends commands to the
+//! runner task, and the events the runner sends back.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::Error;
+use crate::keys::PeerKey;
+use crate::protocol::{Address, ChainId, PeerId, Topic};
+use crate::reputation::Fault;
+
+/// How the network runs.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// The chain (genesis hash) this network serves.
+    pub chain: ChainId,
+    /// The process's peer key.
+    pub key: PeerKey,
+    /// Addresses to listen on (`/ip4/0.0.0.0/tcp/30333`; port 0 picks a free one).
+    pub listen: Vec<Address>,
+    /// Peers to dial at start (an address without `/p2p/` is dialled as it is).
+    pub bootstrap: Vec<Address>,
+    /// Most inbound connections.
+    pub in_peers: u32,
+    /// Most outbound connections.
+    pub out_peers: u32,
+    /// The largest gossip message (a block with its body must fit).
+    pub max_gossip_bytes: usize,
+    /// Gossipsub's heartbeat (mesh maintenance); short in tests.
+    pub gossip_heartbeat: Duration,
+    /// The software and version told to peers (identify's agent version).
+    pub agent: String,
+}
+
+impl NetworkConfig {
+    /// Defaults for `chain` with `key`: no listen address or bootstrap peers yet.
+    pub fn new(chain: ChainId, key: PeerKey) -> Self {
+        Self {
+            chain,
+            key,
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            in_peers: 32,
+            out_peers: 16,
+            max_gossip_bytes: 5 << 20,
+            gossip_heartbeat: Duration::from_secs(1),
+            agent: format!("acre/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// Which gossip message a verdict is about (and who forwarded it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRef {
+    pub(crate) id: libp2p::gossipsub::MessageId,
+    pub(crate) source: libp2p::PeerId,
+}
+
+/// A gossip message from a peer, not yet verified: nothing is re-gossiped until the application calls
+/// [`NetworkHandle::validate`] with [`Validity::Accept`].
+#[derive(Debug, Clone)]
+pub struct GossipMessage {
+    /// Its topic.
+    pub topic: Topic,
+    /// Its payload (at most the configured size).
+    pub data: Vec<u8>,
+    /// The peer that forwarded it to us.
+    pub from: PeerId,
+    /// What to hand back to [`NetworkHandle::validate`].
+    pub reference: MessageRef,
+}
+
+/// The application's verdict on a gossip message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    /// Valid: pass it on to our mesh peers.
+    Accept,
+    /// Not useful (a duplicate, too old) but not the sender's fault: drop it quietly.
+    Ignore,
+    /// Invalid: drop it and hold the fault against the peer that forwarded it.
+    Reject(Fault),
+}
+
+/// What the network tells the application.
+#[derive(Debug, Clone)]
+pub enum NetworkEvent {
+    /// A peer of this chain identified itself (it may now be asked for things).
+    PeerIdentified {
+        /// The peer.
+        peer: PeerId,
+        /// The software it says it runs.
+        agent: String,
+    },
+    /// The last connection to a peer closed.
+    PeerDisconnected {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// A gossip message arrived.
+    Gossip(GossipMessage),
+    /// A peer was banned.
+    PeerBanned {
+        /// The peer.
+        peer: PeerId,
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// A connected, identified peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer.
+    pub peer: PeerId,
+    /// The software it says it runs.
+    pub agent: String,
+    /// Its reputation score (0 is clean; bans happen at the threshold).
+    pub score: i32,
+}
+
+pub(crate) enum Command {
+    Dial(Address, oneshot::Sender<Result<(), Error>>),
+    Publish(Topic, Vec<u8>, oneshot::Sender<Result<(), Error>>),
+    Validate(MessageRef, Validity),
+    Report(PeerId, Fault),
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Listening(oneshot::Sender<Vec<Address>>),
+}
+
+/// Commands in flight to the runner: beyond this, callers wait (back-pressure, not unbounded memory).
+pub(crate) const COMMAND_QUEUE: usize = 256;
+
+/// Events waiting for the application: beyond this, gossip is dropped (and ignored) rather than stalling
+/// the swarm.
+pub(crate) const EVENT_QUEUE: usize = 1024;
+
+/// The application's handle on the network; cheap to clone. The network stops when every handle is
+/// dropped.
+#[derive(Debug, Clone)]
+pub struct NetworkHandle {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) peer_id: PeerId,
+}
+
+impl NetworkHandle {
+    /// This process's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Dials a peer (the connection itself completes in the background; watch for
+    /// [`NetworkEvent::PeerIdentified`]).
+    pub async fn dial(&self, address: Address) -> Result<(), Error> {
+        self.ask(|reply| Command::Dial(address, reply)).await?
+    }
+
+    /// Publishes `data` on `topic`.
+    pub async fn publish(&self, topic: Topic, data: Vec<u8>) -> Result<(), Error> {
+        self.ask(|reply| Command::Publish(topic, data, reply)).await?
+    }
+
+    /// Tells the network what a gossip message was worth: accepted ones are passed on, rejected ones
+    /// count against their sender.
+    pub async fn validate(&self, message: MessageRef, validity: Validity) -> Result<(), Error> {
+        self.commands
+            .send(Command::Validate(message, validity))
+            .await
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// Holds `fault` against `peer` (something it sent over a request-response protocol, say).
+    pub async fn report(&self, peer: PeerId, fault: Fault) -> Result<(), Error> {
+        self.commands
+            .send(Command::Report(peer, fault))
+            .await
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// The connected peers that identified themselves as of this chain.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, Error> {
+        self.ask(Command::Peers).await
+    }
+
+    /// The addresses the network listens on, with this peer's id (for others to dial).
+    pub async fn listening(&self) -> Result<Vec<Address>, Error> {
+        self.ask(Command::Listening).await
+    }
+}
+
+/// Starts the network on the current tokio runtime: builds the swarm, listens, dials the bootstrap
+/// peers and spawns the runner. Returns the handle and the events.
+pub fn start(config: NetworkConfig) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>), Error> {
+    let peer_id = config.key.peer_id();
+    let (commands, command_receiver) = mpsc::channel(COMMAND_QUEUE);
+    let (events, event_receiver) = mpsc::channel(EVENT_QUEUE);
+    let runner = crate::runner::Runner::new(config, command_receiver, events)?;
+    tokio::spawn(runner.run());
+    Ok((NetworkHandle { commands, peer_id }, event_receiver))
+}

@@ -1,0 +1,378 @@
+//! The task that owns the swarm: it applies the handle's commands, turns swarm events into
+//! [`NetworkEvent`]s, and enforces identity (chain), reputation and bans.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, TopicHash};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    StreamProtocol, Swarm, SwarmBuilder, allow_block_list, connection_limits, identify, kad, noise, ping,
+    tcp, yamux,
+};
+use tokio::sync::mpsc;
+
+use crate::error::Error;
+use crate::handle::{Command, GossipMessage, MessageRef, NetworkConfig, NetworkEvent, PeerInfo, Validity};
+use crate::protocol::{Address, PeerId, Topic};
+use crate::reputation::{Fault, Reputation, Verdict};
+
+/// How often ended bans are lifted and healed scores forgotten.
+const HOUSEKEEPING: Duration = Duration::from_secs(5);
+
+/// How often Kademlia walks the network for more peers once it knows one.
+const DISCOVERY: Duration = Duration::from_secs(60);
+
+/// Listen addresses taken from one peer's identify (the rest is ignored: a peer may list many).
+const MAX_PEER_ADDRESSES: usize = 8;
+
+/// Connections allowed to one peer.
+const CONNECTIONS_PER_PEER: u32 = 2;
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    limits: connection_limits::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    gossip: gossipsub::Behaviour,
+}
+
+fn behaviour(config: &NetworkConfig, key: &libp2p::identity::Keypair) -> Result<Behaviour, Error> {
+    let peer = key.public().to_peer_id();
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established_incoming(Some(config.in_peers))
+        .with_max_established_outgoing(Some(config.out_peers))
+        .with_max_pending_incoming(Some(config.in_peers))
+        .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER));
+    let identify = identify::Behaviour::new(
+        identify::Config::new(config.chain.identify_version(), key.public())
+            .with_agent_version(config.agent.clone()),
+    );
+    let kad_protocol = StreamProtocol::try_from_owned(config.chain.protocol("kad", 1))
+        .map_err(|error| Error::Start(format!("kademlia protocol name: {error}")))?;
+    let mut kad_config = kad::Config::new(kad_protocol);
+    // Only peers whose identify matched this chain enter the routing table (added by hand below).
+    kad_config.set_kbucket_inserts(kad::BucketInserts::Manual);
+    kad_config.set_periodic_bootstrap_interval(None);
+    let mut kad = kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kad_config);
+    kad.set_mode(Some(kad::Mode::Server));
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(config.gossip_heartbeat)
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        .max_transmit_size(config.max_gossip_bytes)
+        .message_id_fn(|message: &gossipsub::Message| {
+            gossipsub::MessageId::from(blake3::hash(&message.data).as_bytes().to_vec())
+        })
+        .build()
+        .map_err(|error| Error::Start(format!("gossip configuration: {error}")))?;
+    let mut gossip = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)
+        .map_err(|error| Error::Start(format!("gossip: {error}")))?;
+    for topic in Topic::ALL {
+        gossip
+            .subscribe(&IdentTopic::new(config.chain.topic(topic)))
+            .map_err(|error| Error::Start(format!("subscribing to {}: {error}", topic.name())))?;
+    }
+    Ok(Behaviour {
+        blocked: allow_block_list::Behaviour::default(),
+        limits: connection_limits::Behaviour::new(limits),
+        identify,
+        ping: ping::Behaviour::default(),
+        kad,
+        gossip,
+    })
+}
+
+/// What is known of a connected peer.
+struct Connected {
+    /// Its identify matched this chain.
+    identified: bool,
+    agent: String,
+}
+
+pub(crate) struct Runner {
+    swarm: Swarm<Behaviour>,
+    config: NetworkConfig,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetworkEvent>,
+    topics: HashMap<TopicHash, Topic>,
+    peers: HashMap<libp2p::PeerId, Connected>,
+    reputation: Reputation<libp2p::PeerId>,
+    discovering: bool,
+}
+
+impl Runner {
+    pub(crate) fn new(
+        config: NetworkConfig,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<NetworkEvent>,
+    ) -> Result<Self, Error> {
+        let start = |error: &dyn std::fmt::Display| Error::Start(error.to_string());
+        let builder = SwarmBuilder::with_existing_identity(config.key.0.clone())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|error| start(&error))?;
+        #[cfg(feature = "quic")]
+        let builder = builder.with_quic();
+        let mut swarm = builder
+            .with_behaviour(|key| {
+                behaviour(&config, key)
+                    .map_err(|error| Box::new(error) as Box<dyn std::error::Error + Send + Sync>)
+            })
+            .map_err(|error| start(&error))?
+            .with_swarm_config(|swarm| swarm.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        for address in &config.listen {
+            swarm
+                .listen_on(address.0.clone())
+                .map_err(|error| Error::Start(format!("listening on {address}: {error}")))?;
+        }
+        for address in &config.bootstrap {
+            if let Err(error) = swarm.dial(address.0.clone()) {
+                tracing::warn!(target: "acre::network", %address, %error, "cannot dial a bootstrap peer");
+            }
+        }
+        let topics = Topic::ALL
+            .into_iter()
+            .map(|topic| (IdentTopic::new(config.chain.topic(topic)).hash(), topic))
+            .collect();
+        Ok(Self {
+            swarm,
+            config,
+            commands,
+            events,
+            topics,
+            peers: HashMap::new(),
+            reputation: Reputation::default(),
+            discovering: false,
+        })
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        let mut discovery = tokio::time::interval(DISCOVERY);
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => break,
+                },
+                event = self.swarm.select_next_some() => self.swarm_event(event),
+                _ = housekeeping.tick() => {
+                    for peer in self.reputation.expire(Instant::now()) {
+                        self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+                        tracing::info!(target: "acre::network", %peer, "ban ended");
+                    }
+                }
+                _ = discovery.tick() => self.discover(),
+            }
+        }
+        tracing::debug!(target: "acre::network", "network stopped");
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Dial(address, reply) => {
+                let result = self.swarm.dial(address.0.clone()).map_err(|error| Error::Dial {
+                    address: address.to_string(),
+                    reason: error.to_string(),
+                });
+                let _ = reply.send(result);
+            }
+            Command::Publish(topic, data, reply) => {
+                let name = IdentTopic::new(self.config.chain.topic(topic));
+                let result = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossip
+                    .publish(name, data)
+                    .map(|_| ())
+                    .map_err(|error| Error::Publish {
+                        topic: topic.name(),
+                        reason: error.to_string(),
+                    });
+                let _ = reply.send(result);
+            }
+            Command::Validate(message, validity) => {
+                let acceptance = match validity {
+                    Validity::Accept => MessageAcceptance::Accept,
+                    Validity::Ignore => MessageAcceptance::Ignore,
+                    Validity::Reject(_) => MessageAcceptance::Reject,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossip
+                    .report_message_validation_result(&message.id, &message.source, acceptance);
+                if let Validity::Reject(fault) = validity {
+                    self.fault(message.source, fault);
+                }
+            }
+            Command::Report(peer, fault) => self.fault(peer.0, fault),
+            Command::Peers(reply) => {
+                let now = Instant::now();
+                let peers = self
+                    .peers
+                    .iter()
+                    .filter(|(_, connected)| connected.identified)
+                    .map(|(peer, connected)| PeerInfo {
+                        peer: PeerId(*peer),
+                        agent: connected.agent.clone(),
+                        score: self.reputation.score(peer, now),
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::Listening(reply) => {
+                let me = PeerId(*self.swarm.local_peer_id());
+                let addresses = self
+                    .swarm
+                    .listeners()
+                    .map(|address| Address(address.clone()).with_peer(me))
+                    .collect();
+                let _ = reply.send(addresses);
+            }
+        }
+    }
+
+    /// Holds `fault` against `peer`; bans it (blocking its connections) if that is the verdict.
+    fn fault(&mut self, peer: libp2p::PeerId, fault: Fault) {
+        match self.reputation.report(&peer, fault, Instant::now()) {
+            Verdict::Kept { score } => {
+                tracing::debug!(target: "acre::network", %peer, score, reason = fault.reason(), "peer fault");
+            }
+            Verdict::Banned { .. } => {
+                if self.swarm.behaviour_mut().blocked.block_peer(peer) {
+                    tracing::warn!(target: "acre::network", %peer, reason = fault.reason(), "peer banned");
+                    self.swarm.behaviour_mut().kad.remove_peer(&peer);
+                    self.emit(NetworkEvent::PeerBanned {
+                        peer: PeerId(peer),
+                        reason: fault.reason().to_owned(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, event: NetworkEvent) {
+        if let Err(error) = self.events.try_send(event) {
+            tracing::warn!(target: "acre::network", "event dropped: the application is not keeping up ({error})");
+        }
+    }
+
+    fn discover(&mut self) {
+        let known = self.peers.values().any(|connected| connected.identified);
+        if known && !self.discovering {
+            self.discovering = self.swarm.behaviour_mut().kad.bootstrap().is_ok();
+        }
+    }
+
+    fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(target: "acre::network", %address, peer = %self.swarm.local_peer_id(), "listening");
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                self.peers.entry(peer_id).or_insert(Connected {
+                    identified: false,
+                    agent: String::new(),
+                });
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                let was_identified = self
+                    .peers
+                    .remove(&peer_id)
+                    .is_some_and(|connected| connected.identified);
+                if was_identified {
+                    self.emit(NetworkEvent::PeerDisconnected {
+                        peer: PeerId(peer_id),
+                    });
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                self.identified(peer_id, info);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.gossip(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::Bootstrap(result),
+                step,
+                ..
+            })) if step.last || result.is_err() => self.discovering = false,
+            _ => {}
+        }
+    }
+
+    fn identified(&mut self, peer: libp2p::PeerId, info: identify::Info) {
+        if info.protocol_version != self.config.chain.identify_version() {
+            tracing::info!(
+                target: "acre::network",
+                %peer,
+                theirs = %info.protocol_version,
+                "a peer of another chain"
+            );
+            self.fault(peer, Fault::WrongGenesis);
+            return;
+        }
+        let Some(connected) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let first = !connected.identified;
+        connected.identified = true;
+        connected.agent = info.agent_version.chars().take(64).collect();
+        let agent = connected.agent.clone();
+        for address in info.listen_addrs.into_iter().take(MAX_PEER_ADDRESSES) {
+            self.swarm.behaviour_mut().kad.add_address(&peer, address);
+        }
+        if first {
+            tracing::debug!(target: "acre::network", %peer, %agent, "peer identified");
+            self.emit(NetworkEvent::PeerIdentified {
+                peer: PeerId(peer),
+                agent,
+            });
+            self.discover();
+        }
+    }
+
+    fn gossip(&mut self, source: libp2p::PeerId, id: gossipsub::MessageId, message: gossipsub::Message) {
+        let reference = MessageRef { id, source };
+        let Some(topic) = self.topics.get(&message.topic).copied() else {
+            // Not a topic we subscribed to: gossipsub should not deliver it; drop it.
+            self.swarm
+                .behaviour_mut()
+                .gossip
+                .report_message_validation_result(&reference.id, &source, MessageAcceptance::Ignore);
+            return;
+        };
+        let event = NetworkEvent::Gossip(GossipMessage {
+            topic,
+            data: message.data,
+            from: PeerId(source),
+            reference: reference.clone(),
+        });
+        if self.events.try_send(event).is_err() {
+            tracing::debug!(target: "acre::network", topic = topic.name(), "gossip dropped: the application is not keeping up");
+            self.swarm
+                .behaviour_mut()
+                .gossip
+                .report_message_validation_result(&reference.id, &source, MessageAcceptance::Ignore);
+        }
+    }
+}
