@@ -99,17 +99,28 @@ async fn peers_of_a_chain_identify_and_gossip_and_another_chain_is_banned() {
         .await
         .expect("running");
 
-    // A peer of another chain connects, identifies, and is banned; it never becomes a peer.
-    let (c, _c_events) = network(ChainId([8; 32]), 3);
+    // A peer of another chain connects and identifies: whichever side reads the other's identify first
+    // bans the other and closes the connection (so the other may never read it). Neither ever becomes
+    // the other's peer.
+    let (c, mut c_events) = network(ChainId([8; 32]), 3);
     c.dial(a_address).await.expect("dials");
-    let reason = next(&mut a_events, |event| match event {
-        NetworkEvent::PeerBanned { peer, reason } if peer == c.peer_id() => Some(reason),
-        _ => None,
-    })
-    .await;
-    assert!(reason.contains("another chain"), "{reason}");
+    let (a_id, c_id) = (a.peer_id(), c.peer_id());
+    let banned = |banner: PeerId, target: PeerId| {
+        move |event| match event {
+            NetworkEvent::PeerBanned { peer, reason } if peer == target => Some((banner, reason)),
+            _ => None,
+        }
+    };
+    let (banner, reason) = tokio::select! {
+        found = next(&mut a_events, banned(a_id, c_id)) => found,
+        found = next(&mut c_events, banned(c_id, a_id)) => found,
+    };
+    assert!(reason.contains("another chain"), "{banner}: {reason}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let peers = a.peers().await.expect("running");
-    assert!(peers.iter().all(|info| info.peer != c.peer_id()), "{peers:?}");
+    assert!(peers.iter().all(|info| info.peer != c_id), "{peers:?}");
+    let peers = c.peers().await.expect("running");
+    assert!(peers.is_empty(), "{peers:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
