@@ -54,6 +54,16 @@ pub enum Error {
         /// Why (no peer subscribed yet, too large, a duplicate).
         reason: String,
     },
+    /// A request failed (the peer is unreachable, too slow, answered badly or does not speak it).
+    #[error("{protocol} request to {peer}: {reason}")]
+    Request {
+        /// The protocol.
+        protocol: &'static str,
+        /// The peer asked.
+        peer: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// The network task has stopped.
     #[error("the network has stopped")]
     Stopped,

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::keys::PeerKey;
 use crate::protocol::{Address, ChainId, PeerId, Topic};
 use crate::reputation::Fault;
+use crate::requests::Protocol;
 
 /// How the network runs.
 #[derive(Debug, Clone)]
@@ -82,8 +83,28 @@ pub enum Validity {
     Reject(Fault),
 }
 
+/// A request from a peer, to answer with [`NetworkHandle::respond`] (or to drop, which fails it).
+#[derive(Debug)]
+pub struct InboundRequest {
+    /// The peer asking.
+    pub peer: PeerId,
+    /// What it asks for.
+    pub protocol: Protocol,
+    /// The request (at most the protocol's request limit).
+    pub data: Vec<u8>,
+    /// Where the answer goes.
+    pub responder: Responder,
+}
+
+/// The way back to a peer that sent a request.
+#[derive(Debug)]
+pub struct Responder {
+    pub(crate) protocol: Protocol,
+    pub(crate) channel: libp2p::request_response::ResponseChannel<Vec<u8>>,
+}
+
 /// What the network tells the application.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum NetworkEvent {
     /// A peer of this chain identified itself (it may now be asked for things).
     PeerIdentified {
@@ -99,6 +120,8 @@ pub enum NetworkEvent {
     },
     /// A gossip message arrived.
     Gossip(GossipMessage),
+    /// A peer asked for something.
+    Request(InboundRequest),
     /// A peer was banned.
     PeerBanned {
         /// The peer.
@@ -123,6 +146,8 @@ pub(crate) enum Command {
     Dial(Address, oneshot::Sender<Result<(), Error>>),
     Publish(Topic, Vec<u8>, oneshot::Sender<Result<(), Error>>),
     Validate(MessageRef, Validity),
+    Request(PeerId, Protocol, Vec<u8>, oneshot::Sender<Result<Vec<u8>, Error>>),
+    Respond(Responder, Vec<u8>),
     Report(PeerId, Fault),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Listening(oneshot::Sender<Vec<Address>>),
@@ -174,6 +199,22 @@ impl NetworkHandle {
     pub async fn validate(&self, message: MessageRef, validity: Validity) -> Result<(), Error> {
         self.commands
             .send(Command::Validate(message, validity))
+            .await
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// Asks `peer` for something over `protocol` and waits for the answer (at most
+    /// [`REQUEST_TIMEOUT`](crate::REQUEST_TIMEOUT)). An answer over the protocol's limit, or none in time,
+    /// counts against the peer.
+    pub async fn request(&self, peer: PeerId, protocol: Protocol, data: Vec<u8>) -> Result<Vec<u8>, Error> {
+        self.ask(|reply| Command::Request(peer, protocol, data, reply))
+            .await?
+    }
+
+    /// Answers a peer's request.
+    pub async fn respond(&self, responder: Responder, data: Vec<u8>) -> Result<(), Error> {
+        self.commands
+            .send(Command::Respond(responder, data))
             .await
             .map_err(|_| Error::Stopped)
     }

@@ -14,6 +14,9 @@
 //! chain) or a score under the threshold bans it for a while, with a log line and a
 //! [`NetworkEvent::PeerBanned`] naming the peer and the reason.
 //!
+//! Requests (block ranges, segment headers, pieces, cached pieces, state) are framed bytes with a size
+//! limit per [`Protocol`], checked before anything is allocated; the application encodes and decodes them.
+//!
 //! Data flow: the application calls the [`NetworkHandle`] (dial, publish, validate, report, peers);
 //! commands go over a bounded channel to the runner task, which owns the swarm and sends
 //! [`NetworkEvent`]s back over another bounded channel. No libp2p type crosses this crate's API: peers
@@ -24,12 +27,15 @@ mod handle;
 mod keys;
 mod protocol;
 mod reputation;
+mod requests;
 mod runner;
 
 pub use error::Error;
 pub use handle::{
-    GossipMessage, MessageRef, NetworkConfig, NetworkEvent, NetworkHandle, PeerInfo, Validity, start,
+    GossipMessage, InboundRequest, MessageRef, NetworkConfig, NetworkEvent, NetworkHandle, PeerInfo,
+    Responder, Validity, start,
 };
 pub use keys::{PEER_KEY_FILE, PeerKey};
 pub use protocol::{Address, ChainId, PeerId, Topic};
 pub use reputation::{BAN_DURATION, BAN_THRESHOLD, Fault, MAX_TRACKED, Reputation, Verdict};
+pub use requests::{Protocol, REQUEST_TIMEOUT};

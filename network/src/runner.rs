@@ -6,17 +6,22 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, TopicHash};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     StreamProtocol, Swarm, SwarmBuilder, allow_block_list, connection_limits, identify, kad, noise, ping,
     tcp, yamux,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
-use crate::handle::{Command, GossipMessage, MessageRef, NetworkConfig, NetworkEvent, PeerInfo, Validity};
+use crate::handle::{
+    Command, GossipMessage, InboundRequest, MessageRef, NetworkConfig, NetworkEvent, PeerInfo, Responder,
+    Validity,
+};
 use crate::protocol::{Address, PeerId, Topic};
 use crate::reputation::{Fault, Reputation, Verdict};
+use crate::requests::{Codec, Protocol, REQUEST_TIMEOUT};
 
 /// How often ended bans are lifted and healed scores forgotten.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
@@ -26,6 +31,9 @@ const DISCOVERY: Duration = Duration::from_secs(60);
 
 /// Listen addresses taken from one peer's identify (the rest is ignored: a peer may list many).
 const MAX_PEER_ADDRESSES: usize = 8;
+
+/// Requests served or asked at once per connection (beyond this, a peer's extra streams are refused).
+const CONCURRENT_REQUESTS: usize = 32;
 
 /// Connections allowed to one peer.
 const CONNECTIONS_PER_PEER: u32 = 2;
@@ -38,6 +46,25 @@ struct Behaviour {
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     gossip: gossipsub::Behaviour,
+    // One behaviour per request-response protocol: a behaviour offers every protocol it has on each
+    // request, so protocols sharing one could not be chosen per request.
+    block_range: request_response::Behaviour<Codec>,
+    segment_headers: request_response::Behaviour<Codec>,
+    piece: request_response::Behaviour<Codec>,
+    cached_piece: request_response::Behaviour<Codec>,
+    state: request_response::Behaviour<Codec>,
+}
+
+impl Behaviour {
+    fn requests(&mut self, protocol: Protocol) -> &mut request_response::Behaviour<Codec> {
+        match protocol {
+            Protocol::BlockRange => &mut self.block_range,
+            Protocol::SegmentHeaders => &mut self.segment_headers,
+            Protocol::Piece => &mut self.piece,
+            Protocol::CachedPiece => &mut self.cached_piece,
+            Protocol::State => &mut self.state,
+        }
+    }
 }
 
 fn behaviour(config: &NetworkConfig, key: &libp2p::identity::Keypair) -> Result<Behaviour, Error> {
@@ -76,7 +103,23 @@ fn behaviour(config: &NetworkConfig, key: &libp2p::identity::Keypair) -> Result<
             .subscribe(&IdentTopic::new(config.chain.topic(topic)))
             .map_err(|error| Error::Start(format!("subscribing to {}: {error}", topic.name())))?;
     }
+    let requests = |protocol: Protocol| {
+        let name = StreamProtocol::try_from_owned(config.chain.protocol(protocol.name(), 1))
+            .map_err(|error| Error::Start(format!("{} protocol name: {error}", protocol.name())))?;
+        Ok::<_, Error>(request_response::Behaviour::with_codec(
+            Codec,
+            [(name, ProtocolSupport::Full)],
+            request_response::Config::default()
+                .with_request_timeout(REQUEST_TIMEOUT)
+                .with_max_concurrent_streams(CONCURRENT_REQUESTS),
+        ))
+    };
     Ok(Behaviour {
+        block_range: requests(Protocol::BlockRange)?,
+        segment_headers: requests(Protocol::SegmentHeaders)?,
+        piece: requests(Protocol::Piece)?,
+        cached_piece: requests(Protocol::CachedPiece)?,
+        state: requests(Protocol::State)?,
         blocked: allow_block_list::Behaviour::default(),
         limits: connection_limits::Behaviour::new(limits),
         identify,
@@ -102,6 +145,14 @@ pub(crate) struct Runner {
     peers: HashMap<libp2p::PeerId, Connected>,
     reputation: Reputation<libp2p::PeerId>,
     discovering: bool,
+    /// Requests in flight (each ends with a response, a failure or the timeout).
+    pending: HashMap<(Protocol, OutboundRequestId), Pending>,
+}
+
+/// A request in flight.
+struct Pending {
+    peer: libp2p::PeerId,
+    reply: oneshot::Sender<Result<Vec<u8>, Error>>,
 }
 
 impl Runner {
@@ -152,6 +203,7 @@ impl Runner {
             peers: HashMap::new(),
             reputation: Reputation::default(),
             discovering: false,
+            pending: HashMap::new(),
         })
     }
 
@@ -215,6 +267,33 @@ impl Runner {
                 }
             }
             Command::Report(peer, fault) => self.fault(peer.0, fault),
+            Command::Request(peer, protocol, data, reply) => {
+                if data.len() > protocol.max_request() {
+                    let _ = reply.send(Err(Error::Request {
+                        protocol: protocol.name(),
+                        peer: peer.to_string(),
+                        reason: format!(
+                            "{} bytes are over the limit of {}",
+                            data.len(),
+                            protocol.max_request()
+                        ),
+                    }));
+                    return;
+                }
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .requests(protocol)
+                    .send_request(&peer.0, data);
+                self.pending
+                    .insert((protocol, id), Pending { peer: peer.0, reply });
+            }
+            Command::Respond(responder, data) => {
+                let requests = self.swarm.behaviour_mut().requests(responder.protocol);
+                if requests.send_response(responder.channel, data).is_err() {
+                    tracing::debug!(target: "acre::network", "response not sent: the requester is gone");
+                }
+            }
             Command::Peers(reply) => {
                 let now = Instant::now();
                 let peers = self
@@ -311,12 +390,80 @@ impl Runner {
                 message_id,
                 message,
             })) => self.gossip(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::BlockRange(event)) => {
+                self.request_event(Protocol::BlockRange, event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::SegmentHeaders(event)) => {
+                self.request_event(Protocol::SegmentHeaders, event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Piece(event)) => self.request_event(Protocol::Piece, event),
+            SwarmEvent::Behaviour(BehaviourEvent::CachedPiece(event)) => {
+                self.request_event(Protocol::CachedPiece, event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::State(event)) => self.request_event(Protocol::State, event),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 result: kad::QueryResult::Bootstrap(result),
                 step,
                 ..
             })) if step.last || result.is_err() => self.discovering = false,
             _ => {}
+        }
+    }
+
+    fn request_event(&mut self, protocol: Protocol, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message: request_response::Message::Request { request, channel, .. },
+                ..
+            } => {
+                let event = NetworkEvent::Request(InboundRequest {
+                    peer: PeerId(peer),
+                    protocol,
+                    data: request,
+                    responder: Responder { protocol, channel },
+                });
+                if self.events.try_send(event).is_err() {
+                    // Dropping the channel fails the request: the peer may ask elsewhere.
+                    tracing::debug!(target: "acre::network", %peer, "request dropped: the application is not keeping up");
+                }
+            }
+            request_response::Event::Message {
+                message: request_response::Message::Response { request_id, response },
+                ..
+            } => {
+                if let Some(pending) = self.pending.remove(&(protocol, request_id)) {
+                    let _ = pending.reply.send(Ok(response));
+                }
+            }
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                let Some(pending) = self.pending.remove(&(protocol, request_id)) else {
+                    return;
+                };
+                let fault = match &error {
+                    request_response::OutboundFailure::Timeout => Some(Fault::Timeout),
+                    request_response::OutboundFailure::Io(io)
+                        if io.kind() == std::io::ErrorKind::InvalidData =>
+                    {
+                        Some(Fault::Oversized)
+                    }
+                    _ => None,
+                };
+                let _ = pending.reply.send(Err(Error::Request {
+                    protocol: protocol.name(),
+                    peer: pending.peer.to_string(),
+                    reason: error.to_string(),
+                }));
+                if let Some(fault) = fault {
+                    self.fault(pending.peer, fault);
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(target: "acre::network", %peer, %error, "inbound request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
         }
     }
 

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use acre_network::{
-    Address, ChainId, NetworkConfig, NetworkEvent, NetworkHandle, PeerId, PeerKey, Topic, Validity, start,
+    Address, ChainId, NetworkConfig, NetworkEvent, NetworkHandle, PeerId, PeerKey, Protocol, Topic, Validity,
+    start,
 };
 use tokio::sync::mpsc::Receiver;
 
@@ -153,4 +154,64 @@ async fn forwarding_an_invalid_proof_of_time_bans_the_sender() {
     b.dial(address(&a).await)
         .await
         .expect_err("a banned peer is not dialled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_answered_within_each_protocols_limits() {
+    let (a, mut a_events) = network(CHAIN, 6);
+    let (b, mut b_events) = network(CHAIN, 7);
+    b.dial(address(&a).await).await.expect("dials");
+    identified(&mut a_events, b.peer_id()).await;
+    identified(&mut b_events, a.peer_id()).await;
+
+    // A answers segment-header requests with the request reversed, and piece requests with more bytes
+    // than a piece response may hold.
+    let server = a.clone();
+    tokio::spawn(async move {
+        while let Some(event) = a_events.recv().await {
+            if let NetworkEvent::Request(request) = event {
+                let answer = match request.protocol {
+                    Protocol::SegmentHeaders => request.data.iter().rev().copied().collect(),
+                    _ => vec![0; request.protocol.max_response() + 1],
+                };
+                let _ = server.respond(request.responder, answer).await;
+            }
+        }
+    });
+    let answer = b
+        .request(a.peer_id(), Protocol::SegmentHeaders, vec![1, 2, 3])
+        .await
+        .expect("answered");
+    assert_eq!(answer, [3, 2, 1]);
+
+    // The responder's codec refuses to write an oversized answer, so the request fails for the asker.
+    let error = b
+        .request(a.peer_id(), Protocol::Piece, vec![9])
+        .await
+        .expect_err("no answer");
+    assert!(
+        matches!(
+            error,
+            acre_network::Error::Request {
+                protocol: "piece",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    // A request over the protocol's limit is refused before it leaves.
+    let error = b
+        .request(
+            a.peer_id(),
+            Protocol::Piece,
+            vec![0; Protocol::Piece.max_request() + 1],
+        )
+        .await
+        .expect_err("too large");
+    assert!(error.to_string().contains("over the limit"), "{error}");
+    // A peer nobody is connected to cannot be asked.
+    let stranger = PeerKey::from_secret([99; 32]).peer_id();
+    b.request(stranger, Protocol::State, vec![1])
+        .await
+        .expect_err("unreachable");
 }
