@@ -465,11 +465,7 @@ fn failures_exit_nonzero_with_clear_messages() {
     assert!(bad_recipient.contains("the recipient"), "{bad_recipient}");
 
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("binds")
-        .local_addr()
-        .expect("address")
-        .port();
+    let port = acre_tests::free_port();
     let unreachable = format!("ws://127.0.0.1:{port}");
     let refused = stderr_of_failure(&acre(&["balance", &bob_address, "--node", &unreachable], &[]));
     assert!(

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use acre_execution::Address;
 use acre_node::chain_spec::ChainSpec;
 use base64::Engine;
-use common::{Guard, free_port, spawn_farmer, spawn_node_with};
+use common::{KillOnDrop, free_port, spawn_farmer, spawn_node_with};
 use serde_json::{Value, json};
 use tungstenite::Message;
 
@@ -174,7 +174,7 @@ fn the_dashboard_shows_the_chain_live_in_headless_chromium() {
         .spawn()
         .expect("chromium starts");
     let stderr = browser.stderr.take().expect("stderr");
-    let _browser = Guard(browser);
+    let _browser = KillOnDrop(browser);
     let mut lines = BufReader::new(stderr).lines();
     let browser_url = loop {
         let line = lines

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use acre_execution::Address;
 use acre_node::chain_spec::ChainSpec;
-use common::{ACRE, Guard, free_port, sibling, spawn_farmer};
+use common::{ACRE, KillOnDrop, free_port, sibling, spawn_farmer};
 
 const CHILD_ENV: &str = "ACRE_FULL_DISK_TEST_DIR";
 
@@ -87,8 +87,8 @@ fn fill(path: &Path) {
     let _ = file.sync_all();
 }
 
-fn spawn_node(spec: &Path, data: &Path, rpc: u16, farmer_rpc: u16, log: &Path) -> Guard {
-    Guard(
+fn spawn_node(spec: &Path, data: &Path, rpc: u16, farmer_rpc: u16, log: &Path) -> KillOnDrop {
+    KillOnDrop(
         Command::new(sibling("acre-node"))
             .arg("--chain")
             .arg(spec)

@@ -155,25 +155,12 @@ fn plot_info_and_scrub_through_the_binary() {
     );
 }
 
-/// Kills a spawned binary when the test ends, however it ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Run from a config file as a service would: `/metrics` parses, and lists exactly the metrics `docs/metrics.md` documents for the farmer, with
 /// their types and labels; `/health` says the farmer is not farming while it cannot reach its node.
 #[test]
 fn metrics_match_the_docs_and_health_tells_why_not_farming() {
     let root = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let port = acre_tests::free_port();
     let farms = [root.path().join("a"), root.path().join("b")];
     // Everything but the metrics address comes from a config file; the command line's address wins over
     // the file's (port 1 would not be served).
@@ -200,7 +187,7 @@ fn metrics_match_the_docs_and_health_tells_why_not_farming() {
         .env("RUST_LOG", "error")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let mut farmer = KillOnDrop(command.spawn().expect("acre-farmer starts"));
+    let mut farmer = acre_tests::KillOnDrop(command.spawn().expect("acre-farmer starts"));
     let started = std::time::Instant::now();
     let response = loop {
         if let Some(response) = try_http_get(port, "/metrics") {

@@ -575,10 +575,7 @@ async fn a_slow_farm_and_a_refusing_node_are_explained_by_why() {
     node.start_slots();
     let dir = tempfile::tempdir().expect("temp dir");
     let farm = dir.path().join("slow-farm");
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let metrics_port = acre_tests::free_port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(run(
         DaemonConfig {

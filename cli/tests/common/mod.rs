@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use acre_execution::Address;
 
@@ -21,23 +21,11 @@ pub fn sibling(name: &str) -> PathBuf {
     path
 }
 
-/// Kills the child when dropped, so a failing test leaves no process behind.
-pub struct Guard(pub Child);
+pub use acre_tests::KillOnDrop;
 
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
+// Not every test file that includes this module picks ports.
+#[allow(unused_imports)]
+pub use acre_tests::free_port;
 
 /// Starts `acre-node` on the chain spec at `spec` with its data in `data`, its public RPC on `rpc_port`,
 /// its farmer RPC on `farmer_port`, metrics on `metrics_port` (none: `--no-metrics`), logging at `log`.
@@ -48,7 +36,7 @@ pub fn spawn_node(
     farmer_port: u16,
     metrics_port: Option<u16>,
     log: &str,
-) -> Guard {
+) -> KillOnDrop {
     spawn_node_with(spec, data, rpc_port, farmer_port, metrics_port, log, &[])
 }
 
@@ -61,7 +49,7 @@ pub fn spawn_node_with(
     metrics_port: Option<u16>,
     log: &str,
     extra: &[&str],
-) -> Guard {
+) -> KillOnDrop {
     let mut command = Command::new(sibling("acre-node"));
     command.args(extra);
     command
@@ -79,7 +67,7 @@ pub fn spawn_node_with(
         Some(port) => command.args(["--metrics-port", &port.to_string()]),
         None => command.arg("--no-metrics"),
     };
-    Guard(
+    KillOnDrop(
         command
             .env("RUST_LOG", log)
             .stdout(Stdio::null())
@@ -90,8 +78,8 @@ pub fn spawn_node_with(
 
 /// Starts `acre-farmer farm` against the node's farmer RPC on `farmer_port`, paying `reward`, with the
 /// farm at `farm` of `size` (as the farm argument takes it, e.g. `512K`), logging at `log`.
-pub fn spawn_farmer(farmer_port: u16, reward: &Address, farm: &Path, size: &str, log: &str) -> Guard {
-    Guard(
+pub fn spawn_farmer(farmer_port: u16, reward: &Address, farm: &Path, size: &str, log: &str) -> KillOnDrop {
+    KillOnDrop(
         Command::new(sibling("acre-farmer"))
             .args([
                 "farm",

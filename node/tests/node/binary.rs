@@ -1,7 +1,7 @@
 //! The `acre-node` binary as an operator runs it: metrics on `/metrics`, a clean exit on Ctrl-C (SIGINT)
 //! within the shutdown deadline, and a database that reopens right after.
 
-use acre_tests::http_get;
+use acre_tests::{KillOnDrop, free_port, http_get};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,13 +10,6 @@ use acre_rpc_api::{ChainApiClient, FarmerApiClient};
 use jsonrpsee::core::ClientError;
 use jsonrpsee::types::error::METHOD_NOT_FOUND_CODE;
 use jsonrpsee::ws_client::WsClientBuilder;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// `acre-node` on the test chain (its spec written into `dir` if not there yet) with its data in
 /// `dir/data`, the given RPC ports and no standard output.
@@ -35,30 +28,6 @@ fn node_command(dir: &std::path::Path, rpc: u16, farmer_rpc: u16) -> Command {
         .args(["--farmer-rpc-port", &farmer_rpc.to_string()])
         .stdout(Stdio::null());
     command
-}
-
-/// Kills the node if the test fails before it exits, so a failure leaves no process spinning.
-struct KillOnDrop(std::process::Child);
-
-impl std::ops::Deref for KillOnDrop {
-    type Target = std::process::Child;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for KillOnDrop {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 //! (`scripts/crash` runs 100). Every restart must open the database, still hold every block it had
 //! acknowledged (reported as canonical over RPC before the kill), and resume authoring on top of them.
 
+use acre_tests::free_port;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +13,6 @@ use acre_rpc_api::{ChainApiClient, Hex32};
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 fn spawn_node(spec: &std::path::Path, data: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_acre-node"))
