@@ -35,6 +35,9 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A peer's message does not decode (or is over its size limit).
+    #[error("undecodable message: {0}")]
+    Decode(String),
     /// The swarm could not be built or could not listen.
     #[error("starting the network: {0}")]
     Start(String),

@@ -26,7 +26,8 @@ pub struct NetworkConfig {
     pub in_peers: u32,
     /// Most outbound connections.
     pub out_peers: u32,
-    /// The largest gossip message (a block with its body must fit).
+    /// The largest gossip message on any topic (each topic also has its own, smaller or equal, limit:
+    /// [`Topic::max_size`]).
     pub max_gossip_bytes: usize,
     /// Gossipsub's heartbeat (mesh maintenance); short in tests.
     pub gossip_heartbeat: Duration,
@@ -44,7 +45,7 @@ impl NetworkConfig {
             bootstrap: Vec::new(),
             in_peers: 32,
             out_peers: 16,
-            max_gossip_bytes: 5 << 20,
+            max_gossip_bytes: Topic::Blocks.max_size(),
             gossip_heartbeat: Duration::from_secs(1),
             agent: format!("acre/{}", env!("CARGO_PKG_VERSION")),
         }
@@ -59,8 +60,9 @@ pub struct MessageRef {
 }
 
 /// A gossip message from a peer, not yet verified: nothing is re-gossiped until the application calls
-/// [`NetworkHandle::validate`] with [`Validity::Accept`].
-#[derive(Debug, Clone)]
+/// [`NetworkHandle::validate`] with [`Validity::Accept`]. Its bytes count against the network's gossip
+/// budget until it is dropped.
+#[derive(Debug)]
 pub struct GossipMessage {
     /// Its topic.
     pub topic: Topic,
@@ -70,6 +72,70 @@ pub struct GossipMessage {
     pub from: PeerId,
     /// What to hand back to [`NetworkHandle::validate`].
     pub reference: MessageRef,
+    pub(crate) _budget: BudgetGuard,
+}
+
+/// Most gossip bytes waiting for the application at once: past it, new gossip is ignored (not the
+/// sender's fault) until the application catches up. Bounds memory by bytes, where the event queue
+/// alone bounds it only by count.
+pub const GOSSIP_BUDGET: usize = 64 << 20;
+
+/// Bytes of gossip handed to the application and not yet dropped by it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GossipBudget(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl GossipBudget {
+    /// Takes `bytes` from the budget, or nothing if they do not fit.
+    pub(crate) fn take(&self, bytes: usize) -> Option<BudgetGuard> {
+        use std::sync::atomic::Ordering;
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|total| *total <= GOSSIP_BUDGET)
+            })
+            .ok()
+            .map(|_| BudgetGuard {
+                budget: self.clone(),
+                bytes,
+            })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// Gives its bytes back to the budget when dropped.
+#[derive(Debug)]
+pub(crate) struct BudgetGuard {
+    budget: GossipBudget,
+    bytes: usize,
+}
+
+impl Drop for BudgetGuard {
+    fn drop(&mut self) {
+        self.budget
+            .0
+            .fetch_sub(self.bytes, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_refuses_past_its_bound_and_refills_on_drop() {
+        let budget = GossipBudget::default();
+        let first = budget.take(GOSSIP_BUDGET - 10).expect("fits");
+        assert!(budget.take(11).is_none());
+        let second = budget.take(10).expect("fits exactly");
+        assert_eq!(budget.used(), GOSSIP_BUDGET);
+        drop(first);
+        assert_eq!(budget.used(), 10);
+        drop(second);
+        assert_eq!(budget.used(), 0);
+    }
 }
 
 /// The application's verdict on a gossip message.

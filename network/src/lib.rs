@@ -25,6 +25,7 @@
 mod error;
 mod handle;
 mod keys;
+pub mod messages;
 mod protocol;
 mod reputation;
 mod requests;
@@ -32,8 +33,8 @@ mod runner;
 
 pub use error::Error;
 pub use handle::{
-    GossipMessage, InboundRequest, MessageRef, NetworkConfig, NetworkEvent, NetworkHandle, PeerInfo,
-    Responder, Validity, start,
+    GOSSIP_BUDGET, GossipMessage, InboundRequest, MessageRef, NetworkConfig, NetworkEvent, NetworkHandle,
+    PeerInfo, Responder, Validity, start,
 };
 pub use keys::{PEER_KEY_FILE, PeerKey};
 pub use protocol::{Address, ChainId, PeerId, Topic};

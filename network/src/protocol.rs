@@ -51,6 +51,17 @@ impl Topic {
             Self::Transactions => "transactions",
         }
     }
+
+    /// The largest message the topic carries; a larger one is the forwarder's fault.
+    pub fn max_size(self) -> usize {
+        match self {
+            Self::Blocks => {
+                acre_consensus::blocks::MAX_HEADER_SIZE + acre_consensus::blocks::MAX_BODY_SIZE + 64
+            }
+            Self::Pot => crate::messages::PotGossip::MAX_SIZE,
+            Self::Transactions => 64 << 10,
+        }
+    }
 }
 
 /// A peer's identity (the hash of its public peer key), printed in libp2p's base58 form.

@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
 use crate::handle::{
-    Command, GossipMessage, InboundRequest, MessageRef, NetworkConfig, NetworkEvent, PeerInfo, Responder,
-    Validity,
+    Command, GossipBudget, GossipMessage, InboundRequest, MessageRef, NetworkConfig, NetworkEvent, PeerInfo,
+    Responder, Validity,
 };
 use crate::protocol::{Address, PeerId, Topic};
 use crate::reputation::{Fault, Reputation, Verdict};
@@ -147,6 +147,8 @@ pub(crate) struct Runner {
     discovering: bool,
     /// Requests in flight (each ends with a response, a failure or the timeout).
     pending: HashMap<(Protocol, OutboundRequestId), Pending>,
+    /// Gossip bytes the application holds.
+    budget: GossipBudget,
 }
 
 /// A request in flight.
@@ -204,6 +206,7 @@ impl Runner {
             reputation: Reputation::default(),
             discovering: false,
             pending: HashMap::new(),
+            budget: GossipBudget::default(),
         })
     }
 
@@ -252,20 +255,7 @@ impl Runner {
                     });
                 let _ = reply.send(result);
             }
-            Command::Validate(message, validity) => {
-                let acceptance = match validity {
-                    Validity::Accept => MessageAcceptance::Accept,
-                    Validity::Ignore => MessageAcceptance::Ignore,
-                    Validity::Reject(_) => MessageAcceptance::Reject,
-                };
-                self.swarm
-                    .behaviour_mut()
-                    .gossip
-                    .report_message_validation_result(&message.id, &message.source, acceptance);
-                if let Validity::Reject(fault) = validity {
-                    self.fault(message.source, fault);
-                }
-            }
+            Command::Validate(message, validity) => self.validate(message, validity),
             Command::Report(peer, fault) => self.fault(peer.0, fault),
             Command::Request(peer, protocol, data, reply) => {
                 if data.len() > protocol.max_request() {
@@ -336,6 +326,21 @@ impl Runner {
                     });
                 }
             }
+        }
+    }
+
+    fn validate(&mut self, message: MessageRef, validity: Validity) {
+        let acceptance = match validity {
+            Validity::Accept => MessageAcceptance::Accept,
+            Validity::Ignore => MessageAcceptance::Ignore,
+            Validity::Reject(_) => MessageAcceptance::Reject,
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossip
+            .report_message_validation_result(&message.id, &message.source, acceptance);
+        if let Validity::Reject(fault) = validity {
+            self.fault(message.source, fault);
         }
     }
 
@@ -508,11 +513,24 @@ impl Runner {
                 .report_message_validation_result(&reference.id, &source, MessageAcceptance::Ignore);
             return;
         };
+        if message.data.len() > topic.max_size() {
+            self.validate(reference, Validity::Reject(Fault::Oversized));
+            return;
+        }
+        let Some(budget) = self.budget.take(message.data.len()) else {
+            tracing::debug!(target: "acre::network", topic = topic.name(), "gossip dropped: the application holds its whole budget");
+            self.swarm
+                .behaviour_mut()
+                .gossip
+                .report_message_validation_result(&reference.id, &source, MessageAcceptance::Ignore);
+            return;
+        };
         let event = NetworkEvent::Gossip(GossipMessage {
             topic,
             data: message.data,
             from: PeerId(source),
             reference: reference.clone(),
+            _budget: budget,
         });
         if self.events.try_send(event).is_err() {
             tracing::debug!(target: "acre::network", topic = topic.name(), "gossip dropped: the application is not keeping up");

@@ -71,10 +71,38 @@ impl State {
 }
 
 /// Handle to the timekeeper thread; dropping it stops the thread.
+///
+/// A node that is not a timekeeper ([`Timekeeper::follower`]) runs no thread: it extends the same
+/// window with slots its peers gossip ([`Timekeeper::accept`]), each verified before it is kept, so
+/// everything downstream (slot announcements, block proposal, the [`PotCache`]) works the same.
 #[derive(Debug)]
 pub struct Timekeeper {
     state: Arc<Mutex<State>>,
     thread: Option<JoinHandle<()>>,
+    newest: Arc<watch::Sender<SlotNumber>>,
+    iterations: u32,
+}
+
+/// What [`Timekeeper::accept`] made of gossiped slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followed {
+    /// This many new slots were verified and kept.
+    Extended(usize),
+    /// Every slot was already known, and the newest of them is the newest proved.
+    Current,
+    /// Nothing usable: old slots, slots after a gap, or seeds this node's chain does not lead to (its
+    /// view of entropy injections differs). Not the sender's fault.
+    Unusable,
+}
+
+/// Gossiped proof of time that is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid proof of time for slot {slot}: {reason}")]
+pub struct InvalidPot {
+    /// The slot.
+    pub slot: SlotNumber,
+    /// What is wrong.
+    pub reason: String,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -89,6 +117,24 @@ impl Timekeeper {
         start: PotStart,
         injections: Vec<EntropyInjection>,
     ) -> std::io::Result<(Self, watch::Receiver<SlotNumber>)> {
+        let (mut timekeeper, receiver) = Self::follower(params, start, injections);
+        let shared = Arc::clone(&timekeeper.state);
+        let sender = Arc::clone(&timekeeper.newest);
+        let iterations = timekeeper.iterations;
+        let thread = std::thread::Builder::new()
+            .name("acre-timekeeper".into())
+            .spawn(move || run(&shared, iterations, &sender))?;
+        timekeeper.thread = Some(thread);
+        Ok((timekeeper, receiver))
+    }
+
+    /// A timekeeper that proves nothing itself and follows the slots its peers gossip
+    /// ([`Self::accept`]).
+    pub fn follower(
+        params: &ProtocolParams,
+        start: PotStart,
+        injections: Vec<EntropyInjection>,
+    ) -> (Self, watch::Receiver<SlotNumber>) {
         let state = Arc::new(Mutex::new(State {
             start,
             slots: Vec::new(),
@@ -97,18 +143,90 @@ impl Timekeeper {
             stop: false,
         }));
         let (sender, receiver) = watch::channel(SlotNumber(start.first_slot().0 - 1));
-        let iterations = params.pot_iterations;
-        let shared = Arc::clone(&state);
-        let thread = std::thread::Builder::new()
-            .name("acre-timekeeper".into())
-            .spawn(move || run(&shared, iterations, &sender))?;
-        Ok((
+        (
             Self {
                 state,
-                thread: Some(thread),
+                thread: None,
+                newest: Arc::new(sender),
+                iterations: params.pot_iterations,
             },
             receiver,
-        ))
+        )
+    }
+
+    /// Whether this timekeeper proves slots itself.
+    pub fn is_proving(&self) -> bool {
+        self.thread.is_some()
+    }
+
+    /// The newest `count` proved slots (fewer if fewer are held), oldest first: what a timekeeper
+    /// gossips.
+    pub fn recent(&self, count: usize) -> Vec<(SlotNumber, PotSeed, PotCheckpoints)> {
+        let state = lock(&self.state);
+        let first = state.slots.len().saturating_sub(count);
+        state.slots[first..]
+            .iter()
+            .enumerate()
+            .map(|(offset, (seed, checkpoints))| {
+                (
+                    SlotNumber(state.first_slot() + (first + offset) as u64),
+                    *seed,
+                    *checkpoints,
+                )
+            })
+            .collect()
+    }
+
+    /// Takes gossiped consecutive slots (oldest first): known ones are compared, the next unknown ones
+    /// verified (outside the lock: the AES work is the expensive part) and kept. A proving timekeeper only
+    /// compares. Any slot whose seed is the one this node expects but whose checkpoints are wrong makes
+    /// the whole message invalid: proof of time is deterministic, so no honest peer sends one.
+    pub fn accept(&self, slots: &[(SlotNumber, PotSeed, PotCheckpoints)]) -> Result<Followed, InvalidPot> {
+        let mut extended = 0;
+        let mut current = false;
+        for (slot, seed, checkpoints) in slots {
+            let (expected, generation, index) = {
+                let state = lock(&self.state);
+                let newest = state.first_slot() + state.slots.len() as u64 - 1;
+                if let Some((known_seed, known)) = state.get(*slot) {
+                    if known_seed == seed && known != checkpoints {
+                        return Err(InvalidPot {
+                            slot: *slot,
+                            reason: "checkpoints differ from this node's proof of the same seed".into(),
+                        });
+                    }
+                    current = known_seed == seed && slot.0 == newest;
+                    continue;
+                }
+                if slot.0 != newest + 1 || self.is_proving() {
+                    break;
+                }
+                let index = state.slots.len();
+                (state.seed_for(index), state.generation, index)
+            };
+            if expected != *seed {
+                break;
+            }
+            pot::verify(seed, &seed.key(), self.iterations, checkpoints).map_err(|error| InvalidPot {
+                slot: *slot,
+                reason: error.to_string(),
+            })?;
+            let mut state = lock(&self.state);
+            if state.generation != generation || state.slots.len() != index {
+                break;
+            }
+            state.slots.push((*seed, *checkpoints));
+            state.prune();
+            drop(state);
+            extended += 1;
+            current = true;
+            self.newest.send_replace(*slot);
+        }
+        Ok(match (extended, current) {
+            (0, true) => Followed::Current,
+            (0, false) => Followed::Unusable,
+            (count, _) => Followed::Extended(count),
+        })
     }
 
     /// The output of `slot`, if proved.
@@ -282,6 +400,76 @@ mod tests {
             }
         });
         timekeeper.stop();
+    }
+
+    #[test]
+    fn a_follower_keeps_verified_gossip_and_refuses_forged_checkpoints() {
+        let params = ProtocolParams {
+            pot_iterations: 1600,
+            ..ProtocolParams::dev()
+        };
+        let genesis = PotStart::Genesis(PotSeed([9; 16]));
+        let (prover, mut newest) = Timekeeper::spawn(&params, genesis, Vec::new()).expect("spawns");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            while newest.borrow_and_update().0 < 20 {
+                newest.changed().await.expect("running");
+            }
+        });
+        prover.stop();
+        let proved: Vec<_> = prover
+            .recent(usize::MAX)
+            .into_iter()
+            .filter(|(slot, _, _)| slot.0 <= 20)
+            .collect();
+        assert_eq!(proved.len(), 20);
+        assert!(prover.is_proving());
+
+        let (follower, watch) = Timekeeper::follower(&params, genesis, Vec::new());
+        assert!(!follower.is_proving());
+        // A gap (slots 5..) cannot be verified yet: unusable, not invalid.
+        assert_eq!(
+            follower.accept(&proved[4..8]).expect("no fault"),
+            Followed::Unusable
+        );
+        assert_eq!(
+            follower.accept(&proved[..8]).expect("valid"),
+            Followed::Extended(8)
+        );
+        assert_eq!(*watch.borrow(), SlotNumber(8));
+        // Overlapping windows extend by the new slots only.
+        assert_eq!(
+            follower.accept(&proved[4..12]).expect("valid"),
+            Followed::Extended(4)
+        );
+        assert_eq!(follower.accept(&proved[8..12]).expect("valid"), Followed::Current);
+        assert_eq!(follower.accept(&proved[..4]).expect("valid"), Followed::Unusable);
+        // Forged checkpoints for the next slot, and for a known slot, are invalid.
+        let mut forged = proved[12];
+        forged.2.0[3].0[0] ^= 1;
+        let error = follower.accept(&[forged]).expect_err("forged");
+        assert_eq!(error.slot, SlotNumber(13));
+        let mut known = proved[2];
+        known.2.0[0].0[0] ^= 1;
+        assert!(follower.accept(&[known]).is_err());
+        assert_eq!(follower.newest_slot(), SlotNumber(12));
+        // A seed this chain does not lead to is not the sender's fault.
+        let mut other = proved[12];
+        other.1 = PotSeed([1; 16]);
+        assert_eq!(follower.accept(&[other]).expect("no fault"), Followed::Unusable);
+        assert_eq!(
+            follower.accept(&proved[12..]).expect("valid"),
+            Followed::Extended(8)
+        );
+        assert_eq!(
+            follower
+                .checkpoints(SlotNumber(1), SlotNumber(20))
+                .expect("all held")
+                .len(),
+            20
+        );
     }
 
     #[test]

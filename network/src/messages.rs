@@ -1,0 +1,260 @@
+//! What peers say to each other: the borsh messages of the gossip topics and the request-response
+//! protocols (spec 9).
+//!
+//! Blocks travel as their canonical header and body bytes, decoded by the consensus crate's own bounded
+//! decoders ([`Header::decode`], [`Body::decode`]), so a block from a peer meets exactly the checks a
+//! block from RPC does. Every message here is decoded with [`decode`], which refuses anything longer than
+//! the limit the caller gives before parsing, and refuses trailing bytes.
+
+use acre_consensus::blocks::{BlockHash, Body, Header};
+use acre_consensus::codec;
+use acre_consensus::pot::{PotCheckpoints, PotSeed};
+use acre_consensus::{BlockNumber, SegmentHeader, SlotNumber};
+use borsh::{BorshDeserialize, BorshSerialize};
+
+use crate::error::Error;
+
+/// Most blocks one block-range response carries.
+pub const MAX_BLOCKS_PER_RANGE: u32 = 128;
+
+/// Most block bytes one block-range response carries (one larger block is still sent alone).
+pub const MAX_RANGE_BYTES: usize = 8 << 20;
+
+/// Most slots one proof-of-time gossip message carries: the newest slot and those before it, so a
+/// follower that missed a message (or just joined) catches up from the next one.
+pub const MAX_POT_SLOTS: usize = 16;
+
+/// Most segment headers one request asks for (spec 9).
+pub const MAX_SEGMENT_HEADERS: usize = 1000;
+
+/// A block as canonical bytes.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct RawBlock {
+    /// The header's canonical encoding.
+    pub header: Vec<u8>,
+    /// The body's canonical encoding.
+    pub body: Vec<u8>,
+}
+
+impl RawBlock {
+    /// Encodes a block.
+    pub fn new(header: &Header, body: &Body) -> Self {
+        Self {
+            header: header.encode(),
+            body: body.encode(),
+        }
+    }
+
+    /// Decodes the header and body with the consensus crate's bounded decoders.
+    pub fn decode(&self) -> Result<(Header, Body), Error> {
+        let header = Header::decode(&self.header).map_err(|error| Error::Decode(error.to_string()))?;
+        let body = Body::decode(&self.body).map_err(|error| Error::Decode(error.to_string()))?;
+        Ok((header, body))
+    }
+
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        self.header.len() + self.body.len()
+    }
+
+    /// Whether it has no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where a block range starts and which way it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum BlockStart {
+    /// The responder's best-chain blocks from this number upwards.
+    Ascending(BlockNumber),
+    /// The block with this hash and its ancestors, newest first (to fetch the unknown branch under a
+    /// gossiped block).
+    Descending(BlockHash),
+}
+
+/// A request for blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct BlockRangeRequest {
+    /// Where to start.
+    pub start: BlockStart,
+    /// How many blocks at most (the responder caps it at [`MAX_BLOCKS_PER_RANGE`]).
+    pub max_blocks: u32,
+}
+
+/// The answer to a [`BlockRangeRequest`], with the responder's best block (the sync target).
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct BlockRangeResponse {
+    /// The responder's best block number.
+    pub best_number: BlockNumber,
+    /// The responder's best block hash.
+    pub best_hash: BlockHash,
+    /// The blocks, in the requested order.
+    pub blocks: Vec<RawBlock>,
+}
+
+/// One slot's proof of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PotSlotProof {
+    /// The slot.
+    pub slot: SlotNumber,
+    /// Its seed.
+    pub seed: PotSeed,
+    /// Its checkpoints.
+    pub checkpoints: PotCheckpoints,
+}
+
+/// The `pot` topic's message: consecutive slots, oldest first, ending with the newest proved.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PotGossip {
+    /// At most [`MAX_POT_SLOTS`] consecutive slots.
+    pub slots: Vec<PotSlotProof>,
+}
+
+impl PotGossip {
+    /// The largest encoding of a [`PotGossip`].
+    pub const MAX_SIZE: usize = 4 + MAX_POT_SLOTS * (8 + 16 + 16 * 8);
+
+    /// Checks the shape (count, consecutive slots) before any proof is looked at.
+    pub fn check_shape(&self) -> Result<(), Error> {
+        if self.slots.is_empty() || self.slots.len() > MAX_POT_SLOTS {
+            return Err(Error::Decode(format!(
+                "a proof-of-time message carries 1 to {MAX_POT_SLOTS} slots, not {}",
+                self.slots.len()
+            )));
+        }
+        let consecutive = self
+            .slots
+            .windows(2)
+            .all(|pair| pair[0].slot.0.checked_add(1) == Some(pair[1].slot.0));
+        if !consecutive {
+            return Err(Error::Decode("proof-of-time slots are not consecutive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A request for segment headers.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum SegmentHeadersRequest {
+    /// These indices (at most [`MAX_SEGMENT_HEADERS`]).
+    Indices(Vec<u64>),
+    /// The last this many (at most [`MAX_SEGMENT_HEADERS`]).
+    Last(u32),
+}
+
+/// The answer to a [`SegmentHeadersRequest`]: the headers the responder has, in index order.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SegmentHeadersResponse {
+    /// The headers.
+    pub headers: Vec<SegmentHeader>,
+}
+
+/// A request for a piece by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PieceRequest {
+    /// The piece's index.
+    pub index: u64,
+}
+
+/// The answer to a [`PieceRequest`]: the piece's bytes, if the responder has it.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PieceResponse {
+    /// The piece.
+    pub piece: Option<Vec<u8>>,
+}
+
+/// Encodes a message.
+pub fn encode<T: BorshSerialize>(message: &T) -> Vec<u8> {
+    codec::encode(message)
+}
+
+/// Decodes a message from exactly `bytes`, refusing more than `max_len` bytes before parsing.
+pub fn decode<T: BorshDeserialize>(what: &'static str, bytes: &[u8], max_len: usize) -> Result<T, Error> {
+    codec::decode_bounded(what, bytes, max_len).map_err(|error| Error::Decode(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn proof(slot: u64) -> PotSlotProof {
+        PotSlotProof {
+            slot: SlotNumber(slot),
+            seed: PotSeed([slot as u8; 16]),
+            checkpoints: PotCheckpoints::default(),
+        }
+    }
+
+    #[test]
+    fn pot_gossip_of_the_most_slots_fits_its_bound() {
+        let full = PotGossip {
+            slots: (1..=MAX_POT_SLOTS as u64).map(proof).collect(),
+        };
+        assert_eq!(encode(&full).len(), PotGossip::MAX_SIZE);
+        full.check_shape().expect("consecutive");
+        let decoded: PotGossip = decode("pot", &encode(&full), PotGossip::MAX_SIZE).expect("decodes");
+        assert_eq!(decoded, full);
+    }
+
+    #[test]
+    fn pot_gossip_shape_is_checked() {
+        let empty = PotGossip { slots: Vec::new() };
+        assert!(matches!(empty.check_shape(), Err(Error::Decode(message)) if message.contains("1 to 16")));
+        let gap = PotGossip {
+            slots: vec![proof(3), proof(5)],
+        };
+        assert!(matches!(gap.check_shape(), Err(Error::Decode(message)) if message.contains("consecutive")));
+        let too_many = PotGossip {
+            slots: (1..=17).map(proof).collect(),
+        };
+        assert!(too_many.check_shape().is_err());
+    }
+
+    #[test]
+    fn oversized_and_trailing_bytes_are_refused() {
+        let request = BlockRangeRequest {
+            start: BlockStart::Ascending(BlockNumber(5)),
+            max_blocks: 10,
+        };
+        let bytes = encode(&request);
+        assert!(matches!(
+            decode::<BlockRangeRequest>("request", &bytes, bytes.len() - 1),
+            Err(Error::Decode(message)) if message.contains("long")
+        ));
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(decode::<BlockRangeRequest>("request", &trailing, 100).is_err());
+        assert_eq!(
+            decode::<BlockRangeRequest>("request", &bytes, 100).expect("decodes"),
+            request
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn block_range_responses_round_trip(
+            best in any::<u64>(),
+            blocks in proptest::collection::vec(
+                (proptest::collection::vec(any::<u8>(), 0..64), proptest::collection::vec(any::<u8>(), 0..64)),
+                0..8,
+            ),
+        ) {
+            let response = BlockRangeResponse {
+                best_number: BlockNumber(best),
+                best_hash: BlockHash::default(),
+                blocks: blocks.into_iter().map(|(header, body)| RawBlock { header, body }).collect(),
+            };
+            let bytes = encode(&response);
+            prop_assert_eq!(decode::<BlockRangeResponse>("response", &bytes, bytes.len()).expect("decodes"), response);
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode::<BlockRangeResponse>("response", &bytes, 512);
+            let _ = decode::<PotGossip>("pot", &bytes, 512);
+            let _ = decode::<SegmentHeadersRequest>("request", &bytes, 512);
+        }
+    }
+}
