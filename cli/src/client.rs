@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use acre_execution::Address;
-use acre_rpc_api::{ChainApiClient, Hex32, error_codes};
+use acre_rpc_api::{ChainApiClient, Hex32, NodeApiClient, error_codes};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use jsonrpsee::core::ClientError;
@@ -102,10 +102,19 @@ async fn chain(node: &str, json: bool) -> Result<()> {
         .head()
         .await
         .map_err(|error| node_error(node, "reading the chain head", error))?;
+    // A node without the method (older) still shows its head.
+    let network = NodeApiClient::network(&client).await.ok();
     if json {
-        print_json(&head)?;
+        let mut value = serde_json::to_value(&head)?;
+        if let (Some(object), Some(network)) = (value.as_object_mut(), &network) {
+            object.insert("network".into(), serde_json::to_value(network)?);
+        }
+        print_json(&value)?;
     } else {
         print!("{}", display::head(&head));
+        if let Some(network) = &network {
+            print!("{}", display::network(network));
+        }
     }
     Ok(())
 }

@@ -37,6 +37,10 @@ pub(crate) struct DevArgs {
     /// Port of the node's dashboard (a live web page of the chain and the farm); 0 picks a free one.
     #[arg(long, default_value_t = acre_node::dashboard::DEFAULT_DASHBOARD_PORT)]
     dashboard_port: u16,
+    /// Peer-to-peer address to listen on: another node joins this chain with `--bootstrap
+    /// /ip4/127.0.0.1/tcp/30333`.
+    #[arg(long, value_name = "MULTIADDR", default_value = "/ip4/127.0.0.1/tcp/30333")]
+    listen: Vec<acre_network::Address>,
     /// Size of the farmer's plot (bytes, or with a K, M or G suffix).
     #[arg(long, default_value = "16M")]
     plot_size: String,
@@ -107,6 +111,14 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
         metrics_address: Some(SocketAddr::new(localhost, args.metrics_port)),
         dashboard_address: Some(SocketAddr::new(localhost, args.dashboard_port)),
         seal_timeout: Duration::from_secs(4),
+        timekeeper: true,
+        network: Some(acre_node::p2p::P2pConfig {
+            listen: args.listen,
+            bootstrap: Vec::new(),
+            reserved: Vec::new(),
+            in_peers: 32,
+            out_peers: 16,
+        }),
     })
     .await
     .with_context(|| format!("starting the dev node in {}", data_dir.display()))?;
@@ -123,6 +135,9 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
     }
     if let Some(metrics) = node.metrics_address() {
         println!("  metrics    http://{metrics}/metrics");
+    }
+    for address in node.peer_addresses().await {
+        println!("  peers join --bootstrap {address}");
     }
     println!("  rewards to alice {alice}");
     println!(

@@ -22,6 +22,12 @@
 //! [`NetworkEvent`]s back over another bounded channel. No libp2p type crosses this crate's API: peers
 //! are [`PeerId`]s and addresses [`Address`]es, both parsed from and printed as text.
 
+/// The node's default peer-to-peer port (spec 9).
+pub const DEFAULT_NODE_PORT: u16 = 30333;
+
+/// The farmer's default peer-to-peer port (spec 9).
+pub const DEFAULT_FARMER_PORT: u16 = 30533;
+
 mod error;
 mod handle;
 mod keys;

@@ -61,6 +61,34 @@ impl Fault {
         matches!(self, Self::InvalidPiece | Self::InvalidPot | Self::WrongGenesis)
     }
 
+    /// Every fault, in a fixed order.
+    pub const ALL: [Self; 9] = [
+        Self::Undecodable,
+        Self::Oversized,
+        Self::InvalidBlock,
+        Self::InvalidPiece,
+        Self::InvalidPot,
+        Self::InvalidTransaction,
+        Self::WrongGenesis,
+        Self::ProtocolViolation,
+        Self::Timeout,
+    ];
+
+    /// A short, stable name (for metric labels).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Undecodable => "undecodable",
+            Self::Oversized => "oversized",
+            Self::InvalidBlock => "invalid_block",
+            Self::InvalidPiece => "invalid_piece",
+            Self::InvalidPot => "invalid_pot",
+            Self::InvalidTransaction => "invalid_transaction",
+            Self::WrongGenesis => "wrong_genesis",
+            Self::ProtocolViolation => "protocol_violation",
+            Self::Timeout => "timeout",
+        }
+    }
+
     /// A reason for logs and events.
     pub fn reason(self) -> &'static str {
         match self {

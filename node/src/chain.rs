@@ -262,6 +262,11 @@ impl Chain {
         Ok(Some((Header::decode(&header)?, Body::decode(&body)?)))
     }
 
+    /// Whether a block is stored (a metadata lookup; a failed read counts as unknown).
+    pub fn has_block(&self, hash: &BlockHash) -> bool {
+        matches!(ChainIndex::open_existing(&self.db).meta(hash), Ok(Some(_)))
+    }
+
     /// The canonical hash at `number`.
     pub fn canonical_hash(&self, number: BlockNumber) -> Result<Option<BlockHash>, Error> {
         Ok(ChainIndex::open_existing(&self.db).canonical_hash(number)?)

@@ -141,6 +141,9 @@ pub enum Error {
     /// Stored data is inconsistent.
     #[error("corrupt database: {0}")]
     Corrupt(String),
+    /// The network could not start (a bad peer key file, an address it cannot listen on).
+    #[error("network: {0}")]
+    Network(String),
     /// A stored block failed to decode.
     #[error(transparent)]
     Decode(#[from] DecodeError),

@@ -22,6 +22,7 @@ pub mod error;
 pub mod farmers;
 pub mod http;
 pub mod metrics;
+pub mod p2p;
 pub mod rpc;
 pub mod service;
 pub mod state;
@@ -73,6 +74,10 @@ pub struct NodeConfig {
     pub dashboard_address: Option<SocketAddr>,
     /// How long to wait for a farmer's seal.
     pub seal_timeout: Duration,
+    /// Whether the node proves time itself; if not, it follows the proofs its peers gossip.
+    pub timekeeper: bool,
+    /// The peer-to-peer network, if the node joins one.
+    pub network: Option<p2p::P2pConfig>,
 }
 
 /// A running node.
@@ -107,12 +112,23 @@ impl Node {
             Some(output) => PotStart::After(context.child.pot_covered_slot, *output),
             None => PotStart::Genesis(chain.genesis_seed()),
         };
-        let (timekeeper, newest) = Timekeeper::spawn(chain.params(), start, context.injections.clone())
-            .map_err(|source| Error::Io {
-                context: "starting the timekeeper thread".into(),
-                source,
-            })?;
-        tracing::info!(best = %best.number, first_slot = %start.first_slot(), "timekeeper started");
+        let (timekeeper, newest) = if config.timekeeper {
+            let started =
+                Timekeeper::spawn(chain.params(), start, context.injections.clone()).map_err(|source| {
+                    Error::Io {
+                        context: "starting the timekeeper thread".into(),
+                        source,
+                    }
+                })?;
+            tracing::info!(best = %best.number, first_slot = %start.first_slot(), "timekeeper started");
+            started
+        } else {
+            if config.network.is_none() {
+                tracing::warn!("neither a timekeeper nor on a network: no slot will ever come");
+            }
+            tracing::info!(best = %best.number, "following the proof of time peers gossip (not a timekeeper)");
+            Timekeeper::follower(chain.params(), start, context.injections.clone())
+        };
 
         let metrics = Arc::new(Metrics::new());
         metrics.best_number.set(best.number.0);
@@ -178,6 +194,27 @@ impl Node {
                 shutdown_receiver.clone(),
             )));
         }
+        if let Some(network) = config.network {
+            let started = p2p::start(
+                &shared,
+                network,
+                &config.data_dir,
+                newest.clone(),
+                shutdown_receiver.clone(),
+            )
+            .await;
+            let (p2p, p2p_tasks) = match started {
+                Ok(started) => started,
+                Err(error) => {
+                    let _ = shutdown.send(true);
+                    let _ = rpc.stop();
+                    let _ = farmer_rpc.stop();
+                    return Err(error);
+                }
+            };
+            let _ = shared.p2p.set(p2p);
+            tasks.extend(p2p_tasks);
+        }
         tasks.push(tokio::spawn(service::authoring(
             Arc::clone(&shared),
             newest,
@@ -214,6 +251,15 @@ impl Node {
     /// The dashboard's address.
     pub fn dashboard_address(&self) -> Option<SocketAddr> {
         self.dashboard_address
+    }
+
+    /// The peer-to-peer addresses the node listens on, each with its peer id (what another node passes
+    /// to `--bootstrap`); empty without a network.
+    pub async fn peer_addresses(&self) -> Vec<acre_network::Address> {
+        match self.shared.p2p.get() {
+            Some(p2p) => p2p.handle.listening().await.unwrap_or_default(),
+            None => Vec::new(),
+        }
     }
 
     /// New best blocks.

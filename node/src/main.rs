@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use acre_network::Address;
+use acre_node::p2p::P2pConfig;
 use acre_node::rpc::RpcAccess;
 use acre_node::{ChainSpec, Node, NodeConfig};
 use acre_rpc_api::{DEFAULT_FARMER_RPC_PORT, DEFAULT_METRICS_PORT, DEFAULT_RPC_PORT};
@@ -33,7 +35,30 @@ struct Cli {
     rpc_port: u16,
     /// Address the public RPC and the metrics servers listen on.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
-    listen: IpAddr,
+    rpc_listen: IpAddr,
+    /// Peer-to-peer address to listen on (repeatable); `/ip4/127.0.0.1/tcp/0` picks a free port.
+    #[arg(long, value_name = "MULTIADDR", default_value = "/ip4/0.0.0.0/tcp/30333")]
+    listen: Vec<Address>,
+    /// A peer to dial at start (repeatable), e.g. `/ip4/192.0.2.1/tcp/30333/p2p/12D3…`; an address without
+    /// `/p2p/` is dialled as it is.
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<Address>,
+    /// A peer to stay connected to (repeatable): dialled at start and again whenever it drops.
+    #[arg(long, value_name = "MULTIADDR")]
+    reserved_peer: Vec<Address>,
+    /// Most inbound peer connections.
+    #[arg(long, default_value_t = 32)]
+    in_peers: u32,
+    /// Most outbound peer connections.
+    #[arg(long, default_value_t = 16)]
+    out_peers: u32,
+    /// Run without the peer-to-peer network (a chain of one node).
+    #[arg(long)]
+    no_network: bool,
+    /// Prove time (run the proof-of-time chain on a dedicated core) and gossip it. Without it the node
+    /// follows the proofs its peers gossip, verifying each; a network needs at least one timekeeper.
+    #[arg(long)]
+    timekeeper: bool,
     /// Port of the farmer JSON-RPC server: farming, block submission and every public method.
     #[arg(long, default_value_t = DEFAULT_FARMER_RPC_PORT)]
     farmer_rpc_port: u16,
@@ -112,16 +137,24 @@ async fn run(cli: Cli) -> Result<()> {
     let config = NodeConfig {
         spec,
         data_dir: data_dir.clone(),
-        rpc_address: SocketAddr::new(cli.listen, cli.rpc_port),
+        rpc_address: SocketAddr::new(cli.rpc_listen, cli.rpc_port),
         farmer_rpc_address: SocketAddr::new(cli.farmer_rpc_listen, cli.farmer_rpc_port),
         farmer_rpc_unsafe_external: cli.farmer_rpc_unsafe_external,
         rpc_access: RpcAccess {
             allowed_hosts: cli.rpc_allow_hosts,
             allowed_origins: cli.rpc_cors,
         },
-        metrics_address: (!cli.no_metrics).then_some(SocketAddr::new(cli.listen, cli.metrics_port)),
+        metrics_address: (!cli.no_metrics).then_some(SocketAddr::new(cli.rpc_listen, cli.metrics_port)),
         dashboard_address: cli.dashboard,
         seal_timeout: Duration::from_secs_f64(cli.seal_timeout.max(0.1)),
+        timekeeper: cli.timekeeper,
+        network: (!cli.no_network).then_some(P2pConfig {
+            listen: cli.listen,
+            bootstrap: cli.bootstrap,
+            reserved: cli.reserved_peer,
+            in_peers: cli.in_peers,
+            out_peers: cli.out_peers,
+        }),
     };
     let node = Node::start(config)
         .await

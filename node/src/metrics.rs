@@ -32,6 +32,26 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
+/// The (topic, fault) pairs gossip is refused for, each a series from the start.
+pub const GOSSIP_FAULTS: [(&str, &str); 7] = [
+    ("blocks", "undecodable"),
+    ("blocks", "invalid_block"),
+    ("blocks", "invalid_pot"),
+    ("pot", "undecodable"),
+    ("pot", "invalid_pot"),
+    ("transactions", "undecodable"),
+    ("transactions", "invalid_transaction"),
+];
+
+/// The labels of a refused gossip message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct GossipLabel {
+    /// `blocks`, `pot` or `transactions`.
+    pub topic: &'static str,
+    /// The fault held against the sender.
+    pub reason: &'static str,
+}
+
 /// The node's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -64,6 +84,14 @@ pub struct Metrics {
     pub solutions_rejected: Family<ReasonLabel, Counter>,
     /// Votes refused, by reason (`VoteSubmissionError::reason`).
     pub votes_rejected: Family<ReasonLabel, Counter>,
+    /// Connected peers of this chain.
+    pub peers: Gauge<u64, AtomicU64>,
+    /// The best block number peers report (the sync target); the own best when no peer is ahead.
+    pub sync_target: Gauge<u64, AtomicU64>,
+    /// Blocks imported by sync (from peers' block ranges), not gossip or authoring.
+    pub blocks_synced: Counter,
+    /// Gossip messages refused, by topic and fault.
+    pub gossip_rejected: Family<GossipLabel, Counter>,
     /// Unix time (ms) the best block last changed; 0 before the first change since start.
     best_changed_ms: AtomicU64,
     /// Unix time (ms) a new slot was last reached; 0 before the first.
@@ -134,6 +162,26 @@ impl Metrics {
             metrics.blocks_authored.clone(),
         );
         registry.register("acre_solutions", "Solutions accepted", metrics.solutions.clone());
+        registry.register(
+            "acre_peers",
+            "Connected peers of this chain",
+            metrics.peers.clone(),
+        );
+        registry.register(
+            "acre_sync_target_block_number",
+            "Best block number peers report",
+            metrics.sync_target.clone(),
+        );
+        registry.register(
+            "acre_blocks_synced",
+            "Blocks imported from peers' block ranges",
+            metrics.blocks_synced.clone(),
+        );
+        registry.register(
+            "acre_gossip_rejected",
+            "Gossip messages refused, by topic and fault",
+            metrics.gossip_rejected.clone(),
+        );
         registry.register("acre_votes", "Votes accepted", metrics.votes.clone());
         registry.register(
             "acre_blocks_rejected_by_reason",
@@ -161,6 +209,13 @@ impl Metrics {
             for &reason in reasons {
                 drop(family.get_or_create(&ReasonLabel { reason }));
             }
+        }
+        for (topic, reason) in GOSSIP_FAULTS {
+            drop(
+                metrics
+                    .gossip_rejected
+                    .get_or_create(&GossipLabel { topic, reason }),
+            );
         }
         metrics
     }

@@ -22,8 +22,8 @@ use acre_rpc_api::error_codes::{
 };
 use acre_rpc_api::{
     AccountInfo, Balance, BlockInfo, BlockSeal, ChainApiServer, ChainHead, FarmerApiServer, FarmerInfo,
-    FarmerReport, FarmerStatus, Hex32, HexBytes, NodeApiServer, RawBlock, SolutionSubmission, VoteSubmission,
-    error,
+    FarmerReport, FarmerStatus, Hex32, HexBytes, NetworkInfo, NodeApiServer, RawBlock, SolutionSubmission,
+    SyncInfo, VoteSubmission, error,
 };
 use acre_storage::db::tables::Pieces;
 use jsonrpsee::PendingSubscriptionSink;
@@ -204,6 +204,27 @@ impl NodeApiServer for Rpc {
     async fn farmers(&self) -> Result<Vec<FarmerReport>, ErrorObjectOwned> {
         Ok(self.node()?.farmers.reports(std::time::Instant::now()))
     }
+
+    async fn network(&self) -> Result<NetworkInfo, ErrorObjectOwned> {
+        let node = self.node()?;
+        if let Some(p2p) = node.p2p.get() {
+            return Ok(p2p.info(&node).await);
+        }
+        let best = node.chain.best().0.number.0;
+        Ok(NetworkInfo {
+            peer_id: None,
+            listening: Vec::new(),
+            peers: Vec::new(),
+            timekeeper: node.timekeeper.is_proving(),
+            sync: SyncInfo {
+                state: "off".into(),
+                best,
+                target: best,
+                blocks_per_second: 0.0,
+                eta_seconds: None,
+            },
+        })
+    }
 }
 
 #[async_trait]
@@ -263,11 +284,13 @@ impl ChainApiServer for Rpc {
     async fn submit_block(&self, block: RawBlock) -> Result<Hex32, ErrorObjectOwned> {
         let header = Header::decode(&block.header.0).map_err(|err| error(BAD_ENCODING, err.to_string()))?;
         let body = Body::decode(&block.body.0).map_err(|err| error(BAD_ENCODING, err.to_string()))?;
-        let imported = self
-            .node()?
+        let node = self.node()?;
+        let announced = std::sync::Arc::new((header.clone(), body.clone()));
+        let imported = node
             .import(header, body)
             .await
             .map_err(|err| error(INVALID_BLOCK, err.to_string()))?;
+        let _ = node.outbound.send(crate::p2p::Outbound::Block(announced));
         Ok(Hex32(imported.hash.0))
     }
 
@@ -298,6 +321,11 @@ impl ChainApiServer for Rpc {
                 error(INVALID_TRANSACTION, err.to_string())
             })?;
         node.metrics.txpool_size.set(node.pool.len() as u64);
+        let _ = node
+            .outbound
+            .send(crate::p2p::Outbound::Transaction(std::sync::Arc::new(
+                transaction.0,
+            )));
         tracing::debug!(%hash, "transaction admitted");
         Ok(Hex32(hash.0))
     }

@@ -82,6 +82,10 @@ pub struct Shared {
     pub seal_timeout: Duration,
     /// The farmers' latest status reports.
     pub farmers: crate::farmers::FarmerBoard,
+    /// What the node tells its peers of its own accord (blocks it authored, transactions from RPC).
+    pub outbound: broadcast::Sender<crate::p2p::Outbound>,
+    /// The network, once started (never, for a node without one).
+    pub p2p: std::sync::OnceLock<Arc<crate::p2p::P2p>>,
     book: Mutex<BTreeMap<u64, AnnouncedSlot>>,
     votes: Mutex<HashMap<(PublicKey, SlotNumber), SignedVote>>,
     pending_seals: Mutex<HashMap<BlockHash, PendingSeal>>,
@@ -231,6 +235,8 @@ impl Shared {
             heads: broadcast::channel(256).0,
             seal_timeout,
             farmers: crate::farmers::FarmerBoard::default(),
+            outbound: broadcast::channel(256).0,
+            p2p: std::sync::OnceLock::new(),
             book: Mutex::new(BTreeMap::new()),
             votes: Mutex::new(HashMap::new()),
             pending_seals: Mutex::new(HashMap::new()),
@@ -573,9 +579,11 @@ impl Shared {
                 unsealed: proposal.header,
                 seal,
             };
+            let announced = Arc::new((header.clone(), proposal.body.clone()));
             match self.import(header, proposal.body).await {
                 Ok(_) => {
                     self.metrics.blocks_authored.inc();
+                    let _ = self.outbound.send(crate::p2p::Outbound::Block(announced));
                     return;
                 }
                 Err(error) => tracing::error!(%error, %slot, "an authored block failed import"),

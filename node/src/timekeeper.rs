@@ -266,7 +266,12 @@ impl Timekeeper {
             && state.get(covered).map(|(_, checkpoints)| checkpoints.output()) != Some(output)
             && covered.0 >= state.first_slot()
         {
-            tracing::info!(slot = %covered, "best chain's proof of time differs; restarting from it");
+            if state.get(covered).is_some() {
+                tracing::info!(slot = %covered, "best chain's proof of time differs; restarting from it");
+            } else {
+                // A block from a faster timekeeper (or gossip that is still on its way): start from it.
+                tracing::debug!(slot = %covered, "best chain's proof of time is ahead; continuing from it");
+            }
             state.start = PotStart::After(covered, output);
             state.slots.clear();
             state.injections = pending;

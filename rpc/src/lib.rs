@@ -109,6 +109,10 @@ pub trait NodeApi {
     /// are dropped).
     #[method(name = "farmers")]
     async fn farmers(&self) -> Result<Vec<FarmerReport>, ErrorObjectOwned>;
+
+    /// The node's peer id, listen addresses, connected peers, and sync state (target, speed, time left).
+    #[method(name = "network")]
+    async fn network(&self) -> Result<NetworkInfo, ErrorObjectOwned>;
 }
 
 /// Methods for users and tools: the chain, accounts and transactions.

@@ -333,3 +333,44 @@ pub struct FarmerReport {
     /// Its farms.
     pub farms: Vec<FarmReport>,
 }
+
+/// The node's place on the peer-to-peer network (`node_network`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    /// This node's peer id (none when it runs without a network).
+    pub peer_id: Option<String>,
+    /// The addresses it listens on, with its peer id: what others pass to `--bootstrap`.
+    pub listening: Vec<String>,
+    /// Connected peers of this chain.
+    pub peers: Vec<PeerSummary>,
+    /// Whether this node proves time itself (`--timekeeper`) rather than following its peers' proofs.
+    pub timekeeper: bool,
+    /// Where sync stands.
+    pub sync: SyncInfo,
+}
+
+/// A connected peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerSummary {
+    /// Its peer id.
+    pub peer_id: String,
+    /// The software it says it runs.
+    pub agent: String,
+    /// Its reputation with this node (0 is clean; it is banned at -100).
+    pub score: i32,
+}
+
+/// Where sync stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncInfo {
+    /// `idle` (caught up with every peer), `syncing`, or `off` (no network).
+    pub state: String,
+    /// The own best block number.
+    pub best: u64,
+    /// The best block number peers report (at least `best`).
+    pub target: u64,
+    /// Blocks per second imported since this run of syncing started.
+    pub blocks_per_second: f64,
+    /// Seconds left at that speed, while syncing.
+    pub eta_seconds: Option<u64>,
+}

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use acre_rpc_api::{BlockInfo, ChainHead};
+use acre_rpc_api::{BlockInfo, ChainHead, NetworkInfo};
 
 /// The chain head as aligned `label  value` lines.
 pub(super) fn head(head: &ChainHead) -> String {
@@ -36,6 +36,53 @@ pub(super) fn head(head: &ChainHead) -> String {
         "space pledged",
         format!("{} ({} bytes)", bytes(head.space_pledged), head.space_pledged),
     );
+    text
+}
+
+/// The node's network and sync state as aligned `label  value` lines.
+pub(super) fn network(network: &NetworkInfo) -> String {
+    let mut text = String::new();
+    let mut line = |label: &str, value: String| {
+        // Writing to a String cannot fail.
+        let _ = writeln!(text, "{label:<16}{value}");
+    };
+    let Some(peer_id) = &network.peer_id else {
+        line("network", "off (--no-network)".into());
+        return text;
+    };
+    line("peer id", peer_id.clone());
+    for address in &network.listening {
+        line("listening", address.clone());
+    }
+    line(
+        "proof of time",
+        if network.timekeeper {
+            "timekeeper (proves it)".into()
+        } else {
+            "follows peers' proofs".into()
+        },
+    );
+    line("peers", network.peers.len().to_string());
+    for peer in &network.peers {
+        line(
+            "",
+            format!("{} {} (score {})", peer.peer_id, peer.agent, peer.score),
+        );
+    }
+    let sync = &network.sync;
+    let state = match sync.state.as_str() {
+        "syncing" => {
+            let eta = sync
+                .eta_seconds
+                .map_or_else(String::new, |seconds| format!(", about {seconds} s left"));
+            format!(
+                "syncing: #{} of #{}, {:.1} blocks/s{eta}",
+                sync.best, sync.target, sync.blocks_per_second
+            )
+        }
+        other => format!("{other} (best #{}, peers' best #{})", sync.best, sync.target),
+    };
+    line("sync", state);
     text
 }
 

@@ -62,6 +62,9 @@ pub fn spawn_node_with(
             &rpc_port.to_string(),
             "--farmer-rpc-port",
             &farmer_port.to_string(),
+            "--timekeeper",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
         ]);
     match metrics_port {
         Some(port) => command.args(["--metrics-port", &port.to_string()]),

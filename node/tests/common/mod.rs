@@ -44,6 +44,8 @@ pub async fn start_node(spec: ChainSpec, dir: &std::path::Path) -> Node {
         metrics_address: Some("127.0.0.1:0".parse().expect("address")),
         dashboard_address: None,
         seal_timeout: Duration::from_secs(3),
+        timekeeper: true,
+        network: None,
     })
     .await
     .expect("node starts")

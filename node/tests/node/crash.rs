@@ -27,6 +27,9 @@ fn spawn_node(spec: &std::path::Path, data: &std::path::Path, port: u16) -> Chil
             "--farmer-rpc-port",
             &port.to_string(),
             "--no-metrics",
+            "--timekeeper",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -1,0 +1,387 @@
+//! The node on the peer-to-peer network: gossip in and out, requests answered, and sync.
+//!
+//! One task ([`run`]) takes the network's events and the node's own announcements. Gossip is verified
+//! before it is passed on (the network re-gossips only what [`Validity::Accept`]s):
+//! - a block goes through the ordinary import pipeline; an unknown parent sends sync to fetch the branch
+//!   from the peer that gossiped it;
+//! - proof of time extends a follower's timekeeper after verification ([`Timekeeper::accept`]); a
+//!   timekeeper gossips each slot it proves, with the slots before it so a peer that missed one catches up;
+//! - transactions enter the pool.
+//!
+//! Each message is handled on its own task, at most [`CONCURRENT_GOSSIP`] at once, so a slow import never
+//! stalls the event loop while the bound keeps a flood from spawning without limit (the network's own
+//! queue and byte budget then drop what does not fit). Requests are answered by [`serve`]; sync is its own
+//! task ([`sync`]).
+//!
+//! [`Timekeeper::accept`]: crate::timekeeper::Timekeeper::accept
+
+mod serve;
+pub mod sync;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use acre_consensus::blocks::{Body, Header};
+use acre_consensus::chain_state::BlockError;
+use acre_consensus::validation::HeaderError;
+use acre_network::messages::{self, MAX_POT_SLOTS, PotGossip, PotSlotProof, RawBlock};
+use acre_network::{
+    Address, ChainId, Fault, GossipMessage, NetworkConfig, NetworkEvent, NetworkHandle, PeerKey, Topic,
+    Validity,
+};
+use acre_rpc_api::{NetworkInfo, PeerSummary};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+
+use crate::error::{Error, ImportError, PoolError};
+use crate::metrics::GossipLabel;
+use crate::service::Shared;
+use crate::timekeeper::Followed;
+
+/// Gossip messages handled at once.
+const CONCURRENT_GOSSIP: usize = 8;
+
+/// How often a node without peers dials its bootstrap and reserved peers again (they may have started
+/// after it, or restarted).
+const REDIAL: Duration = Duration::from_secs(2);
+
+/// How often, in [`REDIAL`] ticks, reserved peers that are not connected are dialled again.
+const RESERVED_REDIAL_TICKS: u64 = 5;
+
+/// How the node joins the network.
+#[derive(Debug, Clone)]
+pub struct P2pConfig {
+    /// Addresses to listen on.
+    pub listen: Vec<Address>,
+    /// Peers to dial at start.
+    pub bootstrap: Vec<Address>,
+    /// Peers to stay connected to (dialled again whenever the connection drops).
+    pub reserved: Vec<Address>,
+    /// Most inbound connections.
+    pub in_peers: u32,
+    /// Most outbound connections.
+    pub out_peers: u32,
+}
+
+/// What the node tells the network of its own accord.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A block this node authored or was handed over RPC, imported.
+    Block(Arc<(Header, Body)>),
+    /// A transaction admitted to the pool from RPC.
+    Transaction(Arc<Vec<u8>>),
+}
+
+/// The node's network side, shared with RPC.
+#[derive(Debug)]
+pub struct P2p {
+    /// The network.
+    pub handle: NetworkHandle,
+    /// Where sync stands.
+    pub sync: Mutex<sync::SyncStatus>,
+}
+
+impl P2p {
+    /// What `node_network` answers.
+    pub async fn info(&self, shared: &Shared) -> NetworkInfo {
+        let peers = self.handle.peers().await.unwrap_or_default();
+        let listening = self.handle.listening().await.unwrap_or_default();
+        let sync = self
+            .sync
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .report(shared);
+        NetworkInfo {
+            peer_id: Some(self.handle.peer_id().to_string()),
+            listening: listening.iter().map(ToString::to_string).collect(),
+            peers: peers
+                .into_iter()
+                .map(|peer| PeerSummary {
+                    peer_id: peer.peer.to_string(),
+                    agent: peer.agent,
+                    score: peer.score,
+                })
+                .collect(),
+            timekeeper: shared.timekeeper.is_proving(),
+            sync,
+        }
+    }
+}
+
+/// Starts the network with the node's peer key (kept in `data_dir`) and spawns the tasks that serve it.
+pub async fn start(
+    shared: &Arc<Shared>,
+    config: P2pConfig,
+    data_dir: &std::path::Path,
+    newest: watch::Receiver<acre_consensus::SlotNumber>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(Arc<P2p>, Vec<tokio::task::JoinHandle<()>>), Error> {
+    let key = PeerKey::load_or_create(data_dir).map_err(|error| Error::Network(error.to_string()))?;
+    let chain = ChainId(shared.chain.genesis_hash().0);
+    let mut network = NetworkConfig::new(chain, key);
+    network.listen = config.listen.clone();
+    network.bootstrap = config.bootstrap.clone();
+    network.bootstrap.extend(config.reserved.iter().cloned());
+    network.in_peers = config.in_peers;
+    network.out_peers = config.out_peers;
+    let (handle, events) = acre_network::start(network).map_err(|error| Error::Network(error.to_string()))?;
+    tracing::info!(peer_id = %handle.peer_id(), timekeeper = shared.timekeeper.is_proving(), "network started");
+    let p2p = Arc::new(P2p {
+        handle: handle.clone(),
+        sync: Mutex::new(sync::SyncStatus::default()),
+    });
+    let (hints, hint_receiver) = mpsc::channel(sync::HINT_QUEUE);
+    let tasks = vec![
+        tokio::spawn(run(
+            Arc::clone(shared),
+            handle.clone(),
+            events,
+            hints.clone(),
+            config,
+            newest,
+            shutdown.clone(),
+        )),
+        tokio::spawn(sync::run(
+            Arc::clone(shared),
+            Arc::clone(&p2p),
+            hint_receiver,
+            shutdown,
+        )),
+    ];
+    Ok((p2p, tasks))
+}
+
+/// The event loop.
+async fn run(
+    shared: Arc<Shared>,
+    network: NetworkHandle,
+    mut events: mpsc::Receiver<NetworkEvent>,
+    hints: mpsc::Sender<sync::Hint>,
+    peers: P2pConfig,
+    mut newest: watch::Receiver<acre_consensus::SlotNumber>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut outbound = shared.outbound.subscribe();
+    let permits = Arc::new(Semaphore::new(CONCURRENT_GOSSIP));
+    let mut redial = tokio::time::interval(REDIAL);
+    redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = 0u64;
+    let proving = shared.timekeeper.is_proving();
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => {
+                    let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { return };
+                    let (shared, network, hints) = (Arc::clone(&shared), network.clone(), hints.clone());
+                    tokio::spawn(async move {
+                        on_event(&shared, &network, &hints, event).await;
+                        drop(permit);
+                    });
+                }
+                None => return,
+            },
+            announced = outbound.recv() => match announced {
+                Ok(Outbound::Block(block)) => {
+                    let bytes = messages::encode(&RawBlock::new(&block.0, &block.1));
+                    publish(&network, Topic::Blocks, bytes).await;
+                }
+                Ok(Outbound::Transaction(bytes)) => publish(&network, Topic::Transactions, bytes.to_vec()).await,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "announcements lagged behind");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            changed = newest.changed(), if proving => {
+                if changed.is_err() {
+                    return;
+                }
+                let slots = shared
+                    .timekeeper
+                    .recent(MAX_POT_SLOTS)
+                    .into_iter()
+                    .map(|(slot, seed, checkpoints)| PotSlotProof { slot, seed, checkpoints })
+                    .collect();
+                publish(&network, Topic::Pot, messages::encode(&PotGossip { slots })).await;
+            }
+            _ = redial.tick() => {
+                ticks += 1;
+                redial_peers(&network, &peers, ticks).await;
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Dials the bootstrap and reserved peers again while no peer is connected, and reserved peers that are
+/// not connected every [`RESERVED_REDIAL_TICKS`] ticks.
+async fn redial_peers(network: &NetworkHandle, config: &P2pConfig, ticks: u64) {
+    if config.bootstrap.is_empty() && config.reserved.is_empty() {
+        return;
+    }
+    let connected: Vec<_> = network
+        .peers()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|peer| peer.peer)
+        .collect();
+    if connected.is_empty() {
+        // The first tick comes at once, when start-up already dialled them.
+        if ticks > 1 {
+            for address in config.bootstrap.iter().chain(&config.reserved) {
+                let _ = network.dial(address.clone()).await;
+            }
+        }
+        return;
+    }
+    if ticks.is_multiple_of(RESERVED_REDIAL_TICKS) {
+        for address in &config.reserved {
+            if address.peer_id().is_none_or(|peer| !connected.contains(&peer)) {
+                let _ = network.dial(address.clone()).await;
+            }
+        }
+    }
+}
+
+async fn publish(network: &NetworkHandle, topic: Topic, bytes: Vec<u8>) {
+    if let Err(error) = network.publish(topic, bytes).await {
+        // No peer yet, or the same message again: normal for a node alone.
+        tracing::trace!(%error, "not published");
+    }
+}
+
+async fn on_event(
+    shared: &Arc<Shared>,
+    network: &NetworkHandle,
+    hints: &mpsc::Sender<sync::Hint>,
+    event: NetworkEvent,
+) {
+    match event {
+        NetworkEvent::PeerIdentified { peer, agent } => {
+            tracing::info!(%peer, %agent, "peer connected");
+            count_peers(shared, network).await;
+            let _ = hints.try_send(sync::Hint::Peer(peer));
+        }
+        NetworkEvent::PeerDisconnected { peer } => {
+            tracing::info!(%peer, "peer disconnected");
+            count_peers(shared, network).await;
+        }
+        NetworkEvent::PeerBanned { peer, reason } => {
+            tracing::warn!(%peer, %reason, "peer banned");
+        }
+        NetworkEvent::Request(request) => serve::answer(shared, network, request).await,
+        NetworkEvent::Gossip(message) => {
+            let topic = message.topic;
+            let validity = match topic {
+                Topic::Blocks => on_block(shared, hints, &message).await,
+                Topic::Pot => on_pot(shared, &message).await,
+                Topic::Transactions => on_transaction(shared, &message),
+            };
+            if let Validity::Reject(fault) = validity {
+                tracing::warn!(peer = %message.from, topic = topic.name(), reason = fault.reason(), "gossip refused");
+                shared
+                    .metrics
+                    .gossip_rejected
+                    .get_or_create(&GossipLabel {
+                        topic: topic.name(),
+                        reason: fault.label(),
+                    })
+                    .inc();
+            }
+            let _ = network.validate(message.reference, validity).await;
+        }
+    }
+}
+
+async fn count_peers(shared: &Shared, network: &NetworkHandle) {
+    if let Ok(peers) = network.peers().await {
+        shared.metrics.peers.set(peers.len() as u64);
+    }
+}
+
+/// The fault an import error is the sender's, if it is.
+pub(crate) fn import_fault(error: &ImportError) -> Option<Fault> {
+    match error {
+        ImportError::AlreadyKnown(_)
+        | ImportError::UnknownParent(_)
+        | ImportError::TooOld { .. }
+        | ImportError::ForksArchivedHistory { .. }
+        | ImportError::Equivocation(_)
+        | ImportError::Storage(_) => None,
+        ImportError::Decode(_) | ImportError::TransactionEncoding { .. } => Some(Fault::Undecodable),
+        ImportError::Block(BlockError::Header(HeaderError::ProofOfTime(_))) => Some(Fault::InvalidPot),
+        ImportError::Genesis | ImportError::Block(_) | ImportError::Execution(_) => Some(Fault::InvalidBlock),
+    }
+}
+
+async fn on_block(
+    shared: &Arc<Shared>,
+    hints: &mpsc::Sender<sync::Hint>,
+    message: &GossipMessage,
+) -> Validity {
+    let decoded = messages::decode::<RawBlock>("gossiped block", &message.data, Topic::Blocks.max_size())
+        .and_then(|raw| raw.decode());
+    let (header, body) = match decoded {
+        Ok(block) => block,
+        Err(error) => {
+            tracing::debug!(%error, peer = %message.from, "undecodable block gossip");
+            return Validity::Reject(Fault::Undecodable);
+        }
+    };
+    let parent = header.unsealed.parent_hash;
+    match shared.import(header, body).await {
+        Ok(_) => Validity::Accept,
+        Err(ImportError::UnknownParent(_)) => {
+            let _ = hints.try_send(sync::Hint::Branch(message.from, parent));
+            Validity::Ignore
+        }
+        Err(error) => import_fault(&error).map_or(Validity::Ignore, Validity::Reject),
+    }
+}
+
+async fn on_pot(shared: &Arc<Shared>, message: &GossipMessage) -> Validity {
+    let gossip =
+        match messages::decode::<PotGossip>("proof-of-time gossip", &message.data, PotGossip::MAX_SIZE)
+            .and_then(|gossip| gossip.check_shape().map(|()| gossip))
+        {
+            Ok(gossip) => gossip,
+            Err(_) => return Validity::Reject(Fault::Undecodable),
+        };
+    let slots: Vec<_> = gossip
+        .slots
+        .iter()
+        .map(|proof| (proof.slot, proof.seed, proof.checkpoints))
+        .collect();
+    let timekeeper = Arc::clone(shared);
+    let verdict = tokio::task::spawn_blocking(move || timekeeper.timekeeper.accept(&slots)).await;
+    match verdict {
+        Ok(Ok(Followed::Extended(_) | Followed::Current)) => Validity::Accept,
+        Ok(Ok(Followed::Unusable)) | Err(_) => Validity::Ignore,
+        Ok(Err(invalid)) => {
+            tracing::warn!(peer = %message.from, %invalid, "invalid proof of time");
+            Validity::Reject(Fault::InvalidPot)
+        }
+    }
+}
+
+fn on_transaction(shared: &Shared, message: &GossipMessage) -> Validity {
+    let chain = &shared.chain;
+    let config = chain.spec().runtime_config(chain.genesis_hash());
+    match shared
+        .pool
+        .submit(&message.data, &config, |address| chain.account(address))
+    {
+        Ok(_) => {
+            shared.metrics.txpool_size.set(shared.pool.len() as u64);
+            Validity::Accept
+        }
+        Err(PoolError::Undecodable(_)) => Validity::Reject(Fault::Undecodable),
+        Err(PoolError::BadSignature(_) | PoolError::WrongChain { .. }) => {
+            Validity::Reject(Fault::InvalidTransaction)
+        }
+        // Stale, underpriced, a full pool: the sender may have known better state than ours.
+        Err(error) => {
+            shared.metrics.txpool_rejected(error.reason());
+            Validity::Ignore
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Answers peers' requests from the node's database, within each protocol's limits.
+//!
+//! Decoding is bounded by the protocol's request limit (the network refused anything larger before it
+//! reached us); an undecodable request counts against its sender and gets no answer. Reads run on a
+//! blocking thread.
+
+use std::sync::Arc;
+
+use acre_consensus::blocks::BlockHash;
+use acre_consensus::{BlockNumber, PieceIndex};
+use acre_network::messages::{
+    self, BlockRangeRequest, BlockRangeResponse, BlockStart, MAX_BLOCKS_PER_RANGE, MAX_RANGE_BYTES,
+    MAX_SEGMENT_HEADERS, PieceRequest, PieceResponse, RawBlock, SegmentHeadersRequest,
+    SegmentHeadersResponse,
+};
+use acre_network::{Fault, InboundRequest, NetworkHandle, Protocol};
+use acre_storage::db::tables::Pieces;
+
+use crate::error::Error;
+use crate::service::Shared;
+
+/// Why a request gets no answer.
+enum Refusal {
+    /// The requester's fault.
+    Fault(Fault),
+    /// This node does not serve the protocol (a farmer's cache does), or failed to read.
+    Unserved,
+}
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Self {
+        tracing::warn!(%error, "reading the database for a peer failed");
+        Self::Unserved
+    }
+}
+
+/// Answers one request (or drops it, which fails it at the requester).
+pub(super) async fn answer(shared: &Arc<Shared>, network: &NetworkHandle, request: InboundRequest) {
+    let InboundRequest {
+        peer,
+        protocol,
+        data,
+        responder,
+    } = request;
+    let reader = Arc::clone(shared);
+    let answer = tokio::task::spawn_blocking(move || respond(&reader, protocol, &data)).await;
+    match answer {
+        Ok(Ok(bytes)) => {
+            let _ = network.respond(responder, bytes).await;
+        }
+        Ok(Err(Refusal::Fault(fault))) => {
+            tracing::debug!(%peer, protocol = protocol.name(), reason = fault.reason(), "request refused");
+            let _ = network.report(peer, fault).await;
+        }
+        Ok(Err(Refusal::Unserved)) | Err(_) => {}
+    }
+}
+
+fn respond(shared: &Shared, protocol: Protocol, data: &[u8]) -> Result<Vec<u8>, Refusal> {
+    let undecodable = |_| Refusal::Fault(Fault::Undecodable);
+    match protocol {
+        Protocol::BlockRange => {
+            let request: BlockRangeRequest =
+                messages::decode("block-range request", data, protocol.max_request()).map_err(undecodable)?;
+            Ok(messages::encode(&block_range(shared, &request)?))
+        }
+        Protocol::SegmentHeaders => {
+            let request: SegmentHeadersRequest =
+                messages::decode("segment-headers request", data, protocol.max_request())
+                    .map_err(undecodable)?;
+            let segments = shared.chain.segments();
+            let headers = match request {
+                SegmentHeadersRequest::Indices(indices) => {
+                    if indices.len() > MAX_SEGMENT_HEADERS {
+                        return Err(Refusal::Fault(Fault::ProtocolViolation));
+                    }
+                    indices
+                        .iter()
+                        .filter_map(|index| segments.get(usize::try_from(*index).ok()?).copied())
+                        .collect()
+                }
+                SegmentHeadersRequest::Last(count) => {
+                    let count = usize::try_from(count)
+                        .unwrap_or(usize::MAX)
+                        .min(MAX_SEGMENT_HEADERS);
+                    segments[segments.len().saturating_sub(count)..].to_vec()
+                }
+            };
+            Ok(messages::encode(&SegmentHeadersResponse { headers }))
+        }
+        Protocol::Piece => {
+            let request: PieceRequest =
+                messages::decode("piece request", data, protocol.max_request()).map_err(undecodable)?;
+            let read = shared.chain.db().read().map_err(Error::from)?;
+            let piece = read
+                .get::<Pieces>(&PieceIndex(request.index))
+                .map_err(Error::from)?;
+            Ok(messages::encode(&PieceResponse { piece }))
+        }
+        Protocol::CachedPiece | Protocol::State => Err(Refusal::Unserved),
+    }
+}
+
+/// The blocks a [`BlockRangeRequest`] asks for, up to [`MAX_BLOCKS_PER_RANGE`] and [`MAX_RANGE_BYTES`]
+/// (one block is sent even if larger).
+fn block_range(shared: &Shared, request: &BlockRangeRequest) -> Result<BlockRangeResponse, Refusal> {
+    let (best, _) = shared.chain.best();
+    let max = request.max_blocks.clamp(1, MAX_BLOCKS_PER_RANGE) as usize;
+    let mut blocks: Vec<RawBlock> = Vec::new();
+    let mut bytes = 0;
+    let mut push = |raw: RawBlock| -> bool {
+        if !blocks.is_empty() && bytes + raw.len() > MAX_RANGE_BYTES {
+            return false;
+        }
+        bytes += raw.len();
+        blocks.push(raw);
+        blocks.len() < max
+    };
+    match request.start {
+        BlockStart::Ascending(first) => {
+            let mut number = first.0.max(1);
+            while number <= best.number.0 {
+                let Some(hash) = shared.chain.canonical_hash(BlockNumber(number))? else {
+                    break;
+                };
+                let Some((header, body)) = shared.chain.block(&hash)? else {
+                    break;
+                };
+                if !push(RawBlock::new(&header, &body)) {
+                    break;
+                }
+                number += 1;
+            }
+        }
+        BlockStart::Descending(hash) => {
+            let mut next: BlockHash = hash;
+            while let Some((header, body)) = shared.chain.block(&next)? {
+                if header.unsealed.number.0 == 0 {
+                    break;
+                }
+                next = header.unsealed.parent_hash;
+                if !push(RawBlock::new(&header, &body)) {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(BlockRangeResponse {
+        best_number: best.number,
+        best_hash: best.hash,
+        blocks,
+    })
+}

@@ -1,0 +1,358 @@
+//! Full sync: block ranges from peers, imported through the ordinary import pipeline.
+//!
+//! One task runs it, so at most one range is in flight and imports happen in order. It is woken by
+//! hints (a peer connected; a gossiped block whose parent is unknown) and polls a peer every
+//! [`POLL`] in case gossip was missed. Each round asks a peer for its best-chain blocks after our best
+//! block; a first block whose parent we lack means the peer's chain forked from ours, and the branch is
+//! fetched newest first ([`BlockStart::Descending`]) until it meets a block we have, then imported
+//! oldest first. Fork choice then decides as for any other block.
+//!
+//! A peer that answers with something undecodable, out of order, or with an invalid block is faulted
+//! and sync moves on to the next peer.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use acre_consensus::BlockNumber;
+use acre_consensus::blocks::{BlockHash, Body, Header};
+use acre_network::messages::{
+    self, BlockRangeRequest, BlockRangeResponse, BlockStart, MAX_BLOCKS_PER_RANGE, RawBlock,
+};
+use acre_network::{Fault, PeerId, Protocol};
+use acre_rpc_api::SyncInfo;
+use tokio::sync::{mpsc, watch};
+
+use super::{P2p, import_fault};
+use crate::error::ImportError;
+use crate::service::Shared;
+
+/// Hints waiting for the sync task; more are dropped (the next poll catches up).
+pub const HINT_QUEUE: usize = 64;
+
+/// How often sync asks a peer for news even without a hint.
+const POLL: Duration = Duration::from_secs(5);
+
+/// Rounds of descending requests spent looking for where a peer's branch meets ours.
+const MAX_BRANCH_ROUNDS: usize = 4;
+
+/// Peers sync remembers (to poll in turn).
+const MAX_PEERS: usize = 64;
+
+/// Why sync should look at a peer.
+#[derive(Debug, Clone, Copy)]
+pub enum Hint {
+    /// A peer connected.
+    Peer(PeerId),
+    /// A peer gossiped a block whose parent (this hash) we lack.
+    Branch(PeerId, BlockHash),
+}
+
+/// Where sync stands, for `node_network`, `acre chain` and logs.
+#[derive(Debug, Default)]
+pub struct SyncStatus {
+    /// The best block number peers reported.
+    pub target: u64,
+    /// When the current run of catching up started, and the best number then (none when caught up).
+    run: Option<(Instant, u64)>,
+}
+
+impl SyncStatus {
+    /// The report: state, target, speed and time left.
+    pub fn report(&self, shared: &Shared) -> SyncInfo {
+        let best = shared.chain.best().0.number.0;
+        let target = self.target.max(best);
+        let (speed, eta) = match self.run {
+            Some((started, from)) => {
+                let elapsed = started.elapsed().as_secs_f64();
+                let speed = if elapsed > 0.0 {
+                    best.saturating_sub(from) as f64 / elapsed
+                } else {
+                    0.0
+                };
+                let eta = (speed > 0.0).then(|| (target.saturating_sub(best) as f64 / speed).ceil() as u64);
+                (speed, eta)
+            }
+            None => (0.0, None),
+        };
+        SyncInfo {
+            state: if self.run.is_some() { "syncing" } else { "idle" }.into(),
+            best,
+            target,
+            blocks_per_second: speed,
+            eta_seconds: eta,
+        }
+    }
+}
+
+/// The sync task.
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    p2p: Arc<P2p>,
+    mut hints: mpsc::Receiver<Hint>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut peers: VecDeque<PeerId> = VecDeque::new();
+    let mut poll = tokio::time::interval(POLL);
+    let sync = Sync { shared, p2p };
+    loop {
+        tokio::select! {
+            hint = hints.recv() => match hint {
+                Some(Hint::Peer(peer)) => {
+                    if !peers.contains(&peer) {
+                        if peers.len() >= MAX_PEERS {
+                            peers.pop_front();
+                        }
+                        peers.push_back(peer);
+                    }
+                    sync.catch_up_with(peer).await;
+                }
+                Some(Hint::Branch(peer, hash)) => {
+                    if sync.branch(peer, hash).await {
+                        sync.catch_up_with(peer).await;
+                    }
+                }
+                None => return,
+            },
+            _ = poll.tick() => {
+                let connected: Vec<PeerId> = sync
+                    .p2p
+                    .handle
+                    .peers()
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|info| info.peer)
+                    .collect();
+                peers.retain(|peer| connected.contains(peer));
+                for peer in connected {
+                    if !peers.contains(&peer) && peers.len() < MAX_PEERS {
+                        peers.push_back(peer);
+                    }
+                }
+                if let Some(peer) = peers.pop_front() {
+                    peers.push_back(peer);
+                    sync.catch_up_with(peer).await;
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+struct Sync {
+    shared: Arc<Shared>,
+    p2p: Arc<P2p>,
+}
+
+impl Sync {
+    fn status(&self) -> std::sync::MutexGuard<'_, SyncStatus> {
+        self.p2p.sync.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn ask(&self, peer: PeerId, start: BlockStart) -> Option<BlockRangeResponse> {
+        let request = messages::encode(&BlockRangeRequest {
+            start,
+            max_blocks: MAX_BLOCKS_PER_RANGE,
+        });
+        let bytes = match self.p2p.handle.request(peer, Protocol::BlockRange, request).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "block-range request failed");
+                return None;
+            }
+        };
+        match messages::decode::<BlockRangeResponse>(
+            "block-range response",
+            &bytes,
+            Protocol::BlockRange.max_response(),
+        ) {
+            Ok(response) if response.blocks.len() <= MAX_BLOCKS_PER_RANGE as usize => {
+                self.target(response.best_number);
+                Some(response)
+            }
+            Ok(_) => {
+                self.fault(peer, Fault::ProtocolViolation).await;
+                None
+            }
+            Err(error) => {
+                tracing::debug!(%peer, %error, "undecodable block range");
+                self.fault(peer, Fault::Undecodable).await;
+                None
+            }
+        }
+    }
+
+    fn target(&self, number: BlockNumber) {
+        let best = self.shared.chain.best().0.number.0;
+        let mut status = self.status();
+        status.target = number.0.max(best);
+        if status.target > best.saturating_add(1) && status.run.is_none() {
+            status.run = Some((Instant::now(), best));
+            tracing::info!(best, target = status.target, "syncing");
+        }
+        self.shared.metrics.sync_target.set(status.target);
+    }
+
+    fn caught_up(&self) {
+        let report = {
+            let mut status = self.status();
+            let was = status.run.take();
+            was.map(|(started, from)| (started.elapsed(), from))
+        };
+        if let Some((elapsed, from)) = report {
+            let best = self.shared.chain.best().0.number.0;
+            tracing::info!(
+                best,
+                blocks = best.saturating_sub(from),
+                seconds = elapsed.as_secs_f64(),
+                "sync caught up"
+            );
+        }
+    }
+
+    async fn fault(&self, peer: PeerId, fault: Fault) {
+        tracing::warn!(%peer, reason = fault.reason(), "sync: peer faulted");
+        let _ = self.p2p.handle.report(peer, fault).await;
+    }
+
+    fn decode(raw: &RawBlock) -> Option<(Header, Body)> {
+        raw.decode().ok()
+    }
+
+    /// Imports blocks in order; returns how it ended.
+    async fn import(&self, peer: PeerId, blocks: Vec<(Header, Body)>) -> Imported {
+        for (header, body) in blocks {
+            let number = header.unsealed.number;
+            match self.shared.import(header, body).await {
+                Ok(_) => {
+                    self.shared.metrics.blocks_synced.inc();
+                }
+                Err(ImportError::AlreadyKnown(_)) => {}
+                Err(ImportError::UnknownParent(parent)) => return Imported::UnknownParent(parent),
+                Err(error) => {
+                    if let Some(fault) = import_fault(&error) {
+                        self.fault(peer, fault).await;
+                    } else if matches!(
+                        error,
+                        ImportError::TooOld { .. } | ImportError::ForksArchivedHistory { .. }
+                    ) {
+                        tracing::warn!(
+                            %peer, %number, %error,
+                            "the peer's chain forks from ours below what this node can reorganise: one of \
+                             us is on a fork below archived history (resync this node if it is the one)"
+                        );
+                    }
+                    return Imported::Stopped;
+                }
+            }
+        }
+        Imported::All
+    }
+
+    /// Pulls the peer's best chain after our best block until caught up with it.
+    async fn catch_up_with(&self, peer: PeerId) {
+        let mut forks = 0;
+        loop {
+            let best = self.shared.chain.best().0;
+            let Some(response) = self
+                .ask(peer, BlockStart::Ascending(BlockNumber(best.number.0 + 1)))
+                .await
+            else {
+                break;
+            };
+            if response.blocks.is_empty() {
+                // Nothing above our best: a heavier branch of the same height would be a fork.
+                if response.best_hash != best.hash
+                    && response.best_number.0 + self.shared.chain.params().confirmation_depth > best.number.0
+                    && !self.shared.chain.has_block(&response.best_hash)
+                    && forks == 0
+                {
+                    forks += 1;
+                    if self.branch(peer, response.best_hash).await {
+                        continue;
+                    }
+                }
+                break;
+            }
+            let Some(blocks) = response
+                .blocks
+                .iter()
+                .map(Self::decode)
+                .collect::<Option<Vec<_>>>()
+            else {
+                self.fault(peer, Fault::Undecodable).await;
+                break;
+            };
+            match self.import(peer, blocks).await {
+                Imported::All => {}
+                Imported::UnknownParent(parent) if forks < 2 => {
+                    forks += 1;
+                    if !self.branch(peer, parent).await {
+                        break;
+                    }
+                }
+                Imported::UnknownParent(_) | Imported::Stopped => break,
+            }
+            if self.shared.chain.best().0.number >= response.best_number {
+                break;
+            }
+        }
+        self.caught_up();
+    }
+
+    /// Fetches the peer's branch ending at `hash` down to a block we have, and imports it. Returns
+    /// whether the branch joined ours.
+    async fn branch(&self, peer: PeerId, hash: BlockHash) -> bool {
+        let mut next = hash;
+        let mut branch: Vec<(Header, Body)> = Vec::new();
+        for _ in 0..MAX_BRANCH_ROUNDS {
+            if self.shared.chain.has_block(&next) {
+                break;
+            }
+            let Some(response) = self.ask(peer, BlockStart::Descending(next)).await else {
+                return false;
+            };
+            if response.blocks.is_empty() {
+                return false;
+            }
+            for raw in &response.blocks {
+                let Some((header, body)) = Self::decode(raw) else {
+                    self.fault(peer, Fault::Undecodable).await;
+                    return false;
+                };
+                if header.hash() != next {
+                    // Not the chain asked for, newest first.
+                    self.fault(peer, Fault::ProtocolViolation).await;
+                    return false;
+                }
+                next = header.unsealed.parent_hash;
+                branch.push((header, body));
+                if self.shared.chain.has_block(&next) {
+                    break;
+                }
+            }
+        }
+        if !self.shared.chain.has_block(&next) {
+            tracing::warn!(
+                %peer,
+                blocks = branch.len(),
+                "the peer's branch does not meet this node's chain within the blocks fetched: one of us \
+                 is on a fork below archived history (resync this node if it is the one)"
+            );
+            return false;
+        }
+        branch.reverse();
+        matches!(self.import(peer, branch).await, Imported::All)
+    }
+}
+
+/// How importing a batch ended.
+enum Imported {
+    /// Every block was imported or already known.
+    All,
+    /// A block's parent is unknown.
+    UnknownParent(BlockHash),
+    /// A block was refused.
+    Stopped,
+}

@@ -1,0 +1,264 @@
+//! A local network of real `acre-node` and `acre-farmer` binaries on loopback, for multi-node tests.
+//!
+//! Every node gets its own data directory and free ports (public RPC, farmer RPC, metrics, peer to
+//! peer); the first node is the timekeeper unless told otherwise, and later nodes bootstrap to it.
+//! Farmers attach to a node's farmer RPC. Every process is killed when the cluster is dropped, and each
+//! one's log goes to a file in the cluster's directory (printed by [`Cluster::dump_logs`] when a test
+//! fails).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use acre_rpc_api::{ChainApiClient, ChainHead, NetworkInfo, NodeApiClient};
+use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+
+use crate::{KillOnDrop, free_port};
+
+/// A binary built next to this test (`cargo test --workspace` builds every binary of the workspace).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace` (it builds acre-node and acre-farmer too)",
+        path.display()
+    );
+    path
+}
+
+/// A running node of the cluster.
+#[derive(Debug)]
+pub struct ClusterNode {
+    /// Its name (and its directory's).
+    pub name: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// Its public RPC port.
+    pub rpc_port: u16,
+    /// Its farmer RPC port.
+    pub farmer_rpc_port: u16,
+    /// Its metrics port.
+    pub metrics_port: u16,
+    /// Its peer-to-peer port.
+    pub p2p_port: u16,
+    /// Its log file.
+    pub log: PathBuf,
+    process: Option<KillOnDrop>,
+}
+
+impl ClusterNode {
+    /// Its peer-to-peer address (without a peer id: dialled as it is).
+    pub fn p2p_address(&self) -> String {
+        format!("/ip4/127.0.0.1/tcp/{}", self.p2p_port)
+    }
+
+    /// A client of its public RPC.
+    pub async fn client(&self) -> WsClient {
+        let url = format!("ws://127.0.0.1:{}", self.rpc_port);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match WsClientBuilder::default().build(&url).await {
+                Ok(client) => return client,
+                Err(error) if Instant::now() > deadline => {
+                    panic!("node {} never served RPC on {url}: {error}", self.name)
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Its chain head.
+    pub async fn head(&self) -> ChainHead {
+        self.client().await.head().await.expect("chain_head")
+    }
+
+    /// Its network and sync state.
+    pub async fn network(&self) -> NetworkInfo {
+        self.client().await.network().await.expect("node_network")
+    }
+
+    /// Kills the process at once (`kill -9`).
+    pub fn kill(&mut self) {
+        self.process = None;
+    }
+
+    /// Whether the process is running.
+    pub fn is_running(&mut self) -> bool {
+        self.process
+            .as_mut()
+            .is_some_and(|process| matches!(process.try_wait(), Ok(None)))
+    }
+}
+
+/// How a node of the cluster runs.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    /// Run the proof-of-time chain.
+    pub timekeeper: bool,
+    /// Addresses to bootstrap to.
+    pub bootstrap: Vec<String>,
+    /// Extra command-line arguments.
+    pub extra: Vec<String>,
+}
+
+/// A local network of nodes and farmers.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    spec: PathBuf,
+    /// The nodes, in start order.
+    pub nodes: Vec<ClusterNode>,
+    farmers: Vec<(PathBuf, KillOnDrop)>,
+}
+
+impl Cluster {
+    /// A cluster on the chain spec `spec` (JSON, as `acre-node --print-spec` prints it).
+    pub fn new(spec: &serde_json::Value) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("spec.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(spec).expect("json")).expect("writes the spec");
+        Self {
+            dir,
+            spec: path,
+            nodes: Vec::new(),
+            farmers: Vec::new(),
+        }
+    }
+
+    /// The dev chain spec with `edit` applied to its JSON (say, fewer proof-of-time iterations).
+    pub fn dev_spec(edit: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+        let output = Command::new(binary("acre-node"))
+            .args(["--print-spec"])
+            .output()
+            .expect("acre-node --print-spec");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut spec: serde_json::Value = serde_json::from_slice(&output.stdout).expect("spec JSON");
+        edit(&mut spec);
+        spec
+    }
+
+    /// The cluster's directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts a node; returns its index.
+    pub fn start_node(&mut self, name: &str, options: &NodeOptions) -> usize {
+        let data_dir = self.dir.path().join(name);
+        let node = ClusterNode {
+            name: name.to_owned(),
+            data_dir,
+            rpc_port: free_port(),
+            farmer_rpc_port: free_port(),
+            metrics_port: free_port(),
+            p2p_port: free_port(),
+            log: self.dir.path().join(format!("{name}.log")),
+            process: None,
+        };
+        self.nodes.push(node);
+        let index = self.nodes.len() - 1;
+        self.restart_node(index, options);
+        index
+    }
+
+    /// Starts node `index` again (same directory, ports and peer key).
+    pub fn restart_node(&mut self, index: usize, options: &NodeOptions) {
+        let spec = self.spec.clone();
+        let node = &mut self.nodes[index];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .expect("log file");
+        let mut command = Command::new(binary("acre-node"));
+        command
+            .arg("--chain")
+            .arg(&spec)
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .args(["--rpc-port", &node.rpc_port.to_string()])
+            .args(["--farmer-rpc-port", &node.farmer_rpc_port.to_string()])
+            .args(["--metrics-port", &node.metrics_port.to_string()])
+            .args(["--listen", &node.p2p_address()]);
+        if options.timekeeper {
+            command.arg("--timekeeper");
+        }
+        for address in &options.bootstrap {
+            command.args(["--bootstrap", address]);
+        }
+        command.args(&options.extra);
+        let process = command
+            .env(
+                "RUST_LOG",
+                std::env::var("ACRE_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("acre-node starts");
+        node.process = Some(KillOnDrop(process));
+    }
+
+    /// Starts a farmer on node `node` with a plot of `size` (e.g. `2M`), rewards to `reward` (hex).
+    pub fn start_farmer(&mut self, node: usize, size: &str, reward: &str) {
+        let index = self.farmers.len();
+        let farm = self.dir.path().join(format!("farmer{index}"));
+        let log_path = self.dir.path().join(format!("farmer{index}.log"));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let process = Command::new(binary("acre-farmer"))
+            .args([
+                "farm",
+                "--node",
+                &format!("ws://127.0.0.1:{}", self.nodes[node].farmer_rpc_port),
+                "--reward-address",
+                reward,
+                "--no-metrics",
+            ])
+            .arg(format!("path={},size={size}", farm.display()))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("acre-farmer starts");
+        self.farmers.push((log_path, KillOnDrop(process)));
+    }
+
+    /// Prints the tail of every log (for a failing test).
+    pub fn dump_logs(&self) {
+        let logs = self
+            .nodes
+            .iter()
+            .map(|node| node.log.clone())
+            .chain(self.farmers.iter().map(|(log, _)| log.clone()));
+        for log in logs {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<_> = text.lines().collect();
+            eprintln!("==== {} (last 40 lines)", log.display());
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
+
+    /// Waits until `check` holds, polling; dumps the logs and panics with `what` after `timeout`.
+    pub async fn wait_for<F, Fut>(&self, what: &str, timeout: Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + timeout;
+        while !check().await {
+            if Instant::now() > deadline {
+                self.dump_logs();
+                panic!("timed out after {timeout:?} waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

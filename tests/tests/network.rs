@@ -1,0 +1,137 @@
+//! Many machines on loopback: real `acre-node` and `acre-farmer` binaries joined by the P2P network.
+
+use std::time::Duration;
+
+use acre_rpc_api::ChainApiClient;
+use acre_tests::cluster::{Cluster, ClusterNode, NodeOptions};
+
+const REWARD_A: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const REWARD_B: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+/// The dev chain with quicker slots, as the node's own tests use.
+fn spec() -> serde_json::Value {
+    Cluster::dev_spec(|spec| {
+        spec["name"] = "network-test".into();
+        spec["params"]["pot_iterations"] = 12_000_000.into();
+    })
+}
+
+/// Whether `node`'s best chain holds block `hash` at `number`.
+async fn has_canonical(node: &ClusterNode, number: u64, hash: &str) -> bool {
+    match node.client().await.block_by_number(number).await {
+        Ok(Some(block)) => block.hash.to_string() == hash,
+        _ => false,
+    }
+}
+
+/// Takes the timekeeper's best block and waits until every node's best chain holds it; returns how
+/// many slots that took (by the timekeeper's clock).
+async fn slots_to_agree(cluster: &Cluster) -> u64 {
+    let timekeeper = &cluster.nodes[0];
+    let head = timekeeper.head().await;
+    let hash = head.best_hash.to_string();
+    loop {
+        let mut all = true;
+        for node in &cluster.nodes {
+            if !has_canonical(node, head.best_number, &hash).await {
+                all = false;
+                break;
+            }
+        }
+        let now = timekeeper.head().await.current_slot;
+        if all {
+            return now.saturating_sub(head.current_slot);
+        }
+        if now > head.current_slot + 30 {
+            cluster.dump_logs();
+            panic!(
+                "block #{} {hash} did not reach every node within 30 slots",
+                head.best_number
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn metric(node: &ClusterNode, name: &str) -> f64 {
+    let body = acre_tests::http_get(node.metrics_port, "/metrics");
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from the metrics"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_nodes_and_two_farmers_author_one_chain_and_a_late_node_full_syncs() {
+    let mut cluster = Cluster::new(&spec());
+    cluster.start_node(
+        "node0",
+        &NodeOptions {
+            timekeeper: true,
+            ..NodeOptions::default()
+        },
+    );
+    let followers = NodeOptions {
+        bootstrap: vec![cluster.nodes[0].p2p_address()],
+        ..NodeOptions::default()
+    };
+    let one = cluster.start_node("node1", &followers);
+    let two = cluster.start_node("node2", &followers);
+    // Both farmers farm through followers: their slots come from gossiped, verified proof of time.
+    cluster.start_farmer(one, "1M", REWARD_A);
+    cluster.start_farmer(two, "1M", REWARD_B);
+
+    let timekeeper = &cluster.nodes[0];
+    cluster
+        .wait_for(
+            "30 blocks on the timekeeper",
+            Duration::from_secs(240),
+            || async { timekeeper.head().await.best_number >= 30 },
+        )
+        .await;
+
+    // A node started late, bootstrapped to a follower, catches up by full sync.
+    let target = cluster.nodes[0].head().await.best_number;
+    let late = cluster.start_node(
+        "node3",
+        &NodeOptions {
+            bootstrap: vec![cluster.nodes[one].p2p_address()],
+            ..NodeOptions::default()
+        },
+    );
+    let node3 = &cluster.nodes[late];
+    cluster
+        .wait_for("the late node to sync", Duration::from_secs(120), || async {
+            node3.head().await.best_number >= target
+        })
+        .await;
+    assert!(
+        metric(node3, "acre_blocks_synced_total") >= (target / 2) as f64,
+        "the late node's blocks came by sync"
+    );
+    let network = node3.network().await;
+    assert!(!network.peers.is_empty(), "{network:?}");
+    assert!(!network.timekeeper);
+
+    // Every node agrees on the best block within 3 slots, for several blocks in a row.
+    let mut slots = Vec::new();
+    for _ in 0..5 {
+        slots.push(slots_to_agree(&cluster).await);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    eprintln!("slots for all four nodes to hold the timekeeper's best block: {slots:?}");
+    if slots.iter().any(|&taken| taken > 3) {
+        cluster.dump_logs();
+        panic!("a block took more than 3 slots to reach every node: {slots:?}");
+    }
+
+    // Both farmers' nodes authored: rewards went to both addresses.
+    for reward in [REWARD_A, REWARD_B] {
+        let account = cluster.nodes[0]
+            .client()
+            .await
+            .account(reward.parse().expect("address"))
+            .await
+            .expect("account");
+        assert!(account.balance.0 > 0, "no reward for {reward}");
+    }
+}
