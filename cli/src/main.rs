@@ -9,6 +9,7 @@
 mod archive;
 mod client;
 mod dev;
+mod devnet;
 mod keys;
 mod sim;
 mod sim_plot;
@@ -96,6 +97,9 @@ enum Command {
     Client(client::Command),
     /// Run a development chain: a node and a farmer with a small plot, printing blocks as they come.
     Dev(dev::DevArgs),
+    /// Run a local network on loopback: several nodes (the first one the timekeeper, the others
+    /// bootstrapped to it) and farmers spread over them, with a live table per node; Ctrl-C stops all.
+    Devnet(devnet::DevnetArgs),
     /// Simulate many farmers deterministically over the real protocol code and report chain growth, forks,
     /// rewards against space, finality and equivocations.
     Sim(sim::SimArgs),
@@ -117,6 +121,15 @@ fn run_dev(args: dev::DevArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?
         .block_on(dev::run(args))
+}
+
+/// Runs `acre devnet` (it only polls its processes' RPC).
+fn run_devnet(args: devnet::DevnetArgs) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(devnet::run(args))
 }
 
 fn main() -> ExitCode {
@@ -142,6 +155,7 @@ fn main() -> ExitCode {
         Command::Key(KeyCommand::Inspect { file }) => keys::inspect(&file),
         Command::Client(command) => run_client(command),
         Command::Dev(args) => run_dev(args),
+        Command::Devnet(args) => run_devnet(args),
         Command::Sim(args) => sim::run(args),
     };
     match result {

@@ -221,7 +221,7 @@ mod tests {
         let bytes = encode(&request);
         assert!(matches!(
             decode::<BlockRangeRequest>("request", &bytes, bytes.len() - 1),
-            Err(Error::Decode(message)) if message.contains("long")
+            Err(Error::Decode(message)) if message.contains("exceeds the maximum")
         ));
         let mut trailing = bytes.clone();
         trailing.push(0);

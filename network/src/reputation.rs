@@ -51,14 +51,17 @@ impl Fault {
             Self::Timeout => 5,
             Self::Undecodable | Self::Oversized | Self::ProtocolViolation => 25,
             Self::InvalidTransaction => 10,
-            Self::InvalidBlock => 50,
-            Self::InvalidPiece | Self::InvalidPot | Self::WrongGenesis => 1000,
+            Self::InvalidBlock | Self::InvalidPiece | Self::InvalidPot | Self::WrongGenesis => 1000,
         }
     }
 
-    /// Whether the fault bans at once: proofs that cannot be wrong by accident, and another chain.
+    /// Whether the fault bans at once: blocks and proofs that cannot be wrong by accident (an honest peer
+    /// forwards only what it verified), and another chain.
     pub fn is_fatal(self) -> bool {
-        matches!(self, Self::InvalidPiece | Self::InvalidPot | Self::WrongGenesis)
+        matches!(
+            self,
+            Self::InvalidBlock | Self::InvalidPiece | Self::InvalidPot | Self::WrongGenesis
+        )
     }
 
     /// Every fault, in a fixed order.
@@ -252,14 +255,22 @@ mod tests {
         let mut reputation = Reputation::default();
         let now = Instant::now();
         assert_eq!(
-            reputation.report(&7, Fault::InvalidBlock, now),
+            reputation.report(&7, Fault::Undecodable, now),
+            Verdict::Kept { score: -25 }
+        );
+        assert_eq!(
+            reputation.report(&7, Fault::Undecodable, now),
             Verdict::Kept { score: -50 }
         );
         // 30 s later, 30 points are back.
         let later = now + Duration::from_secs(30);
         assert_eq!(reputation.score(&7, later), -20);
         assert_eq!(
-            reputation.report(&7, Fault::InvalidBlock, later),
+            reputation.report(&7, Fault::ProtocolViolation, later),
+            Verdict::Kept { score: -45 }
+        );
+        assert_eq!(
+            reputation.report(&7, Fault::Undecodable, later),
             Verdict::Kept { score: -70 }
         );
         assert!(matches!(

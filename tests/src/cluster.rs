@@ -239,8 +239,21 @@ impl Cluster {
         for log in logs {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let lines: Vec<_> = text.lines().collect();
-            eprintln!("==== {} (last 40 lines)", log.display());
-            for line in &lines[lines.len().saturating_sub(40)..] {
+            // Warnings and errors say what went wrong; the last lines say where it stood.
+            let notable: Vec<_> = lines
+                .iter()
+                .filter(|line| line.contains("WARN") || line.contains("ERROR"))
+                .collect();
+            eprintln!(
+                "==== {}: {} warnings and errors (last 30)",
+                log.display(),
+                notable.len()
+            );
+            for line in &notable[notable.len().saturating_sub(30)..] {
+                eprintln!("{line}");
+            }
+            eprintln!("==== {}: last 15 lines", log.display());
+            for line in &lines[lines.len().saturating_sub(15)..] {
                 eprintln!("{line}");
             }
         }

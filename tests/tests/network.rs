@@ -61,7 +61,7 @@ fn metric(node: &ClusterNode, name: &str) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_nodes_and_two_farmers_author_one_chain_and_a_late_node_full_syncs() {
+async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_a_killed_one_rejoins() {
     let mut cluster = Cluster::new(&spec());
     cluster.start_node(
         "node0",
@@ -123,6 +123,33 @@ async fn four_nodes_and_two_farmers_author_one_chain_and_a_late_node_full_syncs(
         cluster.dump_logs();
         panic!("a block took more than 3 slots to reach every node: {slots:?}");
     }
+
+    // A node killed with -9 and started again keeps its peer id, rejoins and catches up; its farmer
+    // reconnects and keeps farming.
+    let peer_id = cluster.nodes[one].network().await.peer_id;
+    cluster.nodes[one].kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = cluster.nodes[0].head().await.best_number;
+    cluster.restart_node(one, &followers);
+    let restarted = &cluster.nodes[one];
+    assert_eq!(
+        restarted.network().await.peer_id,
+        peer_id,
+        "the peer id survives a restart"
+    );
+    cluster
+        .wait_for(
+            "the restarted node to catch up",
+            Duration::from_secs(90),
+            || async { restarted.head().await.best_number > before },
+        )
+        .await;
+    let listed = cluster.nodes[0].network().await.peers;
+    assert!(
+        listed.iter().any(|peer| Some(&peer.peer_id) == peer_id.as_ref()),
+        "the timekeeper lists the restarted node again: {listed:?}"
+    );
+    assert!(slots_to_agree(&cluster).await <= 3);
 
     // Both farmers' nodes authored: rewards went to both addresses.
     for reward in [REWARD_A, REWARD_B] {
