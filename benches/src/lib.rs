@@ -3,6 +3,8 @@
 //! Benchmarks are named `area/operation/param=value`. Single-threaded figures run inside a one-thread
 //! rayon pool so the same code paths are measured with and without parallelism.
 
+pub mod authoring;
+
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
