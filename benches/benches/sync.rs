@@ -53,6 +53,7 @@ fn config(spec: &ChainSpec, dir: &Path, bootstrap: Vec<acre_network::Address>) -
             reserved: Vec::new(),
             in_peers: 8,
             out_peers: 8,
+            keep_piece_segments: None,
         }),
     }
 }

@@ -118,6 +118,7 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
             reserved: Vec::new(),
             in_peers: 32,
             out_peers: 16,
+            keep_piece_segments: None,
         }),
     })
     .await

@@ -422,6 +422,19 @@ fn chain_and_block_queries_print_the_node_view() {
         "{human}"
     );
     assert!(human.contains("archived        none yet"), "{human}");
+    // The node's place on the network: alone, proving time itself.
+    assert!(
+        human.contains("proof of time   timekeeper (proves it)"),
+        "{human}"
+    );
+    assert!(human.contains("peers           0\n"), "{human}");
+    assert!(
+        human.contains("sync            idle (best #1, peers' best #1)"),
+        "{human}"
+    );
+    assert!(human.contains("listening       /ip4/127.0.0.1/tcp/"), "{human}");
+    assert_eq!(head["network"]["timekeeper"], true, "{json}");
+    assert_eq!(head["network"]["sync"]["state"], "idle", "{json}");
     assert!(
         human.contains("space pledged   1.50 GiB (1610612736 bytes)"),
         "{human}"

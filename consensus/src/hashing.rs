@@ -114,10 +114,14 @@ pub enum HashContext {
     AccountKey,
     /// A vote's hash: `H(vote)`, what the vote's signature signs.
     Vote,
+    /// A piece's DSN key: `H(piece_key_ctx, piece index LE u64)`.
+    PieceKey,
+    /// A peer's DSN key: `H(dsn_peer_ctx, peer id bytes)`, XORed with piece keys for distance.
+    DsnPeerKey,
 }
 
 impl HashContext {
-    const ALL: [Self; 19] = [
+    const ALL: [Self; 21] = [
         Self::MerkleNode,
         Self::MerkleLeaf,
         Self::Record,
@@ -137,6 +141,8 @@ impl HashContext {
         Self::Body,
         Self::AccountKey,
         Self::Vote,
+        Self::PieceKey,
+        Self::DsnPeerKey,
     ];
 
     /// The `derive_key` context string: globally unique, hard-coded, never reused for another purpose.
@@ -161,6 +167,8 @@ impl HashContext {
             Self::Body => "acre 2026-11-25 block body v1",
             Self::AccountKey => "acre 2026-11-25 account key v1",
             Self::Vote => "acre 2026-11-30 vote v1",
+            Self::PieceKey => "acre 2026-11-30 piece key v1",
+            Self::DsnPeerKey => "acre 2026-11-30 dsn peer key v1",
         }
     }
 

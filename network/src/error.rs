@@ -35,6 +35,14 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A piece could not be retrieved (or rebuilt) and verified.
+    #[error("piece {index}: {reason}")]
+    Piece {
+        /// The piece's index.
+        index: u64,
+        /// Why.
+        reason: String,
+    },
     /// A peer's message does not decode (or is over its size limit).
     #[error("undecodable message: {0}")]
     Decode(String),

@@ -262,6 +262,20 @@ impl Chain {
         Ok(Some((Header::decode(&header)?, Body::decode(&body)?)))
     }
 
+    /// Deletes the pieces of every segment but the newest `keep` (at least one is kept); returns the
+    /// first piece index still stored.
+    pub fn prune_pieces(&self, keep: u64) -> Result<u64, Error> {
+        let segments = self.segments().len() as u64;
+        let first_kept = segments.saturating_sub(keep.max(1));
+        let below = acre_consensus::PieceIndex(first_kept * u64::from(self.params.pieces_per_segment()));
+        if first_kept > 0 {
+            let tx = self.db.write()?;
+            tx.delete_below::<acre_storage::db::tables::Pieces>(&below)?;
+            tx.commit()?;
+        }
+        Ok(below.0)
+    }
+
     /// Whether a block is stored (a metadata lookup; a failed read counts as unknown).
     pub fn has_block(&self, hash: &BlockHash) -> bool {
         matches!(ChainIndex::open_existing(&self.db).meta(hash), Ok(Some(_)))

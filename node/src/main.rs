@@ -52,6 +52,11 @@ struct Cli {
     /// Most outbound peer connections.
     #[arg(long, default_value_t = 16)]
     out_peers: u32,
+    /// Keep the pieces of only the newest N archived segments; farmers' requests for older pieces are
+    /// served from the DSN (peers' stores, or rebuilt from half of their segment). All are kept by
+    /// default.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    keep_piece_segments: Option<u64>,
     /// Run without the peer-to-peer network (a chain of one node).
     #[arg(long)]
     no_network: bool,
@@ -154,6 +159,7 @@ async fn run(cli: Cli) -> Result<()> {
             reserved: cli.reserved_peer,
             in_peers: cli.in_peers,
             out_peers: cli.out_peers,
+            keep_piece_segments: cli.keep_piece_segments,
         }),
     };
     let node = Node::start(config)

@@ -1,9 +1,8 @@
 //! Prometheus metrics, served as text on `GET /metrics`, and the node's health on `GET /health`.
 //!
 //! `/health` answers 200 only while the node is synced and importing: its proof-of-time chain advanced
-//! within [`HEALTHY_SLOT_AGE`] and its best block within [`HEALTHY_IMPORT_AGE`]; otherwise 503 with the
-//! reason. (Until the P2P network lands a node is never behind peers, so "synced" is its own clock
-//! running.)
+//! within [`HEALTHY_SLOT_AGE`], its best block within [`HEALTHY_IMPORT_AGE`], and it is at most
+//! [`HEALTHY_SYNC_LAG`] blocks behind the best its peers report; otherwise 503 with the reason.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +41,13 @@ pub const GOSSIP_FAULTS: [(&str, &str); 7] = [
     ("transactions", "undecodable"),
     ("transactions", "invalid_transaction"),
 ];
+
+/// Where a piece came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct SourceLabel {
+    /// `local`, `peer`, `reconstructed` or `failed`.
+    pub source: &'static str,
+}
 
 /// The labels of a refused gossip message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -92,6 +98,8 @@ pub struct Metrics {
     pub blocks_synced: Counter,
     /// Gossip messages refused, by topic and fault.
     pub gossip_rejected: Family<GossipLabel, Counter>,
+    /// Pieces served from the DSN (ones the node does not keep), by where they came from.
+    pub dsn_pieces: Family<SourceLabel, Counter>,
     /// Unix time (ms) the best block last changed; 0 before the first change since start.
     best_changed_ms: AtomicU64,
     /// Unix time (ms) a new slot was last reached; 0 before the first.
@@ -103,6 +111,10 @@ pub const HEALTHY_SLOT_AGE: Duration = Duration::from_secs(10);
 /// How long the best block may stand still before the node reports itself unhealthy (twenty times
 /// mainnet's six-second block time: a real chain goes that long without a block with probability e^-20).
 pub const HEALTHY_IMPORT_AGE: Duration = Duration::from_secs(120);
+
+/// How many blocks the node may be behind the best its peers report and still be healthy (blocks in
+/// flight on the gossip network).
+pub const HEALTHY_SYNC_LAG: u64 = 5;
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
@@ -178,6 +190,11 @@ impl Metrics {
             metrics.blocks_synced.clone(),
         );
         registry.register(
+            "acre_dsn_pieces",
+            "Pieces looked up for farmers through the DSN getter, by source",
+            metrics.dsn_pieces.clone(),
+        );
+        registry.register(
             "acre_gossip_rejected",
             "Gossip messages refused, by topic and fault",
             metrics.gossip_rejected.clone(),
@@ -209,6 +226,9 @@ impl Metrics {
             for &reason in reasons {
                 drop(family.get_or_create(&ReasonLabel { reason }));
             }
+        }
+        for source in ["local", "peer", "reconstructed", "failed"] {
+            drop(metrics.dsn_pieces.get_or_create(&SourceLabel { source }));
         }
         for (topic, reason) in GOSSIP_FAULTS {
             drop(
@@ -249,12 +269,21 @@ impl Metrics {
         if age(best) > HEALTHY_IMPORT_AGE {
             return Err(format!("no new best block for {} s", age(best).as_secs()));
         }
+        let (own, target) = (self.best_number.get(), self.sync_target.get());
+        if target > own.saturating_add(HEALTHY_SYNC_LAG) {
+            return Err(format!("syncing: best block #{own} of peers' #{target}"));
+        }
         Ok(())
     }
 
     /// Counts a rejection for `reason` in `family`.
     pub fn rejected(family: &Family<ReasonLabel, Counter>, reason: &'static str) {
         family.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// Counts a piece looked up through the DSN getter, by where it came from.
+    pub fn dsn_piece(&self, source: &'static str) {
+        self.dsn_pieces.get_or_create(&SourceLabel { source }).inc();
     }
 
     /// Counts a transaction the pool refused for `reason`.
@@ -352,6 +381,11 @@ mod tests {
         assert!(reason(now_ms()).contains("no block imported since start"));
         metrics.best_block(1);
         assert_eq!(metrics.health_at(now_ms()), Ok(()));
+        metrics.sync_target.set(1 + HEALTHY_SYNC_LAG);
+        assert_eq!(metrics.health_at(now_ms()), Ok(()));
+        metrics.sync_target.set(2 + HEALTHY_SYNC_LAG);
+        assert_eq!(reason(now_ms()), "syncing: best block #1 of peers' #7");
+        metrics.sync_target.set(1);
         let later = now_ms() + HEALTHY_SLOT_AGE.as_millis() as u64 + 1000;
         assert!(
             reason(later).contains("proof of time stalled for 11 s"),

@@ -21,15 +21,18 @@ pub mod sync;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use acre_consensus::PieceIndex;
 use acre_consensus::blocks::{Body, Header};
 use acre_consensus::chain_state::BlockError;
 use acre_consensus::validation::HeaderError;
+use acre_network::dsn::{LocalPieces, PieceGetter, Source};
 use acre_network::messages::{self, MAX_POT_SLOTS, PotGossip, PotSlotProof, RawBlock};
 use acre_network::{
     Address, ChainId, Fault, GossipMessage, NetworkConfig, NetworkEvent, NetworkHandle, PeerKey, Topic,
     Validity,
 };
 use acre_rpc_api::{NetworkInfo, PeerSummary};
+use acre_storage::db::tables::Pieces;
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
 use crate::error::{Error, ImportError, PoolError};
@@ -60,6 +63,9 @@ pub struct P2pConfig {
     pub in_peers: u32,
     /// Most outbound connections.
     pub out_peers: u32,
+    /// Keep the pieces of only the newest this many segments; older ones are fetched from the DSN when
+    /// needed (all are kept when `None`).
+    pub keep_piece_segments: Option<u64>,
 }
 
 /// What the node tells the network of its own accord.
@@ -78,6 +84,44 @@ pub struct P2p {
     pub handle: NetworkHandle,
     /// Where sync stands.
     pub sync: Mutex<sync::SyncStatus>,
+    /// Pieces from the DSN (those this node does not keep).
+    pub pieces: PieceGetter,
+    /// See [`P2pConfig::keep_piece_segments`].
+    pub keep_piece_segments: Option<u64>,
+}
+
+/// The node's database as the DSN getter's local store.
+struct StoredPieces<'a>(&'a Shared);
+
+impl LocalPieces for StoredPieces<'_> {
+    fn local_piece(&self, index: PieceIndex) -> Option<Vec<u8>> {
+        self.0.chain.db().read().ok()?.get::<Pieces>(&index).ok()?
+    }
+}
+
+impl P2p {
+    /// Piece `index`: the stored one, else from the DSN (verified against its segment header); `None`
+    /// if the segment is not archived yet or no peer has (or can rebuild) the piece.
+    pub async fn piece(&self, shared: &Shared, index: PieceIndex) -> Option<Vec<u8>> {
+        let segment = index.segment_index(shared.chain.params());
+        let header = shared.chain.segment_header(segment.0)?;
+        match self.pieces.get(index, &header, &StoredPieces(shared)).await {
+            Ok((piece, source)) => {
+                let label = match source {
+                    Source::Local => "local",
+                    Source::Peer(_) => "peer",
+                    Source::Reconstructed => "reconstructed",
+                };
+                shared.metrics.dsn_piece(label);
+                Some(piece.encode())
+            }
+            Err(error) => {
+                tracing::warn!(%error, "piece not retrieved from the DSN");
+                shared.metrics.dsn_piece("failed");
+                None
+            }
+        }
+    }
 }
 
 impl P2p {
@@ -128,6 +172,8 @@ pub async fn start(
     let p2p = Arc::new(P2p {
         handle: handle.clone(),
         sync: Mutex::new(sync::SyncStatus::default()),
+        pieces: PieceGetter::new(handle.clone(), shared.chain.params().clone()),
+        keep_piece_segments: config.keep_piece_segments,
     });
     let (hints, hint_receiver) = mpsc::channel(sync::HINT_QUEUE);
     let tasks = vec![

@@ -184,7 +184,12 @@ impl FarmerApiServer for Rpc {
     }
 
     async fn piece(&self, index: u64) -> Result<Option<HexBytes>, ErrorObjectOwned> {
-        let read = self.node()?.chain.db().read().map_err(internal)?;
+        let node = self.node()?;
+        if let Some(p2p) = node.p2p.get() {
+            // Stored, or from the DSN (a node may keep the pieces of recent segments only).
+            return Ok(p2p.piece(&node, PieceIndex(index)).await.map(HexBytes));
+        }
+        let read = node.chain.db().read().map_err(internal)?;
         Ok(read
             .get::<Pieces>(&PieceIndex(index))
             .map_err(internal)?

@@ -309,7 +309,10 @@ impl Shared {
             ImportError::Storage(acre_storage::Error::Database(format!("import task: {error}")))
         })?;
         match &result {
-            Ok(imported) => self.imported(imported, &header, &body),
+            Ok(imported) => {
+                self.imported(imported, &header, &body);
+                self.prune_pieces(imported);
+            }
             Err(ImportError::AlreadyKnown(_)) => {}
             Err(error) => {
                 self.metrics.blocks_rejected.inc();
@@ -323,6 +326,20 @@ impl Shared {
             }
         }
         result
+    }
+
+    /// After new segments, drops the pieces of segments older than the node keeps (on a blocking
+    /// thread; the block is already stored either way).
+    fn prune_pieces(self: &Arc<Self>, imported: &Imported) {
+        let keep = self.p2p.get().and_then(|p2p| p2p.keep_piece_segments);
+        let Some(keep) = keep.filter(|_| !imported.new_segments.is_empty()) else {
+            return;
+        };
+        let shared = Arc::clone(self);
+        tokio::task::spawn_blocking(move || match shared.chain.prune_pieces(keep) {
+            Ok(first) => tracing::debug!(first_kept = first, "pieces of older segments dropped"),
+            Err(error) => tracing::warn!(%error, "dropping the pieces of older segments failed"),
+        });
     }
 
     fn imported(&self, imported: &Imported, header: &Header, body: &Body) {

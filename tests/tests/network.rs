@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use acre_rpc_api::ChainApiClient;
+use acre_rpc_api::{ChainApiClient, FarmerApiClient};
 use acre_tests::cluster::{Cluster, ClusterNode, NodeOptions};
 
 const REWARD_A: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 const REWARD_B: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+const RECIPIENT: &str = "4444444444444444444444444444444444444444444444444444444444444444";
 
 /// The dev chain with quicker slots, as the node's own tests use.
 fn spec() -> serde_json::Value {
@@ -74,7 +75,12 @@ async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_
         bootstrap: vec![cluster.nodes[0].p2p_address()],
         ..NodeOptions::default()
     };
-    let one = cluster.start_node("node1", &followers);
+    // Node 1 keeps the pieces of its newest segment only: older ones come from the DSN.
+    let pruning = NodeOptions {
+        extra: vec!["--keep-piece-segments".into(), "1".into()],
+        ..followers.clone()
+    };
+    let one = cluster.start_node("node1", &pruning);
     let two = cluster.start_node("node2", &followers);
     // Both farmers farm through followers: their slots come from gossiped, verified proof of time.
     cluster.start_farmer(one, "1M", REWARD_A);
@@ -124,13 +130,75 @@ async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_
         panic!("a block took more than 3 slots to reach every node: {slots:?}");
     }
 
+    // A transfer sent to the late node (which has no farmer) travels by gossip to the farmers' nodes,
+    // is included, and every node sees its effect.
+    let key = cluster.dir().join("alice.key");
+    let secret = blake3::derive_key("acre dev account v1", b"alice");
+    std::fs::write(&key, format!("{}\n", hex::encode(secret))).expect("writes the key");
+    let sent = std::process::Command::new(acre_tests::cluster::binary("acre"))
+        .args(["transfer", "--key"])
+        .arg(&key)
+        .args(["--to", RECIPIENT, "--amount", "50000", "--wait"])
+        .args([
+            "--node",
+            &format!("ws://127.0.0.1:{}", cluster.nodes[late].rpc_port),
+        ])
+        .output()
+        .expect("acre runs");
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    for node in &cluster.nodes {
+        cluster
+            .wait_for(
+                &format!("{} to see the transfer", node.name),
+                Duration::from_secs(30),
+                || async {
+                    let account = node
+                        .client()
+                        .await
+                        .account(RECIPIENT.parse().expect("address"))
+                        .await;
+                    account.is_ok_and(|account| account.balance.0 == 50_000)
+                },
+            )
+            .await;
+    }
+
+    // Once node 1 archived a second segment it dropped segment 0's pieces; a farmer asking it for one
+    // gets it from a peer through the DSN, verified.
+    let node1 = &cluster.nodes[one];
+    cluster
+        .wait_for("a second segment on node 1", Duration::from_secs(120), || async {
+            node1.head().await.segment_count >= 2
+        })
+        .await;
+    let farmer_rpc = jsonrpsee::ws_client::WsClientBuilder::default()
+        .build(format!("ws://127.0.0.1:{}", node1.farmer_rpc_port))
+        .await
+        .expect("connects to the farmer RPC");
+    // (Pruning follows the import that archived the segment, on its own thread: ask until it is done.)
+    cluster
+        .wait_for(
+            "a piece of segment 0 from the DSN",
+            Duration::from_secs(20),
+            || async {
+                let piece = FarmerApiClient::piece(&farmer_rpc, 1)
+                    .await
+                    .expect("farmer_piece");
+                assert!(piece.is_some(), "piece 1 of segment 0 was found");
+                metric(node1, "acre_dsn_pieces_total{source=\"peer\"}")
+                    + metric(node1, "acre_dsn_pieces_total{source=\"reconstructed\"}")
+                    >= 1.0
+            },
+        )
+        .await;
+
     // A node killed with -9 and started again keeps its peer id, rejoins and catches up; its farmer
     // reconnects and keeps farming.
     let peer_id = cluster.nodes[one].network().await.peer_id;
     cluster.nodes[one].kill();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = cluster.nodes[0].head().await.best_number;
-    cluster.restart_node(one, &followers);
+    cluster.restart_node(one, &pruning);
     let restarted = &cluster.nodes[one];
     assert_eq!(
         restarted.network().await.peer_id,

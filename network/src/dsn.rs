@@ -1,0 +1,257 @@
+//! The distributed storage network's piece retrieval, shared by the node and the farmer (spec 9).
+//!
+//! A piece is looked for in order: the caller's own store ([`LocalPieces`]: a node's database, a farm's
+//! cache); then the connected peers, nearest first by the DSN metric (XOR of the peer's key with the
+//! piece key, as 256-bit integers: farmers cache the pieces nearest their own key, so the nearest peers
+//! are the likeliest holders); and as a last resort the piece is rebuilt from any half of its segment,
+//! fetched the same way. Every piece is verified against its segment header before use, and a peer that
+//! sends one that does not verify is banned (`Fault::InvalidPiece` is fatal).
+
+use acre_consensus::hashing::{Blake3Hash, HashContext, hash};
+use acre_consensus::pieces::Piece;
+use acre_consensus::{PieceIndex, PiecePosition, ProtocolParams, SegmentHeader};
+
+use crate::error::Error;
+use crate::handle::NetworkHandle;
+use crate::messages::{self, PieceRequest, PieceResponse};
+use crate::protocol::PeerId;
+use crate::reputation::Fault;
+use crate::requests::Protocol;
+
+/// Peers asked for one piece before falling back to reconstruction.
+pub const PEERS_PER_PIECE: usize = 8;
+
+/// The DSN key of a piece: `H(piece_key_ctx, index LE u64)`.
+pub fn piece_key(index: PieceIndex) -> Blake3Hash {
+    hash(HashContext::PieceKey, &index.0.to_le_bytes())
+}
+
+/// The DSN key of a peer: `H(dsn_peer_ctx, peer id bytes)`.
+pub fn peer_key(peer: &PeerId) -> Blake3Hash {
+    hash(HashContext::DsnPeerKey, &peer.0.to_bytes())
+}
+
+/// The XOR distance of two keys, comparable as a 256-bit big-endian integer.
+pub fn distance(a: &Blake3Hash, b: &Blake3Hash) -> [u8; 32] {
+    std::array::from_fn(|index| a.0[index] ^ b.0[index])
+}
+
+/// `peers` sorted nearest first to `key`.
+pub fn nearest_first(mut peers: Vec<PeerId>, key: &Blake3Hash) -> Vec<PeerId> {
+    peers.sort_by_cached_key(|peer| distance(&peer_key(peer), key));
+    peers
+}
+
+/// The pieces a process holds itself.
+pub trait LocalPieces: Send + Sync {
+    /// The stored bytes of piece `index`, if held (verified by the getter before use).
+    fn local_piece(&self, index: PieceIndex) -> Option<Vec<u8>>;
+}
+
+/// Holds no piece (a getter that only asks the network).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoLocalPieces;
+
+impl LocalPieces for NoLocalPieces {
+    fn local_piece(&self, _: PieceIndex) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// Where a piece came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The caller's own store.
+    Local,
+    /// This peer.
+    Peer(PeerId),
+    /// Rebuilt from half of its segment.
+    Reconstructed,
+}
+
+/// Retrieves and verifies pieces over the network.
+#[derive(Debug, Clone)]
+pub struct PieceGetter {
+    network: NetworkHandle,
+    params: ProtocolParams,
+}
+
+impl PieceGetter {
+    /// A getter on `network` for a chain with `params`.
+    pub fn new(network: NetworkHandle, params: ProtocolParams) -> Self {
+        Self { network, params }
+    }
+
+    /// Piece `index`, verified against `header` (its segment's), from wherever it is found first.
+    pub async fn get(
+        &self,
+        index: PieceIndex,
+        header: &SegmentHeader,
+        local: &dyn LocalPieces,
+    ) -> Result<(Piece, Source), Error> {
+        if index.segment_index(&self.params) != header.segment_index {
+            return Err(Error::Piece {
+                index: index.0,
+                reason: format!("the header given is segment {}'s", header.segment_index),
+            });
+        }
+        let peers = self.peers(index).await;
+        if let Some(found) = self.single(index, header, local, &peers).await {
+            return Ok(found);
+        }
+        self.reconstruct(index, header, local, &peers)
+            .await
+            .map(|piece| (piece, Source::Reconstructed))
+    }
+
+    async fn peers(&self, index: PieceIndex) -> Vec<PeerId> {
+        let connected = self
+            .network
+            .peers()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|info| info.peer)
+            .collect();
+        nearest_first(connected, &piece_key(index))
+    }
+
+    /// The piece from the local store or one of `peers`, verified; `None` if nobody had a valid one.
+    async fn single(
+        &self,
+        index: PieceIndex,
+        header: &SegmentHeader,
+        local: &dyn LocalPieces,
+        peers: &[PeerId],
+    ) -> Option<(Piece, Source)> {
+        let position = index.position(&self.params);
+        if let Some(bytes) = local.local_piece(index) {
+            match self.verify(&bytes, header, position) {
+                Ok(piece) => return Some((piece, Source::Local)),
+                Err(reason) => {
+                    tracing::warn!(index = index.0, %reason, "a locally stored piece does not verify")
+                }
+            }
+        }
+        for peer in peers.iter().take(PEERS_PER_PIECE) {
+            if let Some(piece) = self.ask_peer(*peer, index, header, position).await {
+                return Some((piece, Source::Peer(*peer)));
+            }
+        }
+        None
+    }
+
+    /// Asks `peer` for the piece; a piece that does not verify bans the peer.
+    async fn ask_peer(
+        &self,
+        peer: PeerId,
+        index: PieceIndex,
+        header: &SegmentHeader,
+        position: PiecePosition,
+    ) -> Option<Piece> {
+        let request = messages::encode(&PieceRequest { index: index.0 });
+        let bytes = self.network.request(peer, Protocol::Piece, request).await.ok()?;
+        let response =
+            match messages::decode::<PieceResponse>("piece response", &bytes, Protocol::Piece.max_response())
+            {
+                Ok(response) => response,
+                Err(_) => {
+                    let _ = self.network.report(peer, Fault::Undecodable).await;
+                    return None;
+                }
+            };
+        let piece_bytes = response.piece?;
+        match self.verify(&piece_bytes, header, position) {
+            Ok(piece) => Some(piece),
+            Err(reason) => {
+                tracing::warn!(%peer, index = index.0, %reason, "a peer sent an invalid piece");
+                let _ = self.network.report(peer, Fault::InvalidPiece).await;
+                None
+            }
+        }
+    }
+
+    fn verify(&self, bytes: &[u8], header: &SegmentHeader, position: PiecePosition) -> Result<Piece, String> {
+        let piece = Piece::decode(&self.params, bytes).map_err(|error| error.to_string())?;
+        piece
+            .verify(&self.params, &header.segment_root, position)
+            .map_err(|error| error.to_string())?;
+        Ok(piece)
+    }
+
+    /// Rebuilds the piece from any half of its segment's other pieces.
+    async fn reconstruct(
+        &self,
+        index: PieceIndex,
+        header: &SegmentHeader,
+        local: &dyn LocalPieces,
+        peers: &[PeerId],
+    ) -> Result<Piece, Error> {
+        let total = self.params.pieces_per_segment() as usize;
+        let needed = self.params.source_records_per_segment as usize;
+        let position = index.position(&self.params);
+        let mut pieces: Vec<Option<Piece>> = vec![None; total];
+        let mut found = 0;
+        for (other, slot) in pieces.iter_mut().enumerate() {
+            if found >= needed {
+                break;
+            }
+            let other_position = PiecePosition(u16::try_from(other).expect("positions fit a u16"));
+            if other_position == position {
+                continue;
+            }
+            let other_index = header.segment_index.piece_index(&self.params, other_position);
+            let other_peers = nearest_first(peers.to_vec(), &piece_key(other_index));
+            if let Some((piece, _)) = self.single(other_index, header, local, &other_peers).await {
+                *slot = Some(piece);
+                found += 1;
+            }
+        }
+        if found < needed {
+            return Err(Error::Piece {
+                index: index.0,
+                reason: format!(
+                    "not found, and only {found} of the {needed} pieces of segment {} needed to rebuild it \
+                     were found",
+                    header.segment_index
+                ),
+            });
+        }
+        acre_storage::reconstruction::rebuild_piece(&self.params, header, &pieces, position).map_err(
+            |error| Error::Piece {
+                index: index.0,
+                reason: format!("rebuilding it from its segment: {error}"),
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn piece_keys_differ_and_distance_is_symmetric_and_zero_on_self() {
+        let a = piece_key(PieceIndex(1));
+        let b = piece_key(PieceIndex(2));
+        assert_ne!(a, b);
+        assert_eq!(distance(&a, &b), distance(&b, &a));
+        assert_eq!(distance(&a, &a), [0; 32]);
+    }
+
+    #[test]
+    fn nearest_first_orders_by_xor_distance() {
+        let peers: Vec<PeerId> = (1..=20u8)
+            .map(|seed| crate::PeerKey::from_secret([seed; 32]).peer_id())
+            .collect();
+        let key = piece_key(PieceIndex(7));
+        let sorted = nearest_first(peers.clone(), &key);
+        assert_eq!(sorted.len(), peers.len());
+        for pair in sorted.windows(2) {
+            assert!(distance(&peer_key(&pair[0]), &key) <= distance(&peer_key(&pair[1]), &key));
+        }
+        // A peer's own key is nearest to itself.
+        let own = peer_key(&peers[3]);
+        assert_eq!(nearest_first(peers.clone(), &own)[0], peers[3]);
+    }
+}
