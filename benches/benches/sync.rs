@@ -4,7 +4,8 @@
 //!
 //! Setup (not measured) authors the chain as the node does ([`acre_benches::authoring`]) with
 //! `ACRE_BENCH_SYNC_POT_ITERATIONS` iterations a slot (default 800,000: the dev chain's 44.5 million
-//! would take most of an hour to author 2,000 blocks), and stores it in the source node's database.
+//! would take most of an hour to author 2,000 blocks) and sectors that do not expire (the authoring farmer
+//! plots once), and stores it in the source node's database.
 //! Each measured run starts the source node and an empty node bootstrapped to it, both in-process
 //! without a timekeeper, and times from the empty node's start until its best block is the last one.
 //!
@@ -105,6 +106,8 @@ fn benches(c: &mut Criterion) {
     let mut spec = ChainSpec::dev();
     spec.name = "sync-bench".into();
     spec.params.pot_iterations = u32::try_from(iterations).expect("iterations fit a u32");
+    // The authoring farmer plots once, from genesis: its sectors must outlive the chain's 2,000 blocks.
+    spec.params.min_sector_lifetime = 1_000_000;
     let authored = author(spec.clone(), count, "sync bench");
     let source_dir = tempfile::tempdir().expect("temp dir");
     store(&authored, source_dir.path());

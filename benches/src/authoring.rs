@@ -177,9 +177,10 @@ pub fn author(spec: ChainSpec, count: usize, label: &str) -> AuthoredChain {
     }
     // The thread finishes the slot it is proving, then exits: wait for it so it does not share the
     // cores with the first measurements.
-    let newest = timekeeper.newest_slot();
     timekeeper.stop();
-    wait_until_proved(&timekeeper, SlotNumber(newest.0 + 1));
+    while !timekeeper.is_finished() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     eprintln!(
         "{label}: setup authored {count} blocks over {} slots with {transactions} transactions in {:.1?}",
         slot.0,

@@ -57,6 +57,10 @@ struct Cli {
     /// default.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     keep_piece_segments: Option<u64>,
+    /// Start over: delete this node's chain database (its peer key is kept) and sync the network's chain
+    /// again from peers. For a node on a fork below its archived history (`acre chain` says so).
+    #[arg(long)]
+    resync: bool,
     /// Run without the peer-to-peer network (a chain of one node).
     #[arg(long)]
     no_network: bool,
@@ -139,6 +143,16 @@ async fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     let data_dir = cli.data_dir.unwrap_or_else(|| default_data_dir(&spec.name));
+    if cli.resync {
+        let database = data_dir.join(acre_node::DATABASE_FILE);
+        match std::fs::remove_file(&database) {
+            Ok(()) => tracing::warn!(database = %database.display(), "resync: the chain database is deleted"),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("deleting {} to resync", database.display()));
+            }
+        }
+    }
     let config = NodeConfig {
         spec,
         data_dir: data_dir.clone(),

@@ -299,8 +299,15 @@ impl Timekeeper {
                 "entropy injection changed proved slots; re-proving"
             );
             state.slots.truncate(index);
-            state.generation += 1;
         }
+        // Also when no stored slot is stale: the slot being proved (or verified from gossip) right now
+        // was started from a seed of the old injections, and must not be stored.
+        state.generation += 1;
+    }
+
+    /// Whether the proving thread has exited (after [`Self::stop`]); a follower has none.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// Asks the thread to stop after the slot it is proving; dropping the handle waits for it.

@@ -363,7 +363,8 @@ pub struct PeerSummary {
 /// Where sync stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncInfo {
-    /// `idle` (caught up with every peer), `syncing`, or `off` (no network).
+    /// `idle` (caught up with every peer), `syncing`, `forked` (this node's chain forks from the longer
+    /// chain of its peers below its archived history: restart it with `--resync`), or `off` (no network).
     pub state: String,
     /// The own best block number.
     pub best: u64,

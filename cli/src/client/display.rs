@@ -80,6 +80,10 @@ pub(super) fn network(network: &NetworkInfo) -> String {
                 sync.best, sync.target, sync.blocks_per_second
             )
         }
+        "forked" => format!(
+            "FORKED below archived history (best #{}, peers' longer chain #{}): restart the node with --resync",
+            sync.best, sync.target
+        ),
         other => format!("{other} (best #{}, peers' best #{})", sync.best, sync.target),
     };
     line("sync", state);

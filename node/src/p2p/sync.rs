@@ -10,7 +10,7 @@
 //! A peer that answers with something undecodable, out of order, or with an invalid block is faulted
 //! and sync moves on to the next peer.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,9 @@ const POLL: Duration = Duration::from_secs(5);
 /// Rounds of descending requests spent looking for where a peer's branch meets ours.
 const MAX_BRANCH_ROUNDS: usize = 4;
 
+/// How long branch hints from a peer are ignored after its branch did not join ours.
+const BRANCH_COOLDOWN: Duration = Duration::from_secs(60);
+
 /// Peers sync remembers (to poll in turn).
 const MAX_PEERS: usize = 64;
 
@@ -55,6 +58,8 @@ pub struct SyncStatus {
     pub target: u64,
     /// When the current run of catching up started, and the best number then (none when caught up).
     run: Option<(Instant, u64)>,
+    /// Set when this node found itself on a fork below its archived history (the peers' best then).
+    forked: Option<u64>,
 }
 
 impl SyncStatus {
@@ -75,8 +80,15 @@ impl SyncStatus {
             }
             None => (0.0, None),
         };
+        let state = if self.forked.is_some() {
+            "forked"
+        } else if self.run.is_some() {
+            "syncing"
+        } else {
+            "idle"
+        };
         SyncInfo {
-            state: if self.run.is_some() { "syncing" } else { "idle" }.into(),
+            state: state.into(),
             best,
             target,
             blocks_per_second: speed,
@@ -93,6 +105,7 @@ pub(super) async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut peers: VecDeque<PeerId> = VecDeque::new();
+    let mut cooling: HashMap<PeerId, Instant> = HashMap::new();
     let mut poll = tokio::time::interval(POLL);
     let sync = Sync { shared, p2p };
     loop {
@@ -108,8 +121,17 @@ pub(super) async fn run(
                     sync.catch_up_with(peer).await;
                 }
                 Some(Hint::Branch(peer, hash)) => {
+                    // A branch that did not join ours costs its peer a cooldown: gossiping blocks on
+                    // unknown parents must not make this node fetch without end.
+                    let now = Instant::now();
+                    cooling.retain(|_, until| *until > now);
+                    if cooling.contains_key(&peer) || sync.shared.chain.has_block(&hash) {
+                        continue;
+                    }
                     if sync.branch(peer, hash).await {
                         sync.catch_up_with(peer).await;
+                    } else if cooling.len() < MAX_PEERS {
+                        cooling.insert(peer, now + BRANCH_COOLDOWN);
                     }
                 }
                 None => return,
@@ -211,6 +233,34 @@ impl Sync {
         }
     }
 
+    /// The peer's chain does not join ours within what this node can reorganise. If the peer's chain is
+    /// the longer one, this node is the one on a fork below its archived history: it says so plainly
+    /// (and `node_network` reports `forked`) until it is resynced.
+    fn diverged(&self, peer: PeerId, fetched: usize) {
+        let best = self.shared.chain.best().0.number.0;
+        let mut status = self.status();
+        if status.target > best {
+            if status.forked.is_none() {
+                tracing::error!(
+                    %peer,
+                    best,
+                    peers_best = status.target,
+                    "this node is on a fork below its archived history: the network's chain is longer and \
+                     forks from this node's below what it can reorganise. Restart it with --resync to drop \
+                     its chain and sync the network's"
+                );
+            }
+            status.forked = Some(status.target);
+        } else {
+            tracing::warn!(
+                %peer,
+                fetched,
+                "the peer's chain forks from ours below what can be reorganised, and is not longer: the peer \
+                 is the one on a fork"
+            );
+        }
+    }
+
     async fn fault(&self, peer: PeerId, fault: Fault) {
         tracing::warn!(%peer, reason = fault.reason(), "sync: peer faulted");
         let _ = self.p2p.handle.report(peer, fault).await;
@@ -237,11 +287,8 @@ impl Sync {
                         error,
                         ImportError::TooOld { .. } | ImportError::ForksArchivedHistory { .. }
                     ) {
-                        tracing::warn!(
-                            %peer, %number, %error,
-                            "the peer's chain forks from ours below what this node can reorganise: one of \
-                             us is on a fork below archived history (resync this node if it is the one)"
-                        );
+                        tracing::debug!(%peer, %number, %error, "a block of the peer's chain cannot join ours");
+                        self.diverged(peer, 0);
                     }
                     return Imported::Stopped;
                 }
@@ -334,12 +381,7 @@ impl Sync {
             }
         }
         if !self.shared.chain.has_block(&next) {
-            tracing::warn!(
-                %peer,
-                blocks = branch.len(),
-                "the peer's branch does not meet this node's chain within the blocks fetched: one of us \
-                 is on a fork below archived history (resync this node if it is the one)"
-            );
+            self.diverged(peer, branch.len());
             return false;
         }
         branch.reverse();

@@ -199,3 +199,49 @@ fn writes_json_log_lines_with_log_format_json() {
         assert!(entry["fields"]["message"].is_string(), "{line}");
     }
 }
+
+#[test]
+fn resync_drops_the_chain_database_and_keeps_the_peer_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("creates");
+    let database = data.join(acre_node::DATABASE_FILE);
+    std::fs::write(&database, b"not a database").expect("writes");
+    let key = format!("{}\n", "17".repeat(32));
+    std::fs::write(data.join("peer.key"), &key).expect("writes the key");
+
+    // A broken database stops the node, and nothing is deleted without --resync.
+    let refused = node_command(dir.path(), free_port(), free_port())
+        .arg("--no-metrics")
+        .stderr(Stdio::piped())
+        .output()
+        .expect("acre-node runs");
+    assert!(!refused.status.success());
+    assert_eq!(std::fs::read(&database).expect("still there"), b"not a database");
+
+    // With --resync the database is dropped and made anew; the peer key (and so the peer id) stays.
+    let metrics = free_port();
+    let _node = KillOnDrop(
+        node_command(dir.path(), free_port(), free_port())
+            .args(["--resync", "--metrics-port", &metrics.to_string()])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("acre-node starts"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acre_tests::try_http_get(metrics, "/metrics").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the resynced node never served metrics"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(
+        std::fs::read(&database).expect("a new database"),
+        b"not a database"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("peer.key")).expect("the key"),
+        key
+    );
+}
