@@ -364,7 +364,8 @@ mod tests {
             (40020, 40021, 40022, 40023)
         );
         assert_eq!(ports_of_first(&third, 2), 40000);
-        assert!(Ports::of(65530, 0).is_err());
+        assert!(Ports::of(65532, 0).is_ok());
+        assert!(Ports::of(65533, 0).is_err());
         assert!(Ports::of(65000, 100).is_err());
     }
 
