@@ -17,7 +17,8 @@ use acre_execution::{
     apply_transaction,
 };
 use acre_rpc_api::{
-    AccountInfo, Balance, BlockInfo, ChainApiServer, ChainHead, Hex32, HexBytes, RawBlock, error, error_codes,
+    AccountInfo, Balance, BlockInfo, ChainApiServer, ChainHead, FarmerReport, Hex32, HexBytes, NetworkInfo,
+    NodeApiServer, PeerSummary, RawBlock, SyncInfo, error, error_codes,
 };
 use ed25519_dalek::SigningKey;
 use jsonrpsee::core::{SubscriptionResult, async_trait};
@@ -141,6 +142,36 @@ impl MockNode {
     }
 }
 
+/// The mock's place on the network: a timekeeper with one peer, caught up.
+struct MockNetwork;
+
+#[async_trait]
+impl NodeApiServer for MockNetwork {
+    async fn farmers(&self) -> Result<Vec<FarmerReport>, ErrorObjectOwned> {
+        Ok(Vec::new())
+    }
+
+    async fn network(&self) -> Result<NetworkInfo, ErrorObjectOwned> {
+        Ok(NetworkInfo {
+            peer_id: Some("12D3KooWMock".into()),
+            listening: vec!["/ip4/127.0.0.1/tcp/30333/p2p/12D3KooWMock".into()],
+            peers: vec![PeerSummary {
+                peer_id: "12D3KooWPeer".into(),
+                agent: "acre/0.1.0".into(),
+                score: -5,
+            }],
+            timekeeper: true,
+            sync: SyncInfo {
+                state: "idle".into(),
+                best: 1,
+                target: 1,
+                blocks_per_second: 0.0,
+                eta_seconds: None,
+            },
+        })
+    }
+}
+
 #[async_trait]
 impl ChainApiServer for MockNode {
     async fn head(&self) -> Result<ChainHead, ErrorObjectOwned> {
@@ -259,7 +290,11 @@ impl Harness {
             let address = server.local_addr().expect("bound address");
             (
                 format!("ws://{address}"),
-                server.start(MockNode::new(authoring).into_rpc()),
+                server.start({
+                    let mut methods = MockNode::new(authoring).into_rpc();
+                    methods.merge(MockNetwork.into_rpc()).expect("distinct methods");
+                    methods
+                }),
             )
         });
         let dir = tempfile::tempdir().expect("tempdir");
@@ -422,17 +457,21 @@ fn chain_and_block_queries_print_the_node_view() {
         "{human}"
     );
     assert!(human.contains("archived        none yet"), "{human}");
-    // The node's place on the network: alone, proving time itself.
+    // The node's place on the network: a timekeeper with one peer.
     assert!(
         human.contains("proof of time   timekeeper (proves it)"),
         "{human}"
     );
-    assert!(human.contains("peers           0\n"), "{human}");
+    assert!(human.contains("peers           1\n"), "{human}");
+    assert!(human.contains("12D3KooWPeer acre/0.1.0 (score -5)"), "{human}");
     assert!(
         human.contains("sync            idle (best #1, peers' best #1)"),
         "{human}"
     );
-    assert!(human.contains("listening       /ip4/127.0.0.1/tcp/"), "{human}");
+    assert!(
+        human.contains("listening       /ip4/127.0.0.1/tcp/30333/p2p/12D3KooWMock"),
+        "{human}"
+    );
     assert_eq!(head["network"]["timekeeper"], true, "{json}");
     assert_eq!(head["network"]["sync"]["state"], "idle", "{json}");
     assert!(
