@@ -126,7 +126,7 @@ impl PieceGetter {
     ) -> Option<(Piece, Source)> {
         let position = index.position(&self.params);
         if let Some(bytes) = local.local_piece(index) {
-            match self.verify(&bytes, header, position) {
+            match self.verify(bytes, header, position).await {
                 Ok(piece) => return Some((piece, Source::Local)),
                 Err(reason) => {
                     tracing::warn!(index = index.0, %reason, "a locally stored piece does not verify")
@@ -161,7 +161,7 @@ impl PieceGetter {
                 }
             };
         let piece_bytes = response.piece?;
-        match self.verify(&piece_bytes, header, position) {
+        match self.verify(piece_bytes, header, position).await {
             Ok(piece) => Some(piece),
             Err(reason) => {
                 tracing::warn!(%peer, index = index.0, %reason, "a peer sent an invalid piece");
@@ -171,12 +171,25 @@ impl PieceGetter {
         }
     }
 
-    fn verify(&self, bytes: &[u8], header: &SegmentHeader, position: PiecePosition) -> Result<Piece, String> {
-        let piece = Piece::decode(&self.params, bytes).map_err(|error| error.to_string())?;
-        piece
-            .verify(&self.params, &header.segment_root, position)
-            .map_err(|error| error.to_string())?;
-        Ok(piece)
+    /// Decodes and verifies a piece on a blocking thread (milliseconds of hashing for a mainnet piece:
+    /// too long for an async worker).
+    async fn verify(
+        &self,
+        bytes: Vec<u8>,
+        header: &SegmentHeader,
+        position: PiecePosition,
+    ) -> Result<Piece, String> {
+        let params = self.params.clone();
+        let segment_root = header.segment_root;
+        tokio::task::spawn_blocking(move || {
+            let piece = Piece::decode(&params, &bytes).map_err(|error| error.to_string())?;
+            piece
+                .verify(&params, &segment_root, position)
+                .map_err(|error| error.to_string())?;
+            Ok(piece)
+        })
+        .await
+        .map_err(|error| format!("the verifying task failed: {error}"))?
     }
 
     /// Rebuilds the piece from any half of its segment's other pieces.
