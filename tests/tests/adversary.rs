@@ -170,9 +170,38 @@ async fn hostile_peers_are_banned_with_a_reason_while_honest_peers_are_served() 
     }
     banned(&cluster, flooder.peer_id(), "over the size limit").await;
 
-    // Another chain's peer is banned as soon as it identifies itself.
-    let (stranger, _events) = adversary(ChainId([0x5a; 32]), &address, 4).await;
-    banned(&cluster, stranger.peer_id(), "another chain").await;
+    // Another chain's peer is banned as soon as it identifies itself. Both sides check identify, so
+    // whichever reads the other's first bans it and closes the connection, and the other may never read
+    // it: the node bans the stranger by name, or the stranger (an `acre-network` peer too) bans the node.
+    // Either way the stranger never becomes the node's peer.
+    let (stranger, mut stranger_events) = adversary(ChainId([0x5a; 32]), &address, 4).await;
+    let stranger_id = stranger.peer_id();
+    let node_log = cluster.nodes[node].log.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(&node_log).unwrap_or_default();
+        let node_banned = log.lines().any(|line| {
+            line.contains("peer banned")
+                && line.contains(&stranger_id.to_string())
+                && line.contains("another chain")
+        });
+        let stranger_banned = matches!(
+            tokio::time::timeout(Duration::from_millis(200), stranger_events.recv()).await,
+            Ok(Some(NetworkEvent::PeerBanned { peer, reason })) if peer == node_id && reason.contains("another chain")
+        );
+        if node_banned || stranger_banned {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            cluster.dump_logs();
+            panic!("neither the node nor the stranger banned the other within 30 s");
+        }
+    }
+    let listed = target.network().await.peers;
+    assert!(
+        listed.iter().all(|peer| peer.peer_id != stranger_id.to_string()),
+        "another chain's peer is listed: {listed:?}"
+    );
 
     // The honest follower still follows: it holds the node's best block of now, soon.
     let now = target.head().await;
