@@ -49,13 +49,15 @@ pub(crate) struct DevArgs {
     plotting_threads: usize,
 }
 
-fn default_data_dir() -> PathBuf {
+/// `~/.local/share/acre/<name>` (or under `$XDG_DATA_HOME`): where `acre dev` and `acre devnet` keep
+/// their data by default.
+pub(crate) fn default_data_dir(name: &str) -> PathBuf {
     std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
         .unwrap_or_else(|| PathBuf::from("."))
         .join("acre")
-        .join("dev")
+        .join(name)
 }
 
 fn parse_size(text: &str) -> Result<u64> {
@@ -97,7 +99,7 @@ fn write_dev_keys(dir: &Path) -> Result<()> {
 
 /// Runs the dev chain until Ctrl-C.
 pub(crate) async fn run(args: DevArgs) -> Result<()> {
-    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    let data_dir = args.data_dir.unwrap_or_else(|| default_data_dir("dev"));
     let plot_size = parse_size(&args.plot_size)?;
     write_dev_keys(&data_dir.join("keys"))?;
     let localhost = Ipv4Addr::LOCALHOST.into();

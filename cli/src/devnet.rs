@@ -76,15 +76,6 @@ struct Process {
     child: Child,
 }
 
-fn default_data_dir() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("acre")
-        .join("devnet")
-}
-
 /// A binary next to this one.
 fn sibling(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().context("finding this program's path")?;
@@ -118,7 +109,10 @@ pub(crate) async fn run(args: DevnetArgs) -> Result<()> {
     if args.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
-    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| crate::dev::default_data_dir("devnet"));
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let (node_binary, farmer_binary) = (sibling("acre-node")?, sibling("acre-farmer")?);
     let ports: Vec<Ports> = (0..args.nodes)

@@ -105,15 +105,7 @@ impl PieceGetter {
     }
 
     async fn peers(&self, index: PieceIndex) -> Vec<PeerId> {
-        let connected = self
-            .network
-            .peers()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|info| info.peer)
-            .collect();
-        nearest_first(connected, &piece_key(index))
+        nearest_first(self.network.peer_ids().await, &piece_key(index))
     }
 
     /// The piece from the local store or one of `peers`, verified; `None` if nobody had a valid one.

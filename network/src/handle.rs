@@ -298,6 +298,16 @@ impl NetworkHandle {
         self.ask(Command::Peers).await
     }
 
+    /// The ids of the connected, identified peers (empty if the network stopped).
+    pub async fn peer_ids(&self) -> Vec<PeerId> {
+        self.peers()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|info| info.peer)
+            .collect()
+    }
+
     /// The addresses the network listens on, with this peer's id (for others to dial).
     pub async fn listening(&self) -> Result<Vec<Address>, Error> {
         self.ask(Command::Listening).await

@@ -263,13 +263,7 @@ async fn redial_peers(network: &NetworkHandle, config: &P2pConfig, ticks: u64) {
     if config.bootstrap.is_empty() && config.reserved.is_empty() {
         return;
     }
-    let connected: Vec<_> = network
-        .peers()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|peer| peer.peer)
-        .collect();
+    let connected = network.peer_ids().await;
     if connected.is_empty() {
         // The first tick comes at once, when start-up already dialled them.
         if ticks > 1 {

@@ -137,15 +137,7 @@ pub(super) async fn run(
                 None => return,
             },
             _ = poll.tick() => {
-                let connected: Vec<PeerId> = sync
-                    .p2p
-                    .handle
-                    .peers()
-                    .await
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|info| info.peer)
-                    .collect();
+                let connected = sync.p2p.handle.peer_ids().await;
                 peers.retain(|peer| connected.contains(peer));
                 for peer in connected {
                     if !peers.contains(&peer) && peers.len() < MAX_PEERS {
