@@ -41,6 +41,10 @@ pub(crate) struct DevArgs {
     /// /ip4/127.0.0.1/tcp/30333`.
     #[arg(long, value_name = "MULTIADDR", default_value = "/ip4/127.0.0.1/tcp/30333")]
     listen: Vec<acre_network::Address>,
+    /// The farmer's peer-to-peer address on the distributed storage network, where it serves pieces from
+    /// its cache and plot.
+    #[arg(long, value_name = "MULTIADDR", default_value = "/ip4/127.0.0.1/tcp/30533")]
+    farmer_listen: Vec<acre_network::Address>,
     /// Size of the farmer's plot (bytes, or with a K, M or G suffix).
     #[arg(long, default_value = "16M")]
     plot_size: String,
@@ -162,6 +166,11 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
             show_progress: false,
             metrics_address: None,
             ledger_interval: daemon::LEDGER_INTERVAL,
+            network: Some(daemon::dsn::FarmerNetworkConfig {
+                listen: args.farmer_listen,
+                bootstrap: Vec::new(),
+            }),
+            cache_percentage: daemon::farms::DEFAULT_CACHE_PERCENTAGE,
         },
         async move {
             let _ = farmer_stopped.await;

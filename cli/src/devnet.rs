@@ -195,6 +195,7 @@ fn start_all(
                 &format!("ws://127.0.0.1:{}", ports[node].farmer_rpc),
             ])
             .args(["--reward-address", &reward.to_string(), "--no-metrics"])
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
             .arg(format!(
                 "path={},size={}",
                 data_dir.join(format!("farmer{farmer}")).display(),

@@ -15,7 +15,9 @@
 //! sector's write, and farming starts as soon as the first sector is on disk.
 
 pub mod benchmark;
+pub mod cache;
 pub mod connection;
+pub mod dsn;
 pub mod farming;
 pub mod farms;
 pub mod identity;
@@ -25,6 +27,7 @@ pub mod node_source;
 pub mod plotter;
 pub mod progress;
 pub mod recorder;
+pub mod scrub;
 pub mod sealing;
 pub mod state;
 pub mod why;
@@ -79,6 +82,10 @@ pub struct DaemonConfig {
     pub metrics_address: Option<SocketAddr>,
     /// How often each farm's ledger gets its activity line.
     pub ledger_interval: Duration,
+    /// The farmer's place on the distributed storage network (`None`: not on it, and no piece cache).
+    pub network: Option<dsn::FarmerNetworkConfig>,
+    /// The share of each new farm kept for the piece cache, in percent (an existing farm keeps its size).
+    pub cache_percentage: u8,
 }
 
 /// The default [`DaemonConfig::ledger_interval`].
@@ -110,6 +117,7 @@ struct Bound {
     farming: Farming,
     farms: Arc<Farms>,
     plotter: JoinHandle<Result<(), Error>>,
+    dsn: Option<Arc<dsn::Dsn>>,
 }
 
 /// Runs the daemon until `shutdown` resolves (then returns `Ok(())`) or a fatal error (a farm that belongs
@@ -290,6 +298,9 @@ impl Daemon {
                     what: "protocol parameter set",
                 });
             }
+            if let Some(dsn) = &bound.dsn {
+                dsn.set_node_addresses(&info.p2p_addresses);
+            }
             return Ok(());
         }
         info.params.validate().map_err(|error| Error::BadNodeData {
@@ -300,11 +311,31 @@ impl Daemon {
         // Creating a farm allocates its file, and opening one may wait for a previous writer's lock:
         // blocking work, off the async threads.
         let (params, specs) = (info.params.clone(), self.config.farms.clone());
-        let farms =
-            tokio::task::spawn_blocking(move || Farms::open(&params, genesis_hash, public_key, &specs))
-                .await
-                .map_err(|error| Error::Task(error.to_string()))?;
+        let cache_percentage = self.config.cache_percentage;
+        let farms = tokio::task::spawn_blocking(move || {
+            Farms::open(&params, genesis_hash, public_key, &specs, cache_percentage)
+        })
+        .await
+        .map_err(|error| Error::Task(error.to_string()))?;
         let farms = Arc::new(farms?);
+        let dsn = match &self.config.network {
+            Some(network) => {
+                let setup = dsn::DsnSetup {
+                    genesis_hash: genesis_hash.0,
+                    farms: farms.clone(),
+                    sizes: self.config.farms.iter().map(|(_, size)| *size).collect(),
+                    cache_percentage,
+                    chain: self.chain.subscribe(),
+                    node: self.node.subscribe(),
+                    stop: self.stop.subscribe(),
+                    metrics: self.recorder.metrics.clone(),
+                };
+                let dsn = dsn::start(network, setup).await?;
+                dsn.set_node_addresses(&info.p2p_addresses);
+                Some(dsn)
+            }
+            None => None,
+        };
         for shared in &farms.farms {
             let farm = shared.read();
             info!(
@@ -328,7 +359,7 @@ impl Daemon {
             wake.clone(),
             self.stop.subscribe(),
         );
-        tokio::task::spawn_blocking(move || scrub_farms(&scrub.0, &scrub.1, &scrub.2, &scrub.3));
+        tokio::task::spawn_blocking(move || scrub::scrub_farms(&scrub.0, &scrub.1, &scrub.2, &scrub.3));
         let plotter = Plotter {
             wake,
             farms: farms.clone(),
@@ -339,6 +370,7 @@ impl Daemon {
             show_progress: self.config.show_progress,
             recorder: self.recorder.clone(),
             plotting: self.plotting.clone(),
+            dsn: dsn.clone(),
         };
         let setup = FarmingSetup {
             recorder: self.recorder.clone(),
@@ -358,6 +390,7 @@ impl Daemon {
             ),
             farms,
             plotter: tokio::spawn(plotter.run()),
+            dsn,
         });
         Ok(())
     }
@@ -470,41 +503,6 @@ impl Daemon {
                 },
             }
         }
-    }
-}
-
-/// Checks every plotted sector of every farm once (at start, in the background, while farming goes on)
-/// and frees the damaged ones, so the plotter (woken through `wake`) plots just those again.
-fn scrub_farms(farms: &Farms, recorder: &Recorder, wake: &tokio::sync::Notify, stop: &watch::Receiver<bool>) {
-    for (index, shared) in farms.farms.iter().enumerate() {
-        let sectors = shared.read().header().sector_count;
-        let mut damaged = 0;
-        for sector in (0..sectors).map(acre_consensus::SectorIndex) {
-            if *stop.borrow() || shared.disabled().is_some() {
-                return;
-            }
-            let checked = shared.read().check_sector(sector);
-            match checked {
-                Ok(None) => {}
-                Ok(Some(Error::CorruptedSector { offset, end, .. })) => {
-                    warn!(target: "acre::farm", farm = %shared.dir().display(), sector = sector.0, offset, end, "sector damaged on disk; plotting it again");
-                    if let Err(error) = shared.write().free_sector(sector) {
-                        let reason = format!("freeing damaged sector {} failed: {error}", sector.0);
-                        if shared.disable(reason.clone()) {
-                            recorder.disabled(index, &reason);
-                        }
-                        return;
-                    }
-                    recorder.damaged(index, sector.0, offset, end);
-                    damaged += 1;
-                    wake.notify_one();
-                }
-                Ok(Some(other)) | Err(other) => {
-                    warn!(target: "acre::farm", farm = %shared.dir().display(), sector = sector.0, error = %other, "cannot check a sector");
-                }
-            }
-        }
-        info!(target: "acre::farm", farm = %shared.dir().display(), sectors, damaged, "farm scrubbed");
     }
 }
 

@@ -27,6 +27,10 @@ pub enum Error {
     /// Proof of space failed for parameters this build does not support.
     #[error(transparent)]
     ProofOfSpace(#[from] PosError),
+    /// The peer-to-peer network failed (to start, or a piece the DSN could not provide).
+    #[cfg(feature = "daemon")]
+    #[error("network: {0}")]
+    Network(#[from] acre_network::Error),
     /// The piece source does not have a piece the sector needs.
     #[error("piece {0} is not available")]
     PieceUnavailable(PieceIndex),

@@ -154,6 +154,23 @@ enum Command {
         /// Seconds between each farm's ledger lines (what `why` and `info` read).
         #[arg(long, default_value_t = LEDGER_INTERVAL.as_secs())]
         ledger_interval: u64,
+        /// Where to listen for peers of the distributed storage network (repeatable). The peer key is
+        /// `peer.key` in the first farm.
+        #[arg(long, value_name = "MULTIADDR", default_value = "/ip4/0.0.0.0/tcp/30533")]
+        listen: Vec<acre_network::Address>,
+        /// Peers to dial besides the node's own peer-to-peer addresses, which the farmer learns from the
+        /// node (repeatable; an address without `/p2p/` is dialled as it is).
+        #[arg(long, value_name = "MULTIADDR")]
+        bootstrap: Vec<acre_network::Address>,
+        /// Stay off the distributed storage network: no peer port, no piece cache, pieces only from the
+        /// node.
+        #[arg(long)]
+        no_network: bool,
+        /// Share of each new farm kept for the piece cache, in percent (an existing farm keeps its sector
+        /// count; its cache gets what the sectors leave, up to this share).
+        #[arg(long, default_value_t = daemon::farms::DEFAULT_CACHE_PERCENTAGE,
+              value_parser = clap::value_parser!(u8).range(0..=i64::from(daemon::farms::MAX_CACHE_PERCENTAGE)))]
+        cache_percentage: u8,
         /// Farms, each `path=DIR,size=SIZE`.
         #[arg(required = true, value_parser = parse_farm)]
         farms: Vec<FarmSpec>,
@@ -234,6 +251,10 @@ fn main() -> ExitCode {
             metrics_address,
             no_metrics,
             ledger_interval,
+            listen,
+            bootstrap,
+            no_network,
+            cache_percentage,
             farms,
         } => farm(FarmOptions {
             config,
@@ -243,6 +264,8 @@ fn main() -> ExitCode {
             plotting_threads,
             metrics_address: (!no_metrics).then_some(metrics_address),
             ledger_interval: Duration::from_secs(ledger_interval.max(1)),
+            network: (!no_network).then_some(daemon::dsn::FarmerNetworkConfig { listen, bootstrap }),
+            cache_percentage,
             farms,
         }),
         Command::Plot {
@@ -351,6 +374,8 @@ struct FarmOptions {
     plotting_threads: Option<usize>,
     metrics_address: Option<SocketAddr>,
     ledger_interval: Duration,
+    network: Option<daemon::dsn::FarmerNetworkConfig>,
+    cache_percentage: u8,
     farms: Vec<FarmSpec>,
 }
 
@@ -363,6 +388,8 @@ fn farm(options: FarmOptions) -> Result<ExitCode> {
         plotting_threads,
         metrics_address,
         ledger_interval,
+        network,
+        cache_percentage,
         farms,
     } = options;
     let reward_address: [u8; 32] = hex::decode(reward_address.trim_start_matches("0x"))
@@ -390,6 +417,8 @@ fn farm(options: FarmOptions) -> Result<ExitCode> {
         show_progress: std::io::stderr().is_terminal(),
         metrics_address,
         ledger_interval,
+        network,
+        cache_percentage,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(daemon::run(config, async {

@@ -106,6 +106,7 @@ fn the_daemon_recreates_a_farm_whose_creation_was_interrupted() {
         Blake3Hash([1; 32]),
         key,
         &[(farm_dir.clone(), 2 * sector_size(&params) + 100)],
+        0,
     )
     .expect("the half-created farm is recreated");
     drop(farms);

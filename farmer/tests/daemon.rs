@@ -179,6 +179,7 @@ impl FarmerApiServer for MockNode {
                 0 => self.0.segments.lock().expect("lock").len() as u64,
                 claimed => claimed,
             },
+            p2p_addresses: Vec::new(),
         })
     }
 
@@ -361,6 +362,8 @@ async fn daemon_plots_farms_seals_reconnects_and_stops() {
             show_progress: false,
             metrics_address: None,
             ledger_interval: std::time::Duration::from_secs(1),
+            network: None,
+            cache_percentage: 0,
         },
         async move {
             let _ = stopped.await;
@@ -508,6 +511,8 @@ async fn daemon_bounds_header_sync_and_survives_a_segment_index_of_u64_max() {
             show_progress: false,
             metrics_address: None,
             ledger_interval: std::time::Duration::from_secs(1),
+            network: None,
+            cache_percentage: 0,
         },
         async move {
             let _ = stopped.await;
@@ -587,6 +592,8 @@ async fn a_slow_farm_and_a_refusing_node_are_explained_by_why() {
             show_progress: false,
             metrics_address: Some(SocketAddr::from(([127, 0, 0, 1], metrics_port))),
             ledger_interval: Duration::from_millis(300),
+            network: None,
+            cache_percentage: 0,
         },
         async move {
             let _ = stopped.await;
@@ -705,6 +712,8 @@ fn start_daemon(
             show_progress: false,
             metrics_address: None,
             ledger_interval: Duration::from_millis(200),
+            network: None,
+            cache_percentage: 0,
         },
         async move {
             let _ = stopped.await;

@@ -33,6 +33,9 @@ pub struct NetworkConfig {
     pub gossip_heartbeat: Duration,
     /// The software and version told to peers (identify's agent version).
     pub agent: String,
+    /// Whether to subscribe to the gossip topics. A farmer serves and fetches pieces only, so it
+    /// subscribes to none and never receives (or relays) blocks, proofs of time or transactions.
+    pub gossip: bool,
 }
 
 impl NetworkConfig {
@@ -48,6 +51,7 @@ impl NetworkConfig {
             max_gossip_bytes: Topic::Blocks.max_size(),
             gossip_heartbeat: Duration::from_secs(1),
             agent: format!("acre/{}", env!("CARGO_PKG_VERSION")),
+            gossip: true,
         }
     }
 }
@@ -123,6 +127,14 @@ impl Drop for BudgetGuard {
 #[cfg(test)]
 mod budget_tests {
     use super::*;
+
+    #[test]
+    fn farmers_are_told_by_their_agent_name() {
+        assert!(is_farmer_agent("acre-farmer/0.1.0"));
+        assert!(is_farmer_agent("acre-farmer"));
+        assert!(!is_farmer_agent("acre/0.1.0"));
+        assert!(!is_farmer_agent("acre-farmerish/1"));
+    }
 
     #[test]
     fn the_budget_refuses_past_its_bound_and_refills_on_drop() {
@@ -206,6 +218,25 @@ pub struct PeerInfo {
     pub agent: String,
     /// Its reputation score (0 is clean; bans happen at the threshold).
     pub score: i32,
+}
+
+/// The start of a farmer's agent string (`acre-farmer/<version>`).
+pub const FARMER_AGENT: &str = "acre-farmer";
+
+/// Whether a peer's `agent` says it is a farmer: it serves pieces but neither blocks nor gossip, so a
+/// node neither syncs from it nor counts it as a link to the chain. The agent is the peer's own claim;
+/// a liar only makes itself less useful to us.
+pub fn is_farmer_agent(agent: &str) -> bool {
+    agent
+        .strip_prefix(FARMER_AGENT)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+impl PeerInfo {
+    /// Whether the peer says it is a farmer ([`is_farmer_agent`]).
+    pub fn is_farmer(&self) -> bool {
+        is_farmer_agent(&self.agent)
+    }
 }
 
 pub(crate) enum Command {
@@ -304,6 +335,17 @@ impl NetworkHandle {
             .await
             .unwrap_or_default()
             .into_iter()
+            .map(|info| info.peer)
+            .collect()
+    }
+
+    /// The ids of the connected, identified peers that are not farmers: the ones with blocks.
+    pub async fn node_peer_ids(&self) -> Vec<PeerId> {
+        self.peers()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|info| !info.is_farmer())
             .map(|info| info.peer)
             .collect()
     }

@@ -40,8 +40,8 @@ mod runner;
 
 pub use error::Error;
 pub use handle::{
-    GOSSIP_BUDGET, GossipMessage, InboundRequest, MessageRef, NetworkConfig, NetworkEvent, NetworkHandle,
-    PeerInfo, Responder, Validity, start,
+    FARMER_AGENT, GOSSIP_BUDGET, GossipMessage, InboundRequest, MessageRef, NetworkConfig, NetworkEvent,
+    NetworkHandle, PeerInfo, Responder, Validity, is_farmer_agent, start,
 };
 pub use keys::{PEER_KEY_FILE, PeerKey};
 pub use protocol::{Address, ChainId, PeerId, Topic};

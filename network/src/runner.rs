@@ -98,7 +98,7 @@ fn behaviour(config: &NetworkConfig, key: &libp2p::identity::Keypair) -> Result<
         .map_err(|error| Error::Start(format!("gossip configuration: {error}")))?;
     let mut gossip = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)
         .map_err(|error| Error::Start(format!("gossip: {error}")))?;
-    for topic in Topic::ALL {
+    for topic in Topic::ALL.into_iter().filter(|_| config.gossip) {
         gossip
             .subscribe(&IdentTopic::new(config.chain.topic(topic)))
             .map_err(|error| Error::Start(format!("subscribing to {}: {error}", topic.name())))?;

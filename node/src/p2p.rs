@@ -257,13 +257,14 @@ async fn run(
     }
 }
 
-/// Dials the bootstrap and reserved peers again while no peer is connected, and reserved peers that are
-/// not connected every [`RESERVED_REDIAL_TICKS`] ticks.
+/// Dials the bootstrap and reserved peers again while no node is connected (farmers that dialled us do
+/// not link us to the chain), and reserved peers that are not connected every [`RESERVED_REDIAL_TICKS`]
+/// ticks.
 async fn redial_peers(network: &NetworkHandle, config: &P2pConfig, ticks: u64) {
     if config.bootstrap.is_empty() && config.reserved.is_empty() {
         return;
     }
-    let connected = network.peer_ids().await;
+    let connected = network.node_peer_ids().await;
     if connected.is_empty() {
         // The first tick comes at once, when start-up already dialled them.
         if ticks > 1 {
@@ -299,7 +300,10 @@ async fn on_event(
         NetworkEvent::PeerIdentified { peer, agent } => {
             tracing::info!(%peer, %agent, "peer connected");
             count_peers(shared, network).await;
-            let _ = hints.try_send(sync::Hint::Peer(peer));
+            // A farmer has no blocks to sync from.
+            if !acre_network::is_farmer_agent(&agent) {
+                let _ = hints.try_send(sync::Hint::Peer(peer));
+            }
         }
         NetworkEvent::PeerDisconnected { peer } => {
             tracing::info!(%peer, "peer disconnected");

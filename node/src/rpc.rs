@@ -99,6 +99,17 @@ impl FarmerApiServer for Rpc {
             genesis_hash: Hex32(chain.genesis_hash().0),
             params: chain.params().clone(),
             segment_count: chain.archive_progress().0,
+            p2p_addresses: match node.p2p.get() {
+                Some(p2p) => p2p
+                    .handle
+                    .listening()
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                None => Vec::new(),
+            },
         })
     }
 

@@ -112,6 +112,10 @@ pub struct FarmerInfo {
     pub params: ProtocolParams,
     /// Number of archived segments (the current history size).
     pub segment_count: u64,
+    /// The node's peer-to-peer addresses (with its `/p2p/` id), which the farmer dials to join the
+    /// distributed storage network; empty for a node without a network.
+    #[serde(default)]
+    pub p2p_addresses: Vec<String>,
 }
 
 /// A new slot.

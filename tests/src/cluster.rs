@@ -110,7 +110,56 @@ pub struct Cluster {
     spec: PathBuf,
     /// The nodes, in start order.
     pub nodes: Vec<ClusterNode>,
-    farmers: Vec<(PathBuf, KillOnDrop)>,
+    /// The farmers, in start order.
+    pub farmers: Vec<ClusterFarmer>,
+}
+
+/// `text` without terminal colour codes (`ESC [ … m`), which the binaries' logs carry.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A farmer of the cluster.
+#[derive(Debug)]
+pub struct ClusterFarmer {
+    /// Its farm directory (holding its identity, peer key, plot and piece cache).
+    pub dir: PathBuf,
+    /// Its log file (appended to across restarts).
+    pub log: PathBuf,
+    args: Vec<String>,
+    process: Option<KillOnDrop>,
+}
+
+impl ClusterFarmer {
+    /// Kills the process at once (`kill -9`).
+    pub fn kill(&mut self) {
+        self.process = None;
+    }
+
+    /// The peer ids it logged joining the DSN with, one per start.
+    pub fn peer_ids(&self) -> Vec<String> {
+        let text = strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default());
+        text.lines()
+            .filter(|line| line.contains("on the distributed storage network"))
+            .filter_map(|line| {
+                let rest = &line[line.find("peer_id=")? + "peer_id=".len()..];
+                Some(rest.split_whitespace().next()?.to_owned())
+            })
+            .collect()
+    }
 }
 
 impl Cluster {
@@ -205,28 +254,57 @@ impl Cluster {
         node.process = Some(KillOnDrop(process));
     }
 
-    /// Starts a farmer on node `node` with a plot of `size` (e.g. `2M`), rewards to `reward` (hex).
-    pub fn start_farmer(&mut self, node: usize, size: &str, reward: &str) {
+    /// Starts a farmer on node `node` with a plot of `size` (e.g. `2M`), rewards to `reward` (hex);
+    /// returns its index.
+    pub fn start_farmer(&mut self, node: usize, size: &str, reward: &str) -> usize {
+        self.start_farmer_with(node, size, reward, &[])
+    }
+
+    /// [`Cluster::start_farmer`] with `extra` arguments (`--bootstrap`, `--cache-percentage`).
+    pub fn start_farmer_with(&mut self, node: usize, size: &str, reward: &str, extra: &[String]) -> usize {
         let index = self.farmers.len();
-        let farm = self.dir.path().join(format!("farmer{index}"));
-        let log_path = self.dir.path().join(format!("farmer{index}.log"));
-        let log = std::fs::File::create(&log_path).expect("log file");
+        let dir = self.dir.path().join(format!("farmer{index}"));
+        let mut args: Vec<String> = [
+            "farm",
+            "--reward-address",
+            reward,
+            "--no-metrics",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ]
+        .map(String::from)
+        .into();
+        args.extend(extra.iter().cloned());
+        args.push(format!("path={},size={size}", dir.display()));
+        self.farmers.push(ClusterFarmer {
+            dir,
+            log: self.dir.path().join(format!("farmer{index}.log")),
+            args,
+            process: None,
+        });
+        self.restart_farmer(index, node);
+        index
+    }
+
+    /// Starts farmer `index` again (same farm, so the same identity and peer key), on node `node`.
+    pub fn restart_farmer(&mut self, index: usize, node: usize) {
+        let url = format!("ws://127.0.0.1:{}", self.nodes[node].farmer_rpc_port);
+        let farmer = &mut self.farmers[index];
+        farmer.process = None;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&farmer.log)
+            .expect("log file");
         let process = Command::new(binary("acre-farmer"))
-            .args([
-                "farm",
-                "--node",
-                &format!("ws://127.0.0.1:{}", self.nodes[node].farmer_rpc_port),
-                "--reward-address",
-                reward,
-                "--no-metrics",
-            ])
-            .arg(format!("path={},size={size}", farm.display()))
+            .args(&farmer.args)
+            .args(["--node", &url])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("acre-farmer starts");
-        self.farmers.push((log_path, KillOnDrop(process)));
+        farmer.process = Some(KillOnDrop(process));
     }
 
     /// Prints the tail of every log (for a failing test).
@@ -235,7 +313,7 @@ impl Cluster {
             .nodes
             .iter()
             .map(|node| node.log.clone())
-            .chain(self.farmers.iter().map(|(log, _)| log.clone()));
+            .chain(self.farmers.iter().map(|farmer| farmer.log.clone()));
         for log in logs {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let lines: Vec<_> = text.lines().collect();
@@ -273,5 +351,16 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_codes_are_stripped() {
+        assert_eq!(
+            super::strip_ansi("\u{1b}[3mpeer_id\u{1b}[0m\u{1b}[2m=\u{1b}[0m12D3 done"),
+            "peer_id=12D3 done"
+        );
     }
 }

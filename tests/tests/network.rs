@@ -82,9 +82,17 @@ async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_
     };
     let one = cluster.start_node("node1", &pruning);
     let two = cluster.start_node("node2", &followers);
-    // Both farmers farm through followers: their slots come from gossiped, verified proof of time.
-    cluster.start_farmer(one, "1M", REWARD_A);
-    cluster.start_farmer(two, "1M", REWARD_B);
+    // Both farmers farm through followers: their slots come from gossiped, verified proof of time. Each
+    // keeps a tenth of its farm as a piece cache; farmer B also knows node 1 (farmer A finds it through
+    // its own node's farmer RPC).
+    let cache = ["--cache-percentage".to_owned(), "10".to_owned()];
+    let farmer_a = cluster.start_farmer_with(one, "1M", REWARD_A, &cache);
+    let with_bootstrap = [
+        cache.to_vec(),
+        vec!["--bootstrap".into(), cluster.nodes[one].p2p_address()],
+    ]
+    .concat();
+    let farmer_b = cluster.start_farmer_with(two, "1M", REWARD_B, &with_bootstrap);
 
     let timekeeper = &cluster.nodes[0];
     cluster
@@ -229,4 +237,105 @@ async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_
             .expect("account");
         assert!(account.balance.0 > 0, "no reward for {reward}");
     }
+
+    dsn_serves_history_without_the_nodes(&mut cluster, one, farmer_a, farmer_b).await;
+}
+
+/// With every node but node 1 stopped (and node 1 holding only its newest segment's pieces) and farmer
+/// A's piece cache wiped, every piece of segment 0 still comes back through the DSN, verified: from
+/// farmer B's cache, from either farmer's plots, or rebuilt from half the segment. A farmer killed with
+/// -9 comes back with the same peer id.
+async fn dsn_serves_history_without_the_nodes(
+    cluster: &mut Cluster,
+    one: usize,
+    farmer_a: usize,
+    farmer_b: usize,
+) {
+    use acre_consensus::{Piece, PiecePosition, ProtocolParams, SegmentHeader, SegmentIndex};
+
+    let cached = |farmer: usize| {
+        std::fs::read_dir(cluster.farmers[farmer].dir.join("cache"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".piece"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    cluster
+        .wait_for(
+            "both farmers to cache pieces",
+            Duration::from_secs(30),
+            || async { cached(farmer_a) > 0 && cached(farmer_b) > 0 },
+        )
+        .await;
+    eprintln!(
+        "pieces cached: farmer A {}, farmer B {}",
+        cached(farmer_a),
+        cached(farmer_b)
+    );
+    for index in (0..cluster.nodes.len()).filter(|index| *index != one) {
+        cluster.nodes[index].kill();
+    }
+    for entry in std::fs::read_dir(cluster.farmers[farmer_a].dir.join("cache")).expect("cache dir") {
+        std::fs::remove_file(entry.expect("entry").path()).expect("wiped");
+    }
+    let node1 = &cluster.nodes[one];
+    let params = ProtocolParams::dev();
+    let farmer_rpc = jsonrpsee::ws_client::WsClientBuilder::default()
+        .request_timeout(Duration::from_secs(120))
+        .build(format!("ws://127.0.0.1:{}", node1.farmer_rpc_port))
+        .await
+        .expect("connects to the farmer RPC");
+    let header = FarmerApiClient::segment_headers(&farmer_rpc, vec![0])
+        .await
+        .expect("segment headers")[0]
+        .clone()
+        .expect("segment 0 is archived");
+    let header = SegmentHeader::decode(&header.0).expect("a segment header");
+    let before = metric(node1, "acre_dsn_pieces_total{source=\"peer\"}")
+        + metric(node1, "acre_dsn_pieces_total{source=\"reconstructed\"}");
+    for position in 0..params.pieces_per_segment() {
+        let index = SegmentIndex(0).piece_index(
+            &params,
+            PiecePosition(u16::try_from(position).expect("a position")),
+        );
+        let bytes = FarmerApiClient::piece(&farmer_rpc, index.0)
+            .await
+            .expect("farmer_piece")
+            .unwrap_or_else(|| {
+                cluster.dump_logs();
+                panic!("piece {index} of segment 0 was not found")
+            });
+        let piece = Piece::decode(&params, &bytes.0).expect("a piece");
+        piece
+            .verify(&params, &header.segment_root, index.position(&params))
+            .unwrap_or_else(|error| panic!("piece {index} does not verify: {error}"));
+    }
+    let after = metric(node1, "acre_dsn_pieces_total{source=\"peer\"}")
+        + metric(node1, "acre_dsn_pieces_total{source=\"reconstructed\"}");
+    eprintln!(
+        "segment 0 through the DSN: {} pieces from farmers or rebuilt; rebuilt in all: {}",
+        after - before,
+        metric(node1, "acre_dsn_pieces_total{source=\"reconstructed\"}")
+    );
+    assert!(
+        after - before >= f64::from(params.pieces_per_segment()),
+        "every piece came from the farmers or was rebuilt ({before} → {after})"
+    );
+
+    // kill -9 and back: the same peer id (the key is in the first farm).
+    cluster.farmers[farmer_b].kill();
+    cluster.restart_farmer(farmer_b, one);
+    let farmer = &cluster.farmers[farmer_b];
+    cluster
+        .wait_for(
+            "the restarted farmer to rejoin the DSN",
+            Duration::from_secs(30),
+            || async { farmer.peer_ids().len() == 2 },
+        )
+        .await;
+    let ids = farmer.peer_ids();
+    assert_eq!(ids[0], ids[1], "the farmer's peer id survives kill -9");
 }

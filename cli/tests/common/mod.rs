@@ -91,6 +91,8 @@ pub fn spawn_farmer(farmer_port: u16, reward: &Address, farm: &Path, size: &str,
                 "--reward-address",
                 &reward.to_string(),
                 "--no-metrics",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
             ])
             .arg(format!("path={},size={size}", farm.display()))
             .env("RUST_LOG", log)

@@ -18,10 +18,32 @@ use crate::sector::SectorLayout;
 /// Name of the plot file inside a farm directory.
 pub const PLOT_FILE: &str = "farm.plot";
 
-/// Sectors of `pieces_per_sector` pieces that fit in `size` bytes (at most `u16::MAX`).
-pub fn sector_count(params: &ProtocolParams, size: u64) -> u16 {
+/// The share of a new farm kept for the piece cache by default, in percent (spec 9).
+pub const DEFAULT_CACHE_PERCENTAGE: u8 = 1;
+
+/// The most of a farm the piece cache may take, in percent.
+pub const MAX_CACHE_PERCENTAGE: u8 = 50;
+
+/// Bytes of a `size`-byte farm set aside for the piece cache at `cache_percentage` percent.
+pub fn cache_bytes(size: u64, cache_percentage: u8) -> u64 {
+    (u128::from(size) * u128::from(cache_percentage.min(MAX_CACHE_PERCENTAGE)) / 100) as u64
+}
+
+/// Sectors of `pieces_per_sector` pieces that fit in a `size`-byte farm besides its piece cache (at most
+/// `u16::MAX`).
+pub fn sector_count(params: &ProtocolParams, size: u64, cache_percentage: u8) -> u16 {
     let sector_size = sector_size(params);
-    u16::try_from(size / sector_size.max(1)).unwrap_or(u16::MAX)
+    let plots = size - cache_bytes(size, cache_percentage);
+    u16::try_from(plots / sector_size.max(1)).unwrap_or(u16::MAX)
+}
+
+/// Pieces the cache of a `size`-byte farm with `sectors` sectors may hold: its share at
+/// `cache_percentage`, but never more than the space the sectors leave (a farm created before the cache
+/// existed was sized without one).
+pub fn cache_capacity(params: &ProtocolParams, size: u64, sectors: u16, cache_percentage: u8) -> usize {
+    let left = size.saturating_sub(u64::from(sectors) * sector_size(params));
+    let bytes = cache_bytes(size, cache_percentage).min(left);
+    usize::try_from(bytes / crate::daemon::cache::file_size(params.piece_size())).unwrap_or(usize::MAX)
 }
 
 /// Bytes of one full sector.
@@ -34,6 +56,8 @@ pub fn sector_size(params: &ProtocolParams) -> u64 {
 pub struct SharedFarm {
     dir: PathBuf,
     farm: RwLock<Farm>,
+    /// Times the farm was taken for writing (what serves pieces from plots knows its index is stale).
+    writes: std::sync::atomic::AtomicU64,
     /// Why the farm was disabled (its disk failed), if it was.
     disabled: Mutex<Option<String>>,
 }
@@ -72,6 +96,7 @@ impl SharedFarm {
 
     /// The farm, for writing a sector.
     pub fn write(&self) -> RwLockWriteGuard<'_, Farm> {
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.farm.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -97,15 +122,24 @@ impl Farms {
         genesis_hash: Blake3Hash,
         public_key: PublicKey,
         specs: &[(PathBuf, u64)],
+        cache_percentage: u8,
     ) -> Result<Self, Error> {
         let public_key_hash = public_key.hash();
         let farms = specs
             .iter()
             .map(|(dir, size)| {
-                let farm = open_one(params, genesis_hash, public_key_hash, dir, *size)?;
+                let farm = open_one(
+                    params,
+                    genesis_hash,
+                    public_key_hash,
+                    dir,
+                    *size,
+                    cache_percentage,
+                )?;
                 Ok(SharedFarm {
                     dir: dir.clone(),
                     farm: RwLock::new(farm),
+                    writes: std::sync::atomic::AtomicU64::new(0),
                     disabled: Mutex::new(None),
                 })
             })
@@ -116,6 +150,14 @@ impl Farms {
             public_key_hash,
             farms,
         })
+    }
+
+    /// A number that changes whenever any farm may have changed (a sector written or freed).
+    pub fn generation(&self) -> u64 {
+        self.farms
+            .iter()
+            .map(|farm| farm.writes.load(std::sync::atomic::Ordering::Acquire))
+            .sum()
     }
 }
 
@@ -141,6 +183,7 @@ fn open_one(
     public_key_hash: Blake3Hash,
     dir: &Path,
     size: u64,
+    cache_percentage: u8,
 ) -> Result<Farm, Error> {
     std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
     let path = dir.join(PLOT_FILE);
@@ -165,7 +208,7 @@ fn open_one(
             other => other,
         })?
     } else {
-        let sectors = sector_count(params, size);
+        let sectors = sector_count(params, size, cache_percentage);
         if sectors == 0 {
             return Err(Error::FarmTooSmall {
                 path: dir.to_owned(),
@@ -209,30 +252,49 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let specs = [(dir.path().join("farm"), 3 * sector_size(&params))];
         let (genesis, key) = (Blake3Hash([1; 32]), PublicKey([2; 32]));
-        let farms = Farms::open(&params, genesis, key, &specs).expect("created");
+        let farms = Farms::open(&params, genesis, key, &specs, 0).expect("created");
         assert_eq!(farms.farms[0].read().header().sector_count, 3);
         drop(farms);
-        Farms::open(&params, genesis, key, &specs).expect("reopened");
+        Farms::open(&params, genesis, key, &specs, 0).expect("reopened");
         let refused = |result: Result<Farms, Error>| match result {
             Err(Error::FarmMismatch { what, .. }) => what,
             other => panic!("expected a mismatch, got {other:?}"),
         };
         assert_eq!(
-            refused(Farms::open(&params, Blake3Hash([9; 32]), key, &specs)),
+            refused(Farms::open(&params, Blake3Hash([9; 32]), key, &specs, 0)),
             "chain (genesis hash)"
         );
         assert_eq!(
-            refused(Farms::open(&params, genesis, PublicKey([9; 32]), &specs)),
+            refused(Farms::open(&params, genesis, PublicKey([9; 32]), &specs, 0)),
             "farmer key"
         );
         assert_eq!(
-            refused(Farms::open(&ProtocolParams::mainnet(), genesis, key, &specs)),
+            refused(Farms::open(&ProtocolParams::mainnet(), genesis, key, &specs, 0)),
             "protocol parameter set"
         );
         let small = [(dir.path().join("small"), 100)];
         assert!(matches!(
-            Farms::open(&params, genesis, key, &small),
+            Farms::open(&params, genesis, key, &small, 0),
             Err(Error::FarmTooSmall { .. })
         ));
+    }
+
+    #[test]
+    fn the_cache_share_comes_out_of_new_farms_and_never_out_of_sectors() {
+        let params = ProtocolParams::dev();
+        let sector = sector_size(&params);
+        let size = 100 * sector;
+        assert_eq!(sector_count(&params, size, 0), 100);
+        assert_eq!(sector_count(&params, size, 1), 99);
+        assert_eq!(sector_count(&params, size, 10), 90);
+        let piece_file = crate::daemon::cache::file_size(params.piece_size());
+        assert_eq!(
+            cache_capacity(&params, size, 99, 1),
+            (size / 100 / piece_file) as usize
+        );
+        // A farm plotted full before the cache existed has no room for one.
+        assert_eq!(cache_capacity(&params, size, 100, 1), 0);
+        // The share is capped.
+        assert_eq!(sector_count(&params, size, 90), 50);
     }
 }

@@ -56,6 +56,13 @@ pub struct FarmKindLabel {
     pub kind: &'static str,
 }
 
+/// Where a served piece came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct SourceLabel {
+    /// `cache` or `plot`.
+    pub source: &'static str,
+}
+
 type PerFarm = Family<FarmLabel, Counter>;
 
 /// The farmer's metrics.
@@ -96,6 +103,14 @@ pub struct FarmerMetrics {
     pub node_connected: Gauge,
     /// Unix time (ms) of the last audited slot; 0 before the first.
     pub last_audit_ms: Gauge<u64, AtomicU64>,
+    /// Connected DSN peers.
+    pub peers: Gauge,
+    /// Pieces in the piece cache.
+    pub cache_pieces: Gauge,
+    /// Pieces the piece cache may hold.
+    pub cache_capacity: Gauge,
+    /// Pieces served to peers, by source.
+    pub pieces_served: Family<SourceLabel, Counter>,
 }
 
 fn label(farm: usize) -> FarmLabel {
@@ -127,6 +142,10 @@ impl FarmerMetrics {
             prove_seconds: Histogram::new(buckets),
             node_connected: Gauge::default(),
             last_audit_ms: Gauge::default(),
+            peers: Gauge::default(),
+            cache_pieces: Gauge::default(),
+            cache_capacity: Gauge::default(),
+            pieces_served: Family::default(),
         };
         let r = &mut metrics.registry;
         // The text encoder appends `_total` to counters.
@@ -211,6 +230,25 @@ impl FarmerMetrics {
             "Unix time of the last audited slot, ms",
             metrics.last_audit_ms.clone(),
         );
+        r.register("acre_farmer_peers", "Connected DSN peers", metrics.peers.clone());
+        r.register(
+            "acre_farmer_cache_pieces",
+            "Pieces in the piece cache",
+            metrics.cache_pieces.clone(),
+        );
+        r.register(
+            "acre_farmer_cache_capacity",
+            "Pieces the piece cache may hold",
+            metrics.cache_capacity.clone(),
+        );
+        r.register(
+            "acre_farmer_pieces_served",
+            "Pieces served to DSN peers, by source",
+            metrics.pieces_served.clone(),
+        );
+        for source in ["cache", "plot"] {
+            drop(metrics.pieces_served.get_or_create(&SourceLabel { source }));
+        }
         for farm in 0..farms {
             let farm_label = label(farm);
             for family in [
@@ -243,6 +281,23 @@ impl FarmerMetrics {
             }
         }
         metrics
+    }
+
+    /// Counts a piece served to a peer from `source` (`cache` or `plot`).
+    pub fn served(&self, source: &'static str) {
+        self.pieces_served.get_or_create(&SourceLabel { source }).inc();
+    }
+
+    /// Sets the number of connected DSN peers.
+    pub fn set_peers(&self, peers: usize) {
+        self.peers.set(i64::try_from(peers).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the piece cache's fill.
+    pub fn set_cache(&self, pieces: usize, capacity: usize) {
+        self.cache_pieces.set(i64::try_from(pieces).unwrap_or(i64::MAX));
+        self.cache_capacity
+            .set(i64::try_from(capacity).unwrap_or(i64::MAX));
     }
 
     /// A per-farm counter.

@@ -7,6 +7,7 @@
 //! the sector, which the plotter retries later.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use acre_consensus::sectors::SectorId;
 use acre_consensus::{
@@ -17,6 +18,7 @@ use tokio::task::JoinSet;
 use tracing::warn;
 
 use crate::daemon::connection::Node;
+use crate::daemon::dsn::Dsn;
 use crate::daemon::state::ChainView;
 use crate::error::Error;
 use crate::piece_source::PieceSource;
@@ -61,6 +63,7 @@ pub fn sector_piece_indices(
 /// Fetches and verifies every piece sector `sector_id` needs at `history_size`.
 pub async fn fetch_sector_pieces(
     node: &Node,
+    dsn: Option<&Arc<Dsn>>,
     params: &ProtocolParams,
     chain: &ChainView,
     sector_id: &SectorId,
@@ -75,7 +78,7 @@ pub async fn fetch_sector_pieces(
         source.roots.insert(segment, root);
     }
     for round in 1..=FETCH_ROUNDS {
-        let fetched = fetch_all(node, params, &missing).await?;
+        let fetched = fetch_all(node, dsn, params, chain, &missing).await?;
         let roots = source.roots.clone();
         let params_for_check = params.clone();
         // Verification hashes whole records: off the async executor.
@@ -130,10 +133,13 @@ pub async fn fetch_sector_pieces(
 }
 
 /// Fetches `indices` with bounded concurrency; per-piece decoding failures are returned per piece, while
-/// connection failures fail the whole fetch.
+/// connection failures fail the whole fetch. A piece the node lacks comes from the DSN, if the farmer is
+/// on it.
 async fn fetch_all(
     node: &Node,
+    dsn: Option<&Arc<Dsn>>,
     params: &ProtocolParams,
+    chain: &ChainView,
     indices: &BTreeSet<PieceIndex>,
 ) -> Result<Vec<(PieceIndex, Result<Piece, Error>)>, Error> {
     let mut results = Vec::with_capacity(indices.len());
@@ -145,7 +151,24 @@ async fn fetch_all(
         {
             let node = node.clone();
             let params = params.clone();
-            tasks.spawn(async move { (index, node.piece(&params, index).await) });
+            let segment = index.segment_index(&params);
+            let dsn = dsn.cloned().zip(chain.header(segment).copied());
+            tasks.spawn(async move {
+                let mut result = node.piece(&params, index).await;
+                if let (Err(Error::PieceUnavailable(_)), Some((dsn, header))) = (&result, dsn) {
+                    result = match dsn.piece(index, &header).await {
+                        Ok((piece, source)) => {
+                            tracing::debug!(target: "acre::plotting", piece = index.0, ?source, "piece from the DSN");
+                            Ok(piece)
+                        }
+                        Err(error) => {
+                            warn!(target: "acre::plotting", piece = index.0, %error, "the DSN does not have a piece the node lacks");
+                            Err(Error::PieceUnavailable(index))
+                        }
+                    };
+                }
+                (index, result)
+            });
         }
         let Some(joined) = tasks.join_next().await else {
             return Ok(results);

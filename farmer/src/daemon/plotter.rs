@@ -2,7 +2,7 @@
 //!
 //! It plots one sector at a time, always the one [`next_sector`] names at the current history size:
 //! expired or soon-to-expire sectors first, then free ones. Each sector's pieces are fetched from the node
-//! up front, plotted on the rayon pool on a blocking thread, then written crash-safely. When nothing is
+//! (or, for pieces it lacks, from the DSN) up front, plotted on the rayon pool on a blocking thread, then written crash-safely. When nothing is
 //! left to do it sleeps until the history grows. Failures (node gone, bad pieces) are retried with a
 //! backoff; a failing disk write disables that farm (it can no longer be trusted), and the other farms
 //! keep plotting and farming.
@@ -49,6 +49,8 @@ pub struct Plotter {
     pub plotting: Arc<AtomicBool>,
     /// Notified when a farm's sectors change outside the plotter (a damaged sector freed).
     pub wake: Arc<tokio::sync::Notify>,
+    /// Where pieces the node lacks come from (`None`: the farmer is not on the DSN).
+    pub dsn: Option<Arc<crate::daemon::dsn::Dsn>>,
 }
 
 /// Clears the plotting flag however plotting a sector ends.
@@ -194,7 +196,7 @@ impl Plotter {
         debug!(target: "acre::plotting", farm = job.farm, sector = job.sector.0, history_size = job.history_size.get(), ?job.reason, "plotting sector");
         let source = tokio::select! {
             () = stopped(&mut self.stop) => return Ok(None),
-            source = fetch_sector_pieces(&node, &farms.params, chain, &sector_id, job.history_size, pieces) => source?,
+            source = fetch_sector_pieces(&node, self.dsn.as_ref(), &farms.params, chain, &sector_id, job.history_size, pieces) => source?,
         };
         let pool = self.pool.clone();
         let plotting = tokio::task::spawn_blocking(move || {

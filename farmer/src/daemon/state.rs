@@ -53,6 +53,11 @@ impl ChainView {
             .map(|header| header.segment_root)
     }
 
+    /// The header of segment `index`, if known.
+    pub fn header(&self, index: SegmentIndex) -> Option<&SegmentHeader> {
+        usize::try_from(index.0).ok().and_then(|i| self.headers.get(i))
+    }
+
     /// Adds `header` if it is the next one and chains to the last; archived history never changes, so a
     /// known index with a different header is a conflict.
     pub fn apply(&mut self, header: SegmentHeader) -> Result<Applied, Conflict> {

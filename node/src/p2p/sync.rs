@@ -137,7 +137,7 @@ pub(super) async fn run(
                 None => return,
             },
             _ = poll.tick() => {
-                let connected = sync.p2p.handle.peer_ids().await;
+                let connected = sync.p2p.handle.node_peer_ids().await;
                 peers.retain(|peer| connected.contains(peer));
                 for peer in connected {
                     if !peers.contains(&peer) && peers.len() < MAX_PEERS {
