@@ -139,6 +139,14 @@ impl Header {
     }
 }
 
+/// Decodes an archived block: its header's canonical encoding followed by its body's (what the node
+/// hands the archiver), each with its own limit and checks; trailing bytes are refused.
+pub fn decode_archived_block(bytes: &[u8]) -> Result<(Header, Body), DecodeError> {
+    let (_, header_len) = codec::decode_prefix::<Header>("archived block header", bytes, MAX_HEADER_SIZE)?;
+    let (header, body) = bytes.split_at(header_len);
+    Ok((Header::decode(header)?, Body::decode(body)?))
+}
+
 /// A block body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Body {

@@ -32,9 +32,36 @@ pub fn decode_bounded<T: BorshDeserialize>(
     })
 }
 
+/// Decodes a value from the start of `bytes` (reading at most `max_len` of them) and returns it with the
+/// number of bytes it took: for encodings laid end to end, such as an archived block's header and body.
+pub fn decode_prefix<T: BorshDeserialize>(
+    what: &'static str,
+    bytes: &[u8],
+    max_len: usize,
+) -> Result<(T, usize), DecodeError> {
+    let window = &bytes[..bytes.len().min(max_len)];
+    let mut reader = window;
+    let value = T::deserialize_reader(&mut reader).map_err(|error| DecodeError::Malformed {
+        what,
+        reason: error.to_string(),
+    })?;
+    Ok((value, window.len() - reader.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_decodes_and_says_how_much_it_took() {
+        let mut bytes = encode(&(7u64, 9u32));
+        bytes.extend([1, 2, 3]);
+        assert_eq!(decode_prefix::<(u64, u32)>("pair", &bytes, 64), Ok(((7, 9), 12)));
+        assert!(matches!(
+            decode_prefix::<(u64, u32)>("pair", &bytes, 11),
+            Err(DecodeError::Malformed { .. })
+        ));
+    }
 
     #[test]
     fn rejects_trailing_and_truncated_bytes() {

@@ -21,6 +21,12 @@ use crate::requests::Protocol;
 /// Peers asked for one piece before falling back to reconstruction.
 pub const PEERS_PER_PIECE: usize = 8;
 
+/// Pieces of one segment fetched at once when gathering half of it.
+pub const PARALLEL_PIECES: usize = 8;
+
+/// Rounds of asking for a segment's missing pieces when gathering half of it.
+const HALF_ROUNDS: usize = 2;
+
 /// The DSN key of a piece: `H(piece_key_ctx, index LE u64)`.
 pub fn piece_key(index: PieceIndex) -> Blake3Hash {
     hash(HashContext::PieceKey, &index.0.to_le_bytes())
@@ -125,9 +131,13 @@ impl PieceGetter {
                 }
             }
         }
-        for peer in peers.iter().take(PEERS_PER_PIECE) {
-            if let Some(piece) = self.ask_peer(*peer, index, header, position).await {
-                return Some((piece, Source::Peer(*peer)));
+        // Peers' caches (and nodes' stores) first: a cheap read. Only then their plots, where a farmer
+        // decodes the record with a proof-of-space table.
+        for protocol in [Protocol::CachedPiece, Protocol::Piece] {
+            for peer in peers.iter().take(PEERS_PER_PIECE) {
+                if let Some(piece) = self.ask_peer(*peer, protocol, index, header, position).await {
+                    return Some((piece, Source::Peer(*peer)));
+                }
             }
         }
         None
@@ -137,15 +147,15 @@ impl PieceGetter {
     async fn ask_peer(
         &self,
         peer: PeerId,
+        protocol: Protocol,
         index: PieceIndex,
         header: &SegmentHeader,
         position: PiecePosition,
     ) -> Option<Piece> {
         let request = messages::encode(&PieceRequest { index: index.0 });
-        let bytes = self.network.request(peer, Protocol::Piece, request).await.ok()?;
+        let bytes = self.network.request(peer, protocol, request).await.ok()?;
         let response =
-            match messages::decode::<PieceResponse>("piece response", &bytes, Protocol::Piece.max_response())
-            {
+            match messages::decode::<PieceResponse>("piece response", &bytes, protocol.max_response()) {
                 Ok(response) => response,
                 Err(_) => {
                     let _ = self.network.report(peer, Fault::Undecodable).await;
@@ -184,6 +194,73 @@ impl PieceGetter {
         .map_err(|error| format!("the verifying task failed: {error}"))?
     }
 
+    /// Any half of segment `header`'s pieces (its source count), each verified, by position (`None` where
+    /// not fetched): enough to recover the segment. Fails if fewer can be found.
+    pub async fn segment(
+        &self,
+        header: &SegmentHeader,
+        local: &dyn LocalPieces,
+    ) -> Result<Vec<Option<Piece>>, Error> {
+        let peers = self.network.peer_ids().await;
+        let (pieces, found) = self.half(header, local, &peers, None).await;
+        let needed = self.params.source_records_per_segment as usize;
+        if found < needed {
+            return Err(Error::Piece {
+                index: header.segment_index.piece_index(&self.params, PiecePosition(0)).0,
+                reason: format!(
+                    "only {found} of the {needed} pieces needed to recover segment {} were found",
+                    header.segment_index
+                ),
+            });
+        }
+        Ok(pieces)
+    }
+
+    /// Fetches the segment's pieces, [`PARALLEL_PIECES`] at a time, until half are in hand (or none are
+    /// left to try), passing over `skip`; returns them by position and how many were found.
+    async fn half(
+        &self,
+        header: &SegmentHeader,
+        local: &dyn LocalPieces,
+        peers: &[PeerId],
+        skip: Option<PiecePosition>,
+    ) -> (Vec<Option<Piece>>, usize) {
+        use futures::StreamExt;
+        let total = self.params.pieces_per_segment() as usize;
+        let needed = self.params.source_records_per_segment as usize;
+        let mut pieces: Vec<Option<Piece>> = vec![None; total];
+        let mut count = 0;
+        // A busy peer answers "not here" rather than keep the asker waiting: a second round asks again
+        // for what the first did not get.
+        for _ in 0..HALF_ROUNDS {
+            if count >= needed {
+                break;
+            }
+            let positions: Vec<PiecePosition> = (0..total)
+                .filter(|position| pieces[*position].is_none())
+                .map(|position| PiecePosition(u16::try_from(position).expect("positions fit a u16")))
+                .filter(|position| Some(*position) != skip)
+                .collect();
+            let found = futures::stream::iter(positions)
+                .map(|position| async move {
+                    let index = header.segment_index.piece_index(&self.params, position);
+                    let peers = nearest_first(peers.to_vec(), &piece_key(index));
+                    self.single(index, header, local, &peers)
+                        .await
+                        .map(|(piece, _)| (position, piece))
+                })
+                .buffer_unordered(PARALLEL_PIECES)
+                .filter_map(|found| async move { found })
+                .take(needed - count);
+            let mut found = std::pin::pin!(found);
+            while let Some((position, piece)) = found.next().await {
+                pieces[usize::from(position.0)] = Some(piece);
+                count += 1;
+            }
+        }
+        (pieces, count)
+    }
+
     /// Rebuilds the piece from any half of its segment's other pieces.
     async fn reconstruct(
         &self,
@@ -192,26 +269,9 @@ impl PieceGetter {
         local: &dyn LocalPieces,
         peers: &[PeerId],
     ) -> Result<Piece, Error> {
-        let total = self.params.pieces_per_segment() as usize;
         let needed = self.params.source_records_per_segment as usize;
         let position = index.position(&self.params);
-        let mut pieces: Vec<Option<Piece>> = vec![None; total];
-        let mut found = 0;
-        for (other, slot) in pieces.iter_mut().enumerate() {
-            if found >= needed {
-                break;
-            }
-            let other_position = PiecePosition(u16::try_from(other).expect("positions fit a u16"));
-            if other_position == position {
-                continue;
-            }
-            let other_index = header.segment_index.piece_index(&self.params, other_position);
-            let other_peers = nearest_first(peers.to_vec(), &piece_key(other_index));
-            if let Some((piece, _)) = self.single(other_index, header, local, &other_peers).await {
-                *slot = Some(piece);
-                found += 1;
-            }
-        }
+        let (pieces, found) = self.half(header, local, peers, Some(position)).await;
         if found < needed {
             return Err(Error::Piece {
                 index: index.0,

@@ -218,6 +218,9 @@ pub struct PeerInfo {
     pub agent: String,
     /// Its reputation score (0 is clean; bans happen at the threshold).
     pub score: i32,
+    /// The addresses (without `/p2p/`) this process dialed that reached it: how a bootstrap address
+    /// without a peer id is known to be connected.
+    pub dialed: Vec<Address>,
 }
 
 /// The start of a farmer's agent string (`acre-farmer/<version>`).
@@ -233,6 +236,11 @@ pub fn is_farmer_agent(agent: &str) -> bool {
 }
 
 impl PeerInfo {
+    /// Whether `address` (with or without `/p2p/`) names this peer or reached it when dialed.
+    pub fn reached_by(&self, address: &Address) -> bool {
+        address.peer_id() == Some(self.peer) || self.dialed.contains(&address.without_peer())
+    }
+
     /// Whether the peer says it is a farmer ([`is_farmer_agent`]).
     pub fn is_farmer(&self) -> bool {
         is_farmer_agent(&self.agent)

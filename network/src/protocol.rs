@@ -104,6 +104,16 @@ impl Address {
         })
     }
 
+    /// The address without its `/p2p/…` part.
+    pub fn without_peer(&self) -> Self {
+        Self(
+            self.0
+                .iter()
+                .filter(|protocol| !matches!(protocol, libp2p::multiaddr::Protocol::P2p(_)))
+                .collect(),
+        )
+    }
+
     /// The address with `/p2p/<peer>` appended (for others to dial and know whom they reach).
     pub fn with_peer(&self, peer: PeerId) -> Self {
         match self.peer_id() {
@@ -161,6 +171,7 @@ mod tests {
         let full = address.with_peer(peer);
         assert_eq!(full.peer_id(), Some(peer));
         assert_eq!(full.to_string().parse::<Address>().expect("parses"), full);
+        assert_eq!(full.without_peer(), address);
         assert_eq!(peer.to_string().parse::<PeerId>().expect("parses"), peer);
         assert!(matches!(
             "127.0.0.1:30333".parse::<Address>(),

@@ -129,11 +129,16 @@ fn behaviour(config: &NetworkConfig, key: &libp2p::identity::Keypair) -> Result<
     })
 }
 
+/// Dialed addresses remembered per peer.
+const MAX_DIALED_ADDRESSES: usize = 4;
+
 /// What is known of a connected peer.
 struct Connected {
     /// Its identify matched this chain.
     identified: bool,
     agent: String,
+    /// The addresses (without `/p2p/`) this process dialed that reached it.
+    dialed: Vec<libp2p::Multiaddr>,
 }
 
 pub(crate) struct Runner {
@@ -294,6 +299,7 @@ impl Runner {
                         peer: PeerId(*peer),
                         agent: connected.agent.clone(),
                         score: self.reputation.score(peer, now),
+                        dialed: connected.dialed.iter().cloned().map(Address).collect(),
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -362,11 +368,20 @@ impl Runner {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(target: "acre::network", %address, peer = %self.swarm.local_peer_id(), "listening");
             }
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
-                self.peers.entry(peer_id).or_insert(Connected {
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                let connected = self.peers.entry(peer_id).or_insert(Connected {
                     identified: false,
                     agent: String::new(),
+                    dialed: Vec::new(),
                 });
+                if endpoint.is_dialer() && connected.dialed.len() < MAX_DIALED_ADDRESSES {
+                    let address = Address(endpoint.get_remote_address().clone()).without_peer().0;
+                    if !connected.dialed.contains(&address) {
+                        connected.dialed.push(address);
+                    }
+                }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,

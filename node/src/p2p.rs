@@ -15,6 +15,7 @@
 //!
 //! [`Timekeeper::accept`]: crate::timekeeper::Timekeeper::accept
 
+mod dsn_sync;
 mod serve;
 pub mod sync;
 
@@ -257,28 +258,26 @@ async fn run(
     }
 }
 
-/// Dials the bootstrap and reserved peers again while no node is connected (farmers that dialled us do
-/// not link us to the chain), and reserved peers that are not connected every [`RESERVED_REDIAL_TICKS`]
-/// ticks.
+/// Dials the bootstrap and reserved peers that are not connected: every tick while no node is
+/// connected (farmers that dialled us do not link us to the chain), every [`RESERVED_REDIAL_TICKS`]
+/// ticks otherwise. A node started a moment before its bootstrap peer listened, that met other nodes
+/// meanwhile, must still reach it: it may be the only one with the chain's clock.
 async fn redial_peers(network: &NetworkHandle, config: &P2pConfig, ticks: u64) {
     if config.bootstrap.is_empty() && config.reserved.is_empty() {
         return;
     }
-    let connected = network.node_peer_ids().await;
-    if connected.is_empty() {
-        // The first tick comes at once, when start-up already dialled them.
-        if ticks > 1 {
-            for address in config.bootstrap.iter().chain(&config.reserved) {
-                let _ = network.dial(address.clone()).await;
-            }
-        }
+    // The first tick comes at once, when start-up already dialled them.
+    if ticks <= 1 {
         return;
     }
-    if ticks.is_multiple_of(RESERVED_REDIAL_TICKS) {
-        for address in &config.reserved {
-            if address.peer_id().is_none_or(|peer| !connected.contains(&peer)) {
-                let _ = network.dial(address.clone()).await;
-            }
+    let peers = network.peers().await.unwrap_or_default();
+    let alone = peers.iter().all(acre_network::PeerInfo::is_farmer);
+    if !alone && !ticks.is_multiple_of(RESERVED_REDIAL_TICKS) {
+        return;
+    }
+    for address in config.bootstrap.iter().chain(&config.reserved) {
+        if !peers.iter().any(|peer| peer.reached_by(address)) {
+            let _ = network.dial(address.clone()).await;
         }
     }
 }

@@ -149,6 +149,18 @@ impl ClusterFarmer {
         self.process = None;
     }
 
+    /// The peer-to-peer addresses it logged listening on (the latest start's last).
+    pub fn listen_addresses(&self) -> Vec<String> {
+        let text = strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default());
+        text.lines()
+            .filter(|line| line.contains("acre::network") && line.contains(" listening "))
+            .filter_map(|line| {
+                let rest = &line[line.find("address=")? + "address=".len()..];
+                Some(rest.split_whitespace().next()?.to_owned())
+            })
+            .collect()
+    }
+
     /// The peer ids it logged joining the DSN with, one per start.
     pub fn peer_ids(&self) -> Vec<String> {
         let text = strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default());
@@ -314,7 +326,13 @@ impl Cluster {
             .iter()
             .map(|node| node.log.clone())
             .chain(self.farmers.iter().map(|farmer| farmer.log.clone()));
+        // Whole logs are kept for a closer look where `ACRE_TEST_KEEP_LOGS` names a directory.
+        let keep = std::env::var_os("ACRE_TEST_KEEP_LOGS").map(PathBuf::from);
         for log in logs {
+            if let (Some(dir), Some(name)) = (&keep, log.file_name()) {
+                let _ = std::fs::create_dir_all(dir);
+                let _ = std::fs::copy(&log, dir.join(name));
+            }
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let lines: Vec<_> = text.lines().collect();
             // Warnings and errors say what went wrong; the last lines say where it stood.

@@ -63,6 +63,7 @@ fn metric(node: &ClusterNode, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_a_killed_one_rejoins() {
+    let started = std::time::Instant::now();
     let mut cluster = Cluster::new(&spec());
     cluster.start_node(
         "node0",
@@ -82,16 +83,19 @@ async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_
     };
     let one = cluster.start_node("node1", &pruning);
     let two = cluster.start_node("node2", &followers);
-    // Both farmers farm through followers: their slots come from gossiped, verified proof of time. Each
-    // keeps a tenth of its farm as a piece cache; farmer B also knows node 1 (farmer A finds it through
-    // its own node's farmer RPC).
-    let cache = ["--cache-percentage".to_owned(), "10".to_owned()];
-    let farmer_a = cluster.start_farmer_with(one, "1M", REWARD_A, &cache);
+    // Both farmers farm through followers: their slots come from gossiped, verified proof of time.
+    // Farmer A keeps a tenth of its farm as a piece cache; farmer B 40 % (with 1 MiB farms, that is what
+    // holds most of the history for the DSN sync below: a real network has many farmers for it, and a
+    // larger cache is fewer sectors, so a slower chain here). Farmer B also knows node 1 (farmer A finds
+    // it through its own node's farmer RPC).
+    let farmer_a =
+        cluster.start_farmer_with(one, "1M", REWARD_A, &["--cache-percentage".into(), "10".into()]);
     let with_bootstrap = [
-        cache.to_vec(),
-        vec!["--bootstrap".into(), cluster.nodes[one].p2p_address()],
-    ]
-    .concat();
+        "--cache-percentage".into(),
+        "40".into(),
+        "--bootstrap".into(),
+        cluster.nodes[one].p2p_address(),
+    ];
     let farmer_b = cluster.start_farmer_with(two, "1M", REWARD_B, &with_bootstrap);
 
     let timekeeper = &cluster.nodes[0];
@@ -238,7 +242,9 @@ async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_
         assert!(account.balance.0 > 0, "no reward for {reward}");
     }
 
+    eprintln!("[{:.0?}] chain, sync, agreement, restart done", started.elapsed());
     dsn_serves_history_without_the_nodes(&mut cluster, one, farmer_a, farmer_b).await;
+    eprintln!("[{:.0?}] DSN done", started.elapsed());
 }
 
 /// With every node but node 1 stopped (and node 1 holding only its newest segment's pieces) and farmer
@@ -270,6 +276,7 @@ async fn dsn_serves_history_without_the_nodes(
             || async { cached(farmer_a) > 0 && cached(farmer_b) > 0 },
         )
         .await;
+    let started = std::time::Instant::now();
     eprintln!(
         "pieces cached: farmer A {}, farmer B {}",
         cached(farmer_a),
@@ -325,6 +332,7 @@ async fn dsn_serves_history_without_the_nodes(
         "every piece came from the farmers or was rebuilt ({before} → {after})"
     );
 
+    eprintln!("[{:.0?}] segment 0 retrieved", started.elapsed());
     // kill -9 and back: the same peer id (the key is in the first farm).
     cluster.farmers[farmer_b].kill();
     cluster.restart_farmer(farmer_b, one);
@@ -338,4 +346,58 @@ async fn dsn_serves_history_without_the_nodes(
         .await;
     let ids = farmer.peer_ids();
     assert_eq!(ids[0], ids[1], "the farmer's peer id survives kill -9");
+
+    eprintln!("[{:.0?}] farmer restarted", started.elapsed());
+    // A new node whose only peers are the farmers (node 1, the last node, is stopped: no peer has
+    // blocks) rebuilds the archived history from the DSN: segment headers by majority, segments from
+    // pieces, blocks through ordinary import.
+    let last = cluster.nodes[one].head().await.segment_count - 1;
+    let header = FarmerApiClient::segment_headers(&farmer_rpc, vec![last])
+        .await
+        .expect("segment headers")[0]
+        .clone()
+        .expect("the last segment");
+    let last_block = SegmentHeader::decode(&header.0)
+        .expect("a segment header")
+        .last_archived_block;
+    let complete = if last_block.is_complete() {
+        last_block.number.0
+    } else {
+        last_block.number.0 - 1
+    };
+    let reference = cluster.nodes[one]
+        .client()
+        .await
+        .block_by_number(complete)
+        .await
+        .expect("block")
+        .expect("node 1 has it");
+    cluster.nodes[one].kill();
+    let bootstrap: Vec<String> = [farmer_a, farmer_b]
+        .iter()
+        .filter_map(|farmer| cluster.farmers[*farmer].listen_addresses().pop())
+        .collect();
+    assert_eq!(bootstrap.len(), 2, "both farmers logged their addresses");
+    let rebuilt = cluster.start_node(
+        "node4",
+        &NodeOptions {
+            bootstrap,
+            ..NodeOptions::default()
+        },
+    );
+    let node4 = &cluster.nodes[rebuilt];
+    cluster
+        .wait_for(
+            "the farmers-only node to rebuild history from the DSN",
+            Duration::from_secs(120),
+            || async { node4.head().await.best_number >= complete },
+        )
+        .await;
+    assert!(
+        has_canonical(node4, complete, &reference.hash.to_string()).await,
+        "the rebuilt chain is node 1's"
+    );
+    let log = acre_tests::cluster::strip_ansi(&std::fs::read_to_string(&node4.log).expect("log"));
+    assert!(log.contains("DSN sync done"), "the history came by DSN sync");
+    eprintln!("DSN sync: block #{complete} (segment {last}) rebuilt from the farmers");
 }

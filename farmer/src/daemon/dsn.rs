@@ -18,9 +18,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use acre_consensus::sectors::SectorId;
-use acre_consensus::{Piece, PieceIndex, PieceOffset, ProtocolParams, SectorIndex, SegmentHeader};
+use acre_consensus::{
+    Piece, PieceIndex, PieceOffset, ProtocolParams, SectorIndex, SegmentHeader, SegmentIndex,
+};
 use acre_network::dsn::{LocalPieces, NoLocalPieces, PieceGetter, Source};
-use acre_network::messages::{self, PieceRequest, PieceResponse};
+use acre_network::messages::{
+    self, MAX_SEGMENT_HEADERS, PieceRequest, PieceResponse, SegmentHeadersRequest, SegmentHeadersResponse,
+};
 use acre_network::{
     Address, ChainId, Fault, InboundRequest, NetworkConfig, NetworkEvent, NetworkHandle, PeerKey, Protocol,
 };
@@ -44,9 +48,12 @@ pub struct FarmerNetworkConfig {
 }
 
 /// Requests answered at once; more are dropped (failing at the requester, who asks someone else).
-const CONCURRENT_REQUESTS: usize = 16;
-/// Pieces fetched for the cache at once.
-const CACHE_FETCHES: usize = 4;
+const CONCURRENT_REQUESTS: usize = 32;
+/// Pieces fetched for the cache at once (each may make the node, or this farmer, rebuild a piece from
+/// half its segment: filling the cache must not crowd out the requests it serves).
+const CACHE_FETCHES: usize = 2;
+/// Requests waiting to read a piece back out of the plots, beyond which the answer is "not here".
+const PLOT_READ_QUEUE: usize = 12;
 /// How often the cache is checked against what it should hold even without new history (a wiped or
 /// damaged file is refetched).
 const CACHE_RECHECK: Duration = Duration::from_secs(20);
@@ -178,6 +185,7 @@ pub async fn start(config: &FarmerNetworkConfig, setup: DsnSetup) -> Result<Arc<
         events,
         setup.metrics.clone(),
         setup.stop.clone(),
+        setup.chain.clone(),
     ));
     tokio::spawn(keep_cache(
         dsn.clone(),
@@ -198,15 +206,21 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 async fn redial(dsn: Arc<Dsn>, mut stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(REDIAL);
-    loop {
+    for tick in 0u64.. {
         tokio::select! {
             () = stopped(&mut stop) => return,
             _ = ticker.tick() => {}
         }
-        if !dsn.handle.peer_ids().await.is_empty() {
+        // Every tick while alone, every fifth otherwise: the node's and the bootstrap peers' addresses
+        // that reach no connected peer are dialled again.
+        let peers = dsn.handle.peers().await.unwrap_or_default();
+        if !peers.is_empty() && !tick.is_multiple_of(5) {
             continue;
         }
         for address in dsn.dial_targets() {
+            if peers.iter().any(|peer| peer.reached_by(&address)) {
+                continue;
+            }
             if let Err(error) = dsn.handle.dial(address.clone()).await {
                 debug!(target: "acre::dsn", %address, %error, "dial failed");
             }
@@ -304,10 +318,12 @@ async fn serve(
     mut events: mpsc::Receiver<NetworkEvent>,
     metrics: Arc<FarmerMetrics>,
     mut stop: watch::Receiver<bool>,
+    chain: watch::Receiver<Arc<ChainView>>,
 ) {
     let permits = Arc::new(Semaphore::new(CONCURRENT_REQUESTS));
-    // Reading from a plot builds a proof-of-space table: one at a time, on a blocking thread.
-    let plot_reads = Arc::new(Semaphore::new(1));
+    // Reading from a plot builds a proof-of-space table: one at a time, on a blocking thread, with at
+    // most `PLOT_READ_QUEUE` requests waiting for their turn.
+    let plot_reads = Arc::new((Semaphore::new(PLOT_READ_QUEUE), Semaphore::new(1)));
     let plots = Arc::new(Mutex::new(PlotIndex::default()));
     loop {
         let event = tokio::select! {
@@ -330,8 +346,9 @@ async fn serve(
                     plot_reads.clone(),
                     metrics.clone(),
                 );
+                let view = chain.borrow().clone();
                 tokio::spawn(async move {
-                    answer(&dsn, farms, plots, &plot_reads, &metrics, request).await;
+                    answer(&dsn, farms, plots, &plot_reads, &metrics, &view, request).await;
                     drop(permit);
                 });
             }
@@ -351,8 +368,9 @@ async fn answer(
     dsn: &Dsn,
     farms: Arc<Farms>,
     plots: Arc<Mutex<PlotIndex>>,
-    plot_reads: &Semaphore,
+    plot_reads: &(Semaphore, Semaphore),
     metrics: &FarmerMetrics,
+    chain: &ChainView,
     request: InboundRequest,
 ) {
     let InboundRequest {
@@ -361,8 +379,19 @@ async fn answer(
         data,
         responder,
     } = request;
+    if protocol == Protocol::SegmentHeaders {
+        match segment_headers(chain, &data) {
+            Ok(response) => {
+                let _ = dsn.handle.respond(responder, response).await;
+            }
+            Err(fault) => {
+                let _ = dsn.handle.report(peer, fault).await;
+            }
+        }
+        return;
+    }
     if !matches!(protocol, Protocol::Piece | Protocol::CachedPiece) {
-        // Blocks, headers and state are the nodes' to serve; the request fails at the asker.
+        // Blocks and state are the nodes' to serve; the request fails at the asker.
         return;
     }
     let index = match messages::decode::<PieceRequest>("piece request", &data, protocol.max_request()) {
@@ -380,16 +409,29 @@ async fn answer(
     if piece.is_some() {
         metrics.served("cache");
     } else if protocol == Protocol::Piece {
-        let Ok(_permit) = plot_reads.acquire().await else {
-            return;
-        };
-        piece = tokio::task::spawn_blocking(move || read_from_plots(&farms, &plots, index))
-            .await
-            .ok()
-            .flatten()
-            .map(|piece| piece.encode());
-        if piece.is_some() {
-            metrics.served("plot");
+        let (queue, reading) = plot_reads;
+        let lookup = (farms.clone(), plots.clone());
+        let held = tokio::task::spawn_blocking(move || {
+            let (farms, plots) = lookup;
+            let mut plots = plots.lock().unwrap_or_else(PoisonError::into_inner);
+            plots.current(&farms).contains_key(&index)
+        })
+        .await
+        .unwrap_or(false);
+        // Past the queue's bound the answer is "not here" at once: the asker moves on to another peer
+        // (or rebuilds the piece) instead of waiting out its timeout.
+        if held
+            && let Ok(_queued) = queue.try_acquire()
+            && let Ok(_reading) = reading.acquire().await
+        {
+            piece = tokio::task::spawn_blocking(move || read_from_plots(&farms, &plots, index))
+                .await
+                .ok()
+                .flatten()
+                .map(|piece| piece.encode());
+            if piece.is_some() {
+                metrics.served("plot");
+            }
         }
     }
     debug!(target: "acre::dsn", %peer, piece = index.0, protocol = protocol.name(), found = piece.is_some(), "piece request");
@@ -397,6 +439,36 @@ async fn answer(
         .handle
         .respond(responder, messages::encode(&PieceResponse { piece }))
         .await;
+}
+
+/// Answers a segment-headers request from the farmer's view of the history (what a node without peers
+/// that have blocks starts DSN sync from).
+fn segment_headers(chain: &ChainView, data: &[u8]) -> Result<Vec<u8>, Fault> {
+    let request: SegmentHeadersRequest = messages::decode(
+        "segment-headers request",
+        data,
+        Protocol::SegmentHeaders.max_request(),
+    )
+    .map_err(|_| Fault::Undecodable)?;
+    let count = chain.segment_count();
+    let headers: Vec<SegmentHeader> = match request {
+        SegmentHeadersRequest::Indices(indices) => {
+            if indices.len() > MAX_SEGMENT_HEADERS {
+                return Err(Fault::ProtocolViolation);
+            }
+            indices
+                .iter()
+                .filter_map(|index| chain.header(SegmentIndex(*index)).copied())
+                .collect()
+        }
+        SegmentHeadersRequest::Last(wanted) => {
+            let wanted = u64::from(wanted).min(MAX_SEGMENT_HEADERS as u64).min(count);
+            (count - wanted..count)
+                .filter_map(|index| chain.header(SegmentIndex(index)).copied())
+                .collect()
+        }
+    };
+    Ok(messages::encode(&SegmentHeadersResponse { headers }))
 }
 
 /// Keeps the cache holding the pieces nearest the farmer's key: on every new segment and every
@@ -414,8 +486,20 @@ async fn keep_cache(
     let mut reported_full = false;
     loop {
         let view = chain.borrow_and_update().clone();
-        wanted.grow_to(view.segment_count() * u64::from(params.pieces_per_segment()));
-        let (missing, unwanted) = dsn.cache.plan(&wanted);
+        if view.segment_count() == 0 {
+            // Not synchronised with the node yet: judging the cache now would evict all of it.
+            tokio::select! {
+                () = stopped(&mut stop) => return,
+                changed = chain.changed() => if changed.is_err() { return },
+            }
+            continue;
+        }
+        let history_pieces = view.segment_count() * u64::from(params.pieces_per_segment());
+        wanted.grow_to(history_pieces);
+        let (missing, mut unwanted) = dsn.cache.plan(&wanted);
+        // A piece past the history this farmer knows is from segments it has not heard of yet (it
+        // restarted, say): whether it stays is decided once they are known.
+        unwanted.retain(|index| index.0 < history_pieces);
         if !unwanted.is_empty() {
             let cache = dsn.cache.clone();
             let _ =

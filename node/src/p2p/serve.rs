@@ -88,7 +88,8 @@ fn respond(shared: &Shared, protocol: Protocol, data: &[u8]) -> Result<Vec<u8>, 
             };
             Ok(messages::encode(&SegmentHeadersResponse { headers }))
         }
-        Protocol::Piece => {
+        // The node's store is its cache: both are a cheap read.
+        Protocol::Piece | Protocol::CachedPiece => {
             let request: PieceRequest =
                 messages::decode("piece request", data, protocol.max_request()).map_err(undecodable)?;
             let read = shared.chain.db().read().map_err(Error::from)?;
@@ -97,7 +98,7 @@ fn respond(shared: &Shared, protocol: Protocol, data: &[u8]) -> Result<Vec<u8>, 
                 .map_err(Error::from)?;
             Ok(messages::encode(&PieceResponse { piece }))
         }
-        Protocol::CachedPiece | Protocol::State => Err(Refusal::Unserved),
+        Protocol::State => Err(Refusal::Unserved),
     }
 }
 

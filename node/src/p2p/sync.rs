@@ -8,7 +8,8 @@
 //! oldest first. Fork choice then decides as for any other block.
 //!
 //! A peer that answers with something undecodable, out of order, or with an invalid block is faulted
-//! and sync moves on to the next peer.
+//! and sync moves on to the next peer. A node whose peers are all farmers (none has blocks) rebuilds
+//! the archived history from the DSN instead (`dsn_sync`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, PoisonError};
@@ -63,6 +64,14 @@ pub struct SyncStatus {
 }
 
 impl SyncStatus {
+    /// Starts a run of catching up from `best` towards `target` (unless one is under way).
+    pub(super) fn start_run(&mut self, target: u64, best: u64) {
+        self.target = self.target.max(target);
+        if self.run.is_none() {
+            self.run = Some((Instant::now(), best));
+        }
+    }
+
     /// The report: state, target, speed and time left.
     pub fn report(&self, shared: &Shared) -> SyncInfo {
         let best = shared.chain.best().0.number.0;
@@ -137,6 +146,16 @@ pub(super) async fn run(
                 None => return,
             },
             _ = poll.tick() => {
+                let all = sync.p2p.handle.peers().await.unwrap_or_default();
+                if !all.is_empty() && all.iter().all(acre_network::PeerInfo::is_farmer) {
+                    // No peer has blocks: rebuild what the farmers' archived history holds.
+                    match super::dsn_sync::run(&sync.shared, &sync.p2p, &all).await {
+                        Ok(0) => {}
+                        Ok(_) => sync.caught_up(),
+                        Err(error) => tracing::warn!(%error, "DSN sync stopped"),
+                    }
+                    continue;
+                }
                 let connected = sync.p2p.handle.node_peer_ids().await;
                 peers.retain(|peer| connected.contains(peer));
                 for peer in connected {
