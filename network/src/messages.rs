@@ -24,6 +24,10 @@ pub const MAX_RANGE_BYTES: usize = 8 << 20;
 /// follower that missed a message (or just joined) catches up from the next one.
 pub const MAX_POT_SLOTS: usize = 16;
 
+/// Most slots one `pot-slots` response carries: a follower further behind asks again from where the
+/// answer ended.
+pub const MAX_POT_RANGE: usize = 256;
+
 /// Most segment headers one request asks for (spec 9).
 pub const MAX_SEGMENT_HEADERS: usize = 1000;
 
@@ -117,20 +121,66 @@ impl PotGossip {
 
     /// Checks the shape (count, consecutive slots) before any proof is looked at.
     pub fn check_shape(&self) -> Result<(), Error> {
-        if self.slots.is_empty() || self.slots.len() > MAX_POT_SLOTS {
+        if self.slots.is_empty() {
             return Err(Error::Decode(format!(
-                "a proof-of-time message carries 1 to {MAX_POT_SLOTS} slots, not {}",
-                self.slots.len()
+                "a proof-of-time message carries 1 to {MAX_POT_SLOTS} slots, not 0"
             )));
         }
-        let consecutive = self
-            .slots
-            .windows(2)
-            .all(|pair| pair[0].slot.0.checked_add(1) == Some(pair[1].slot.0));
-        if !consecutive {
-            return Err(Error::Decode("proof-of-time slots are not consecutive".into()));
+        check_consecutive(&self.slots, MAX_POT_SLOTS)
+    }
+}
+
+/// Fails unless `slots` are at most `max` consecutive slots.
+fn check_consecutive(slots: &[PotSlotProof], max: usize) -> Result<(), Error> {
+    if slots.len() > max {
+        return Err(Error::Decode(format!(
+            "a proof-of-time message carries 1 to {max} slots, not {}",
+            slots.len()
+        )));
+    }
+    let consecutive = slots
+        .windows(2)
+        .all(|pair| pair[0].slot.0.checked_add(1) == Some(pair[1].slot.0));
+    if !consecutive {
+        return Err(Error::Decode("proof-of-time slots are not consecutive".into()));
+    }
+    Ok(())
+}
+
+/// A `pot-slots` request: the proof of time of up to `count` slots from `first` on, for a follower that
+/// joined late or missed gossip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PotSlotsRequest {
+    /// The first slot wanted.
+    pub first: SlotNumber,
+    /// How many (the responder sends at most [`MAX_POT_RANGE`]).
+    pub count: u32,
+}
+
+/// A `pot-slots` response: consecutive slots from the requested first one (fewer than asked, or none,
+/// if the responder does not hold them).
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PotSlotsResponse {
+    /// At most [`MAX_POT_RANGE`] consecutive slots.
+    pub slots: Vec<PotSlotProof>,
+}
+
+impl PotSlotsResponse {
+    /// The largest encoding of a [`PotSlotsResponse`].
+    pub const MAX_SIZE: usize = 4 + MAX_POT_RANGE * (8 + 16 + 16 * 8);
+
+    /// Checks the response answers `request`: consecutive slots from its first, no more than it asked
+    /// for or [`MAX_POT_RANGE`] (an empty answer is allowed: the responder does not hold them).
+    pub fn check_answers(&self, request: &PotSlotsRequest) -> Result<(), Error> {
+        let max = MAX_POT_RANGE.min(usize::try_from(request.count).unwrap_or(usize::MAX));
+        check_consecutive(&self.slots, max)?;
+        match self.slots.first() {
+            Some(first) if first.slot != request.first => Err(Error::Decode(format!(
+                "proof-of-time slots start at {}, not the requested {}",
+                first.slot, request.first
+            ))),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -213,6 +263,42 @@ mod tests {
     }
 
     #[test]
+    fn pot_slots_answers_are_checked_against_their_request() {
+        let request = PotSlotsRequest {
+            first: SlotNumber(5),
+            count: 3,
+        };
+        let answer = |slots: std::ops::Range<u64>| PotSlotsResponse {
+            slots: slots.map(proof).collect(),
+        };
+        answer(5..8).check_answers(&request).expect("as asked");
+        answer(5..6).check_answers(&request).expect("fewer");
+        answer(0..0).check_answers(&request).expect("none held");
+        let error = answer(5..9).check_answers(&request).expect_err("more than asked");
+        assert!(matches!(error, Error::Decode(message) if message.contains("1 to 3 slots, not 4")));
+        let error = answer(6..8).check_answers(&request).expect_err("elsewhere");
+        assert!(matches!(error, Error::Decode(message) if message.contains("not the requested 5")));
+        let gap = PotSlotsResponse {
+            slots: vec![proof(5), proof(7)],
+        };
+        assert!(
+            matches!(gap.check_answers(&request), Err(Error::Decode(message)) if message.contains("consecutive"))
+        );
+        let greedy = PotSlotsRequest {
+            first: SlotNumber(1),
+            count: u32::MAX,
+        };
+        let full = answer(1..MAX_POT_RANGE as u64 + 1);
+        full.check_answers(&greedy).expect("at the limit");
+        assert_eq!(encode(&full).len(), PotSlotsResponse::MAX_SIZE);
+        assert!(
+            answer(1..MAX_POT_RANGE as u64 + 2)
+                .check_answers(&greedy)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn oversized_and_trailing_bytes_are_refused() {
         let request = BlockRangeRequest {
             start: BlockStart::Ascending(BlockNumber(5)),
@@ -255,6 +341,8 @@ mod tests {
             let _ = decode::<BlockRangeResponse>("response", &bytes, 512);
             let _ = decode::<PotGossip>("pot", &bytes, 512);
             let _ = decode::<SegmentHeadersRequest>("request", &bytes, 512);
+            let _ = decode::<PotSlotsRequest>("request", &bytes, 512);
+            let _ = decode::<PotSlotsResponse>("response", &bytes, 512);
         }
     }
 }

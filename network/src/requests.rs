@@ -27,16 +27,19 @@ pub enum Protocol {
     CachedPiece,
     /// Key ranges of the consensus state with proofs (snap sync).
     State,
+    /// Proof of time of a run of slots, for a follower that joined late or missed gossip.
+    PotSlots,
 }
 
 impl Protocol {
     /// Every protocol, in a fixed order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::BlockRange,
         Self::SegmentHeaders,
         Self::Piece,
         Self::CachedPiece,
         Self::State,
+        Self::PotSlots,
     ];
 
     /// The protocol's short name (`/acre/<genesis hex>/<name>/1` on the wire).
@@ -47,6 +50,7 @@ impl Protocol {
             Self::Piece => "piece",
             Self::CachedPiece => "cached-piece",
             Self::State => "state",
+            Self::PotSlots => "pot-slots",
         }
     }
 
@@ -65,6 +69,7 @@ impl Protocol {
             Self::BlockRange | Self::State => 16 << 20,
             Self::SegmentHeaders => 1 << 20,
             Self::Piece | Self::CachedPiece => 2 << 20,
+            Self::PotSlots => crate::messages::PotSlotsResponse::MAX_SIZE,
         }
     }
 

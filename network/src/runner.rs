@@ -53,6 +53,7 @@ struct Behaviour {
     piece: request_response::Behaviour<Codec>,
     cached_piece: request_response::Behaviour<Codec>,
     state: request_response::Behaviour<Codec>,
+    pot_slots: request_response::Behaviour<Codec>,
 }
 
 impl Behaviour {
@@ -63,6 +64,7 @@ impl Behaviour {
             Protocol::Piece => &mut self.piece,
             Protocol::CachedPiece => &mut self.cached_piece,
             Protocol::State => &mut self.state,
+            Protocol::PotSlots => &mut self.pot_slots,
         }
     }
 }
@@ -120,6 +122,7 @@ fn behaviour(config: &NetworkConfig, key: &libp2p::identity::Keypair) -> Result<
         piece: requests(Protocol::Piece)?,
         cached_piece: requests(Protocol::CachedPiece)?,
         state: requests(Protocol::State)?,
+        pot_slots: requests(Protocol::PotSlots)?,
         blocked: allow_block_list::Behaviour::default(),
         limits: connection_limits::Behaviour::new(limits),
         identify,
@@ -421,6 +424,9 @@ impl Runner {
                 self.request_event(Protocol::CachedPiece, event);
             }
             SwarmEvent::Behaviour(BehaviourEvent::State(event)) => self.request_event(Protocol::State, event),
+            SwarmEvent::Behaviour(BehaviourEvent::PotSlots(event)) => {
+                self.request_event(Protocol::PotSlots, event);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 result: kad::QueryResult::Bootstrap(result),
                 step,

@@ -96,6 +96,8 @@ pub struct Metrics {
     pub sync_target: Gauge<u64, AtomicU64>,
     /// Blocks imported by sync (from peers' block ranges), not gossip or authoring.
     pub blocks_synced: Counter,
+    /// Proof-of-time slots fetched by catch-up (`pot-slots`) and verified, not gossiped.
+    pub pot_slots_fetched: Counter,
     /// Gossip messages refused, by topic and fault.
     pub gossip_rejected: Family<GossipLabel, Counter>,
     /// Pieces served from the DSN (ones the node does not keep), by where they came from.
@@ -188,6 +190,11 @@ impl Metrics {
             "acre_blocks_synced",
             "Blocks imported from peers' block ranges",
             metrics.blocks_synced.clone(),
+        );
+        registry.register(
+            "acre_pot_slots_fetched",
+            "Proof-of-time slots a follower fetched from a peer to catch up with gossip, verified",
+            metrics.pot_slots_fetched.clone(),
         );
         registry.register(
             "acre_dsn_pieces",

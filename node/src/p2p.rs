@@ -16,6 +16,7 @@
 //! [`Timekeeper::accept`]: crate::timekeeper::Timekeeper::accept
 
 mod dsn_sync;
+mod pot_catch_up;
 mod serve;
 pub mod sync;
 
@@ -213,14 +214,16 @@ async fn run(
     redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u64;
     let proving = shared.timekeeper.is_proving();
+    let catch_up = Arc::new(pot_catch_up::CatchUp::default());
     loop {
         tokio::select! {
             event = events.recv() => match event {
                 Some(event) => {
                     let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { return };
                     let (shared, network, hints) = (Arc::clone(&shared), network.clone(), hints.clone());
+                    let catch_up = Arc::clone(&catch_up);
                     tokio::spawn(async move {
-                        on_event(&shared, &network, &hints, event).await;
+                        on_event(&shared, &network, &hints, &catch_up, event).await;
                         drop(permit);
                     });
                 }
@@ -293,6 +296,7 @@ async fn on_event(
     shared: &Arc<Shared>,
     network: &NetworkHandle,
     hints: &mpsc::Sender<sync::Hint>,
+    catch_up: &Arc<pot_catch_up::CatchUp>,
     event: NetworkEvent,
 ) {
     match event {
@@ -316,7 +320,7 @@ async fn on_event(
             let topic = message.topic;
             let validity = match topic {
                 Topic::Blocks => on_block(shared, hints, &message).await,
-                Topic::Pot => on_pot(shared, &message).await,
+                Topic::Pot => on_pot(shared, network, catch_up, &message).await,
                 Topic::Transactions => on_transaction(shared, &message),
             };
             if let Validity::Reject(fault) = validity {
@@ -381,7 +385,12 @@ async fn on_block(
     }
 }
 
-async fn on_pot(shared: &Arc<Shared>, message: &GossipMessage) -> Validity {
+async fn on_pot(
+    shared: &Arc<Shared>,
+    network: &NetworkHandle,
+    catch_up: &Arc<pot_catch_up::CatchUp>,
+    message: &GossipMessage,
+) -> Validity {
     let gossip =
         match messages::decode::<PotGossip>("proof-of-time gossip", &message.data, PotGossip::MAX_SIZE)
             .and_then(|gossip| gossip.check_shape().map(|()| gossip))
@@ -398,6 +407,10 @@ async fn on_pot(shared: &Arc<Shared>, message: &GossipMessage) -> Validity {
     let verdict = tokio::task::spawn_blocking(move || timekeeper.timekeeper.accept(&slots)).await;
     match verdict {
         Ok(Ok(Followed::Extended(_) | Followed::Current)) => Validity::Accept,
+        Ok(Ok(Followed::Behind(next))) => {
+            catch_up.start(shared, network, message.from, next);
+            Validity::Ignore
+        }
         Ok(Ok(Followed::Unusable)) | Err(_) => Validity::Ignore,
         Ok(Err(invalid)) => {
             tracing::warn!(peer = %message.from, %invalid, "invalid proof of time");

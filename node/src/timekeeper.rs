@@ -90,9 +90,13 @@ pub enum Followed {
     Extended(usize),
     /// Every slot was already known, and the newest of them is the newest proved.
     Current,
-    /// Nothing usable: old slots, slots after a gap, or seeds this node's chain does not lead to (its
-    /// view of entropy injections differs). Not the sender's fault.
+    /// Nothing usable: old slots, or seeds this node's chain does not lead to (its view of entropy
+    /// injections differs). Not the sender's fault.
     Unusable,
+    /// The slots start past this node's newest slot plus one: the slots between (from the one given)
+    /// must be fetched and verified first. Not the sender's fault either: this node joined late, or
+    /// missed messages.
+    Behind(SlotNumber),
 }
 
 /// Gossiped proof of time that is wrong.
@@ -159,6 +163,26 @@ impl Timekeeper {
         self.thread.is_some()
     }
 
+    /// Up to `count` held slots from `first` on, oldest first: what a follower that fell behind asks
+    /// for. Empty if `first` is not held.
+    pub fn range(&self, first: SlotNumber, count: usize) -> Vec<(SlotNumber, PotSeed, PotCheckpoints)> {
+        let state = lock(&self.state);
+        let Some(start) = first
+            .0
+            .checked_sub(state.first_slot())
+            .and_then(|offset| usize::try_from(offset).ok())
+            .filter(|start| *start < state.slots.len())
+        else {
+            return Vec::new();
+        };
+        let end = start.saturating_add(count).min(state.slots.len());
+        state.slots[start..end]
+            .iter()
+            .zip(first.0..)
+            .map(|((seed, checkpoints), slot)| (SlotNumber(slot), *seed, *checkpoints))
+            .collect()
+    }
+
     /// The newest `count` proved slots (fewer if fewer are held), oldest first: what a timekeeper
     /// gossips.
     pub fn recent(&self, count: usize) -> Vec<(SlotNumber, PotSeed, PotCheckpoints)> {
@@ -184,6 +208,7 @@ impl Timekeeper {
     pub fn accept(&self, slots: &[(SlotNumber, PotSeed, PotCheckpoints)]) -> Result<Followed, InvalidPot> {
         let mut extended = 0;
         let mut current = false;
+        let mut behind = None;
         for (slot, seed, checkpoints) in slots {
             let (expected, generation, index) = {
                 let state = lock(&self.state);
@@ -199,6 +224,9 @@ impl Timekeeper {
                     continue;
                 }
                 if slot.0 != newest + 1 || self.is_proving() {
+                    if slot.0 > newest + 1 && !self.is_proving() {
+                        behind = Some(SlotNumber(newest + 1));
+                    }
                     break;
                 }
                 let index = state.slots.len();
@@ -224,7 +252,7 @@ impl Timekeeper {
         }
         Ok(match (extended, current) {
             (0, true) => Followed::Current,
-            (0, false) => Followed::Unusable,
+            (0, false) => behind.map_or(Followed::Unusable, Followed::Behind),
             (count, _) => Followed::Extended(count),
         })
     }
@@ -441,10 +469,20 @@ mod tests {
 
         let (follower, watch) = Timekeeper::follower(&params, genesis, Vec::new());
         assert!(!follower.is_proving());
-        // A gap (slots 5..) cannot be verified yet: unusable, not invalid.
+        // A gap (slots 5..) cannot be verified yet: not invalid, and the slots from 1 are wanted first.
         assert_eq!(
             follower.accept(&proved[4..8]).expect("no fault"),
-            Followed::Unusable
+            Followed::Behind(SlotNumber(1))
+        );
+        assert!(follower.range(SlotNumber(1), 4).is_empty());
+        let held = prover.range(SlotNumber(3), 4);
+        assert_eq!(held, proved[2..6]);
+        assert_eq!(prover.range(SlotNumber(19), 2), proved[18..20]);
+        let past = SlotNumber(prover.newest_slot().0 + 1);
+        assert!(prover.range(past, 4).is_empty());
+        assert!(
+            prover.range(SlotNumber(0), 4).is_empty(),
+            "slot 0 is never proved"
         );
         assert_eq!(
             follower.accept(&proved[..8]).expect("valid"),

@@ -72,6 +72,17 @@ async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_
             ..NodeOptions::default()
         },
     );
+    // The followers join more slots late than one gossip message carries: they fetch the slots in
+    // between (`pot-slots`) before they can follow, or no farmer here ever gets a challenge.
+    let late_by = acre_network::messages::MAX_POT_SLOTS as u64 + 4;
+    let timekeeper = &cluster.nodes[0];
+    cluster
+        .wait_for(
+            "the timekeeper to prove a few slots",
+            Duration::from_secs(60),
+            || async { timekeeper.head().await.current_slot > late_by },
+        )
+        .await;
     let followers = NodeOptions {
         bootstrap: vec![cluster.nodes[0].p2p_address()],
         ..NodeOptions::default()
@@ -106,6 +117,12 @@ async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_
             || async { timekeeper.head().await.best_number >= 30 },
         )
         .await;
+    for follower in [one, two] {
+        assert!(
+            metric(&cluster.nodes[follower], "acre_pot_slots_fetched_total") >= 1.0,
+            "follower {follower} caught up by fetching proof of time"
+        );
+    }
 
     // A node started late, bootstrapped to a follower, catches up by full sync.
     let target = cluster.nodes[0].head().await.best_number;

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use acre_consensus::blocks::BlockHash;
 use acre_consensus::{BlockNumber, PieceIndex};
 use acre_network::messages::{
-    self, BlockRangeRequest, BlockRangeResponse, BlockStart, MAX_BLOCKS_PER_RANGE, MAX_RANGE_BYTES,
-    MAX_SEGMENT_HEADERS, PieceRequest, PieceResponse, RawBlock, SegmentHeadersRequest,
-    SegmentHeadersResponse,
+    self, BlockRangeRequest, BlockRangeResponse, BlockStart, MAX_BLOCKS_PER_RANGE, MAX_POT_RANGE,
+    MAX_RANGE_BYTES, MAX_SEGMENT_HEADERS, PieceRequest, PieceResponse, PotSlotProof, PotSlotsRequest,
+    PotSlotsResponse, RawBlock, SegmentHeadersRequest, SegmentHeadersResponse,
 };
 use acre_network::{Fault, InboundRequest, NetworkHandle, Protocol};
 use acre_storage::db::tables::Pieces;
@@ -97,6 +97,24 @@ fn respond(shared: &Shared, protocol: Protocol, data: &[u8]) -> Result<Vec<u8>, 
                 .get::<Pieces>(&PieceIndex(request.index))
                 .map_err(Error::from)?;
             Ok(messages::encode(&PieceResponse { piece }))
+        }
+        Protocol::PotSlots => {
+            let request: PotSlotsRequest =
+                messages::decode("pot-slots request", data, protocol.max_request()).map_err(undecodable)?;
+            let count = usize::try_from(request.count)
+                .unwrap_or(usize::MAX)
+                .min(MAX_POT_RANGE);
+            let slots = shared
+                .timekeeper
+                .range(request.first, count)
+                .into_iter()
+                .map(|(slot, seed, checkpoints)| PotSlotProof {
+                    slot,
+                    seed,
+                    checkpoints,
+                })
+                .collect();
+            Ok(messages::encode(&PotSlotsResponse { slots }))
         }
         Protocol::State => Err(Refusal::Unserved),
     }
