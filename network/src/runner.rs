@@ -32,6 +32,12 @@ const DISCOVERY: Duration = Duration::from_secs(60);
 /// Listen addresses taken from one peer's identify (the rest is ignored: a peer may list many).
 const MAX_PEER_ADDRESSES: usize = 8;
 
+/// How often each connection is pinged, and how long a ping may take before the connection is taken
+/// for dead and closed (libp2p's defaults, 15 s and 20 s, left a split network looking whole for half a
+/// minute).
+const PING_INTERVAL: Duration = Duration::from_secs(5);
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Requests served or asked at once per connection (beyond this, a peer's extra streams are refused).
 const CONCURRENT_REQUESTS: usize = 32;
 
@@ -126,7 +132,11 @@ fn behaviour(config: &NetworkConfig, key: &libp2p::identity::Keypair) -> Result<
         blocked: allow_block_list::Behaviour::default(),
         limits: connection_limits::Behaviour::new(limits),
         identify,
-        ping: ping::Behaviour::default(),
+        ping: ping::Behaviour::new(
+            ping::Config::new()
+                .with_interval(PING_INTERVAL)
+                .with_timeout(PING_TIMEOUT),
+        ),
         kad,
         gossip,
     })
@@ -400,6 +410,17 @@ impl Runner {
                         peer: PeerId(peer_id),
                     });
                 }
+            }
+            // A dead link (the peer's host vanished, or the network between split) shows as failing
+            // pings long before TCP gives up; libp2p leaves closing it to us. Closed, it is redialled
+            // if it is a bootstrap or reserved peer, instead of swallowing gossip and requests.
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(error),
+            })) => {
+                tracing::debug!(target: "acre::network", %peer, %error, "ping failed; closing the connection");
+                self.swarm.close_connection(connection);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,

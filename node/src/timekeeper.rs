@@ -202,8 +202,11 @@ impl Timekeeper {
     }
 
     /// Takes gossiped consecutive slots (oldest first): known ones are compared, the next unknown ones
-    /// verified (outside the lock: the AES work is the expensive part) and kept. A proving timekeeper only
-    /// compares. Any slot whose seed is the one this node expects but whose checkpoints are wrong makes
+    /// verified (outside the lock: the AES work is the expensive part) and kept. A proving timekeeper
+    /// keeps them too: verifying is several times quicker than proving, so one that fell behind (it
+    /// restarted from an older block's proof after a reorganisation, or from genesis after a resync)
+    /// catches up with the network's clock instead of trailing it for good; its prover drops the slot
+    /// it was working on and goes on from the newest. Any slot whose seed is the one this node expects but whose checkpoints are wrong makes
     /// the whole message invalid: proof of time is deterministic, so no honest peer sends one.
     pub fn accept(&self, slots: &[(SlotNumber, PotSeed, PotCheckpoints)]) -> Result<Followed, InvalidPot> {
         let mut extended = 0;
@@ -223,8 +226,8 @@ impl Timekeeper {
                     current = known_seed == seed && slot.0 == newest;
                     continue;
                 }
-                if slot.0 != newest + 1 || self.is_proving() {
-                    if slot.0 > newest + 1 && !self.is_proving() {
+                if slot.0 != newest + 1 {
+                    if slot.0 > newest + 1 {
                         behind = Some(SlotNumber(newest + 1));
                     }
                     break;

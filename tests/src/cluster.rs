@@ -45,18 +45,35 @@ pub struct ClusterNode {
     pub p2p_port: u16,
     /// Its log file.
     pub log: PathBuf,
+    /// The address it listens on (loopback unless it runs in a network namespace).
+    pub host: String,
+    /// The network namespace it runs in, if any (see [`crate::netns`]).
+    pub netns: Option<String>,
     process: Option<KillOnDrop>,
+}
+
+/// `binary` run in network namespace `netns` (through `ip netns exec`, which execs it: killing the
+/// child kills the binary), or as it is.
+fn command_in(netns: Option<&str>, binary: PathBuf) -> Command {
+    match netns {
+        Some(netns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", netns]).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    }
 }
 
 impl ClusterNode {
     /// Its peer-to-peer address (without a peer id: dialled as it is).
     pub fn p2p_address(&self) -> String {
-        format!("/ip4/127.0.0.1/tcp/{}", self.p2p_port)
+        format!("/ip4/{}/tcp/{}", self.host, self.p2p_port)
     }
 
     /// A client of its public RPC.
     pub async fn client(&self) -> WsClient {
-        let url = format!("ws://127.0.0.1:{}", self.rpc_port);
+        let url = format!("ws://{}:{}", self.host, self.rpc_port);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match WsClientBuilder::default().build(&url).await {
@@ -211,6 +228,17 @@ impl Cluster {
 
     /// Starts a node; returns its index.
     pub fn start_node(&mut self, name: &str, options: &NodeOptions) -> usize {
+        self.start_node_at(name, options, None, "127.0.0.1")
+    }
+
+    /// Starts a node in network namespace `netns` (of a [`crate::netns::Lab`]) whose address there is
+    /// `host`: it listens for peers, RPC and metrics on that address, and its farmers run in the same
+    /// namespace. Returns its index.
+    pub fn start_node_in(&mut self, name: &str, options: &NodeOptions, netns: &str, host: &str) -> usize {
+        self.start_node_at(name, options, Some(netns), host)
+    }
+
+    fn start_node_at(&mut self, name: &str, options: &NodeOptions, netns: Option<&str>, host: &str) -> usize {
         let data_dir = self.dir.path().join(name);
         let node = ClusterNode {
             name: name.to_owned(),
@@ -220,6 +248,8 @@ impl Cluster {
             metrics_port: free_port(),
             p2p_port: free_port(),
             log: self.dir.path().join(format!("{name}.log")),
+            host: host.to_owned(),
+            netns: netns.map(str::to_owned),
             process: None,
         };
         self.nodes.push(node);
@@ -237,7 +267,12 @@ impl Cluster {
             .append(true)
             .open(&node.log)
             .expect("log file");
-        let mut command = Command::new(binary("acre-node"));
+        let mut command = command_in(node.netns.as_deref(), binary("acre-node"));
+        if node.host != "127.0.0.1" {
+            command
+                .args(["--rpc-listen", &node.host])
+                .args(["--rpc-allow-host", &format!("{}:{}", node.host, node.rpc_port)]);
+        }
         command
             .arg("--chain")
             .arg(&spec)
@@ -301,6 +336,7 @@ impl Cluster {
     /// Starts farmer `index` again (same farm, so the same identity and peer key), on node `node`.
     pub fn restart_farmer(&mut self, index: usize, node: usize) {
         let url = format!("ws://127.0.0.1:{}", self.nodes[node].farmer_rpc_port);
+        let netns = self.nodes[node].netns.clone();
         let farmer = &mut self.farmers[index];
         farmer.process = None;
         let log = std::fs::OpenOptions::new()
@@ -308,7 +344,7 @@ impl Cluster {
             .append(true)
             .open(&farmer.log)
             .expect("log file");
-        let process = Command::new(binary("acre-farmer"))
+        let process = command_in(netns.as_deref(), binary("acre-farmer"))
             .args(&farmer.args)
             .args(["--node", &url])
             .env("RUST_LOG", "info")

@@ -354,13 +354,16 @@ async fn serve(
             }
             NetworkEvent::PeerIdentified { peer, agent } => {
                 debug!(target: "acre::dsn", %peer, %agent, "peer identified");
+                metrics.set_peers(dsn.handle.peer_ids().await.len());
             }
             NetworkEvent::PeerBanned { peer, reason } => {
                 warn!(target: "acre::dsn", %peer, %reason, "peer banned");
             }
-            NetworkEvent::PeerDisconnected { .. } | NetworkEvent::Gossip(_) => {}
+            NetworkEvent::PeerDisconnected { .. } => {
+                metrics.set_peers(dsn.handle.peer_ids().await.len());
+            }
+            NetworkEvent::Gossip(_) => {}
         }
-        metrics.set_peers(dsn.handle.peer_ids().await.len());
     }
 }
 

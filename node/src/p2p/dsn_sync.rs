@@ -177,8 +177,7 @@ async fn last_header_by_majority(
     p2p: &P2p,
     peers: &[PeerInfo],
 ) -> Result<Option<(SegmentHeader, Vec<PeerId>)>, Stop> {
-    let mut votes: HashMap<acre_consensus::Blake3Hash, (SegmentHeader, Vec<PeerId>)> = HashMap::new();
-    let mut answered = 0usize;
+    let mut answers = Vec::new();
     for peer in peers.iter().take(MAX_VOTERS) {
         let Some(mut headers) = ask(p2p, peer.peer, SegmentHeadersRequest::Last(1)).await else {
             continue;
@@ -187,22 +186,43 @@ async fn last_header_by_majority(
             let _ = p2p.handle.report(peer.peer, Fault::ProtocolViolation).await;
             continue;
         }
-        let Some(header) = headers.pop() else { continue };
-        answered += 1;
+        if let Some(header) = headers.pop() {
+            answers.push((peer.peer, header));
+        }
+    }
+    majority(answers)
+}
+
+/// The header a strict majority of `answers` agree on (by hash), with the peers that gave it; `None`
+/// without answers.
+fn majority(answers: Vec<(PeerId, SegmentHeader)>) -> Result<Option<(SegmentHeader, Vec<PeerId>)>, Stop> {
+    if answers.is_empty() {
+        return Ok(None);
+    }
+    let answered = answers.len();
+    let mut votes: HashMap<acre_consensus::Blake3Hash, (SegmentHeader, Vec<PeerId>)> = HashMap::new();
+    for (peer, header) in answers {
         votes
             .entry(header.hash())
             .or_insert_with(|| (header, Vec::new()))
             .1
-            .push(peer.peer);
-    }
-    if answered == 0 {
-        return Ok(None);
+            .push(peer);
     }
     votes
         .into_values()
         .find(|(_, voters)| voters.len() * 2 > answered)
         .map(Some)
         .ok_or(Stop::NoMajority)
+}
+
+/// Whether `headers` (those after `own_last`, in order) chain by hash from `own_last` and end at
+/// `target`, or, when the claim was `cut` short, simply chain from `own_last`.
+fn chains(headers: &[SegmentHeader], own_last: &SegmentHeader, target: &SegmentHeader, cut: bool) -> bool {
+    headers.last().is_some_and(|last| cut || last == target)
+        && headers
+            .iter()
+            .zip(std::iter::once(own_last).chain(headers))
+            .all(|(later, earlier)| later.follows(earlier))
 }
 
 /// The headers after `own_last` up to `target`, from one of `voters`, checked to chain from `target`
@@ -239,15 +259,8 @@ async fn chained_headers(
             headers.extend(batch);
             next = end + 1;
         }
-        // Backwards from the target (or the last taken, if the claim was cut) to our own last header.
-        let chained = headers
-            .last()
-            .is_some_and(|last| to < target.segment_index.0 || last == target)
-            && headers
-                .iter()
-                .rev()
-                .zip(headers.iter().rev().skip(1).chain(std::iter::once(own_last)))
-                .all(|(later, earlier)| later.prev_segment_header_hash == earlier.hash());
+        // Pinned at both ends: the majority's target and our own last header.
+        let chained = chains(&headers, own_last, target, to < target.segment_index.0);
         if chained {
             return Ok(headers);
         }
@@ -273,5 +286,85 @@ async fn ask(p2p: &P2p, peer: PeerId, request: SegmentHeadersRequest) -> Option<
             let _ = p2p.handle.report(peer, Fault::Undecodable).await;
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use acre_consensus::{Blake3Hash, LastArchivedBlock, SegmentIndex, SegmentRoot};
+    use acre_network::PeerKey;
+
+    use super::*;
+
+    /// Segment headers 0..count, chained.
+    fn history(count: u64) -> Vec<SegmentHeader> {
+        let mut headers: Vec<SegmentHeader> = Vec::new();
+        for index in 0..count {
+            headers.push(SegmentHeader {
+                version: SegmentHeader::VERSION,
+                segment_index: SegmentIndex(index),
+                segment_root: SegmentRoot(Blake3Hash([index as u8; 32])),
+                prev_segment_header_hash: headers.last().map_or(Blake3Hash::ZERO, SegmentHeader::hash),
+                last_archived_block: LastArchivedBlock {
+                    number: BlockNumber(index * 10 + 9),
+                    archived_progress: 0,
+                },
+            });
+        }
+        headers
+    }
+
+    fn peers(count: usize) -> Vec<PeerId> {
+        (0..count).map(|_| PeerKey::generate().peer_id()).collect()
+    }
+
+    #[test]
+    fn a_lying_minority_cannot_set_the_target_and_a_split_vote_sets_none() {
+        let honest = history(5);
+        let mut forged = honest[4];
+        forged.segment_root = SegmentRoot(Blake3Hash([0xee; 32]));
+        let ids = peers(5);
+        let answers = |liars: usize| -> Vec<(PeerId, SegmentHeader)> {
+            ids.iter()
+                .enumerate()
+                .map(|(i, peer)| (*peer, if i < liars { forged } else { honest[4] }))
+                .collect()
+        };
+        let (target, voters) = majority(answers(2)).expect("a majority").expect("answers");
+        assert_eq!(target, honest[4]);
+        assert_eq!(voters, ids[2..]);
+        // A liar's majority would be a majority: the network's honest farmers must outnumber them.
+        assert_eq!(majority(answers(3)).expect("a majority").expect("answers").0, forged);
+        // Two against two (one silent) is no majority: nothing is taken.
+        let split: Vec<_> = answers(2).into_iter().take(4).collect();
+        assert!(matches!(majority(split), Err(Stop::NoMajority)));
+        assert!(majority(Vec::new()).expect("no answers").is_none());
+    }
+
+    #[test]
+    fn only_headers_chaining_from_our_own_to_the_target_are_taken() {
+        let headers = history(6);
+        let (own, new) = (&headers[1], &headers[2..]);
+        let target = &headers[5];
+        assert!(chains(new, own, target, false));
+        // Ending before the target is only fine when the claim was cut short.
+        assert!(!chains(&new[..2], own, target, false));
+        assert!(chains(&new[..2], own, target, true));
+        assert!(!chains(&[], own, target, true));
+        // A header in the middle swapped for one of another history breaks the chain.
+        let mut forged = new.to_vec();
+        forged[1].segment_root = SegmentRoot(Blake3Hash([0xee; 32]));
+        assert!(!chains(&forged, own, target, false));
+        // Re-chained after the forgery, it no longer ends at the majority's target.
+        let mut rechained = forged.clone();
+        for i in 2..rechained.len() {
+            rechained[i].prev_segment_header_hash = rechained[i - 1].hash();
+        }
+        assert!(!chains(&rechained, own, target, false));
+        // The right headers from the wrong start (another node's own last header) do not chain either.
+        assert!(!chains(new, &headers[0], target, false));
+        // Nor do they with an index skipped.
+        let skipped: Vec<_> = [new[0], new[2], new[3]].into();
+        assert!(!chains(&skipped, own, target, false));
     }
 }
