@@ -244,6 +244,9 @@ async fn run(
                 if changed.is_err() {
                     return;
                 }
+                if !shared.timekeeper.proved_newest() {
+                    continue;
+                }
                 let slots = shared
                     .timekeeper
                     .recent(MAX_POT_SLOTS)
@@ -411,7 +414,10 @@ async fn on_pot(
             catch_up.start(shared, network, message.from, next);
             Validity::Ignore
         }
-        Ok(Ok(Followed::Unusable)) | Err(_) => Validity::Ignore,
+        Ok(Ok(Followed::Unusable)) | Err(_) => {
+            tracing::trace!(peer = %message.from, newest = %shared.timekeeper.newest_slot(), "proof-of-time gossip not usable");
+            Validity::Ignore
+        }
         Ok(Err(invalid)) => {
             tracing::warn!(peer = %message.from, %invalid, "invalid proof of time");
             Validity::Reject(Fault::InvalidPot)

@@ -317,7 +317,13 @@ impl Shared {
             Err(error) => {
                 self.metrics.blocks_rejected.inc();
                 Metrics::rejected(&self.metrics.blocks_rejected_by_reason, error.reason());
-                tracing::warn!(number = %header.unsealed.number, %error, "block rejected");
+                // A block whose parent has not arrived yet is routine on a network (sync fetches
+                // the branch); anything else is worth an operator's eye.
+                if matches!(error, ImportError::UnknownParent(_)) {
+                    tracing::debug!(number = %header.unsealed.number, %error, "block not imported yet");
+                } else {
+                    tracing::warn!(number = %header.unsealed.number, %error, "block rejected");
+                }
                 if let ImportError::Storage(storage @ acre_storage::Error::DatabaseIo { .. }) = error {
                     // Nothing of the block was committed (redb is transactional), but the open
                     // database takes no more writes: stop rather than refuse every block from here on.

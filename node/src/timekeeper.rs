@@ -32,6 +32,8 @@ struct State {
     injections: Vec<EntropyInjection>,
     /// Bumped whenever `slots` is truncated, so a proof started before is discarded.
     generation: u64,
+    /// The newest slot this node proved itself (not verified from gossip); 0 before the first.
+    proved: u64,
     stop: bool,
 }
 
@@ -144,6 +146,7 @@ impl Timekeeper {
             slots: Vec::new(),
             injections,
             generation: 0,
+            proved: 0,
             stop: false,
         }));
         let (sender, receiver) = watch::channel(SlotNumber(start.first_slot().0 - 1));
@@ -226,16 +229,20 @@ impl Timekeeper {
                     current = known_seed == seed && slot.0 == newest;
                     continue;
                 }
-                if slot.0 != newest + 1 {
-                    if slot.0 > newest + 1 {
-                        behind = Some(SlotNumber(newest + 1));
-                    }
+                // Slots before the window (it restarted from a block's proof, past them) are passed
+                // over: the message's later slots may extend it.
+                if slot.0 <= newest {
+                    continue;
+                }
+                if slot.0 > newest + 1 {
+                    behind = Some(SlotNumber(newest + 1));
                     break;
                 }
                 let index = state.slots.len();
                 (state.seed_for(index), state.generation, index)
             };
             if expected != *seed {
+                tracing::debug!(%slot, "a gossiped slot's seed is not the one this node's chain leads to");
                 break;
             }
             pot::verify(seed, &seed.key(), self.iterations, checkpoints).map_err(|error| InvalidPot {
@@ -273,6 +280,14 @@ impl Timekeeper {
         (first.0..=last.0)
             .map(|slot| state.get(SlotNumber(slot)).map(|(_, checkpoints)| *checkpoints))
             .collect()
+    }
+
+    /// Whether the newest slot is one this node proved itself, not one it verified from a peer: only
+    /// then does a timekeeper gossip (what it verified was gossiped already, and goes on by gossipsub's
+    /// forwarding).
+    pub fn proved_newest(&self) -> bool {
+        let state = lock(&self.state);
+        state.proved == state.first_slot() + state.slots.len() as u64 - 1
     }
 
     /// The newest proved slot.
@@ -388,6 +403,7 @@ fn run(state: &Mutex<State>, iterations: u32, newest: &watch::Sender<SlotNumber>
         }
         state.slots.push((seed, checkpoints));
         let slot = SlotNumber(state.first_slot() + index as u64);
+        state.proved = slot.0;
         state.prune();
         drop(state);
         tracing::trace!(%slot, "slot proved");
@@ -462,6 +478,7 @@ mod tests {
             }
         });
         prover.stop();
+        assert!(prover.proved_newest());
         let proved: Vec<_> = prover
             .recent(usize::MAX)
             .into_iter()
@@ -472,6 +489,18 @@ mod tests {
 
         let (follower, watch) = Timekeeper::follower(&params, genesis, Vec::new());
         assert!(!follower.is_proving());
+        // A window that starts after slot 6 (restarted from a block's proof) takes the later slots of a
+        // message that begins before it.
+        let (restarted, _) = Timekeeper::follower(
+            &params,
+            PotStart::After(SlotNumber(6), proved[5].2.output()),
+            Vec::new(),
+        );
+        assert_eq!(
+            restarted.accept(&proved[2..12]).expect("valid"),
+            Followed::Extended(6)
+        );
+        assert_eq!(restarted.newest_slot(), SlotNumber(12));
         // A gap (slots 5..) cannot be verified yet: not invalid, and the slots from 1 are wanted first.
         assert_eq!(
             follower.accept(&proved[4..8]).expect("no fault"),
@@ -492,6 +521,7 @@ mod tests {
             Followed::Extended(8)
         );
         assert_eq!(*watch.borrow(), SlotNumber(8));
+        assert!(!follower.proved_newest(), "verified from gossip, not proved here");
         // Overlapping windows extend by the new slots only.
         assert_eq!(
             follower.accept(&proved[4..12]).expect("valid"),
@@ -534,6 +564,7 @@ mod tests {
             slots: Vec::new(),
             injections: Vec::new(),
             generation: 0,
+            proved: 0,
             stop: false,
         };
         for _ in 0..5 * KEPT_SLOTS {

@@ -88,9 +88,17 @@ impl Lab {
     /// Cuts every host of each group off from the hosts of the other groups (the test still reaches
     /// all of them).
     pub fn partition(&self, groups: &[&[usize]]) -> Result<(), String> {
-        let mut cuts = self.cuts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cuts = self
+            .cuts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (index, group) in groups.iter().enumerate() {
-            for other in groups.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, g)| g) {
+            for other in groups
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != index)
+                .map(|(_, g)| g)
+            {
                 for &host in *group {
                     for &far in *other {
                         let route = format!("{}/32", self.host_address(far));
@@ -105,7 +113,10 @@ impl Lab {
 
     /// Undoes every partition.
     pub fn heal(&self) -> Result<(), String> {
-        let mut cuts = self.cuts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cuts = self
+            .cuts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (host, route) in cuts.drain(..) {
             ip(&["-n", self.netns(host), "route", "del", "unreachable", &route])?;
         }

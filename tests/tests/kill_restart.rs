@@ -42,7 +42,9 @@ async fn a_node_and_a_farmer_killed_at_random_moments_rejoin_catch_up_and_keep_t
         ..NodeOptions::default()
     };
     let victim = cluster.start_node("node1", &victim_options);
-    cluster.start_farmer(0, "1M", REWARD_A);
+    // A small farm beside the victim's: the chain moves while the victim is down, and the victim, once
+    // back, wins most slots, so its rewards show it farming again within seconds.
+    cluster.start_farmer(0, "256K", REWARD_A);
     let farmer = cluster.start_farmer(victim, "1M", REWARD_B);
 
     let node_id = {
@@ -57,6 +59,14 @@ async fn a_node_and_a_farmer_killed_at_random_moments_rejoin_catch_up_and_keep_t
         }
     };
 
+    // Kills come once both farmers farm: the chain is moving, so each one lands amid import,
+    // authoring, archiving, plotting of new history or serving.
+    cluster
+        .wait_for("the chain to start", Duration::from_secs(120), || async {
+            cluster.nodes[0].head().await.best_number >= 3
+        })
+        .await;
+    let mut farmer_starts = 1;
     for kill in 0..kills {
         // Anywhere from at once to a few blocks later: during start-up, plotting, sync or farming.
         let wait = Duration::from_millis(rng.random_range(0..4_000));
@@ -68,6 +78,7 @@ async fn a_node_and_a_farmer_killed_at_random_moments_rejoin_catch_up_and_keep_t
         } else {
             cluster.farmers[farmer].kill();
             cluster.restart_farmer(farmer, victim);
+            farmer_starts += 1;
         }
         eprintln!(
             "[{:.0?}] kill {}: the {} after {wait:?}",
@@ -79,13 +90,18 @@ async fn a_node_and_a_farmer_killed_at_random_moments_rejoin_catch_up_and_keep_t
         let target = cluster.nodes[0].head().await.best_number;
         let node = &cluster.nodes[victim];
         cluster
-            .wait_for("the killed one to rejoin and catch up", Duration::from_secs(120), || async {
-                let network = node.network().await;
-                let head = node.head().await;
-                network.peer_id.as_ref() == Some(&node_id)
-                    && !network.peers.is_empty()
-                    && head.best_number >= target
-            })
+            .wait_for(
+                "the killed one to rejoin and catch up",
+                Duration::from_secs(120),
+                || async {
+                    let network = node.network().await;
+                    let head = node.head().await;
+                    network.peer_id.as_ref() == Some(&node_id)
+                        && !network.peers.is_empty()
+                        && head.best_number >= target
+                        && cluster.farmers[farmer].peer_ids().len() == farmer_starts
+                },
+            )
             .await;
     }
 
@@ -98,32 +114,46 @@ async fn a_node_and_a_farmer_killed_at_random_moments_rejoin_catch_up_and_keep_t
             "the farmer's peer id changed across restarts: {farmer_ids:?}"
         );
     }
-    let target = cluster.nodes[0].head().await.best_number + 3;
+    // It farms again: its rewards grow after the last kill, and the killed node holds the best block.
+    let reward = REWARD_B.parse().expect("address");
+    let balance = |node: usize| {
+        let node = &cluster.nodes[node];
+        async move {
+            node.client()
+                .await
+                .account(reward)
+                .await
+                .expect("account")
+                .balance
+                .0
+        }
+    };
+    let before = balance(0).await;
     cluster
-        .wait_for("the chain to go on", Duration::from_secs(120), || async {
-            cluster.nodes[0].head().await.best_number >= target
-        })
+        .wait_for(
+            "the killed farmer to author again",
+            Duration::from_secs(180),
+            || async { balance(0).await > before },
+        )
         .await;
     let head = cluster.nodes[0].head().await;
     let node = &cluster.nodes[victim];
     cluster
-        .wait_for("the node to hold the best block", Duration::from_secs(60), || async {
-            matches!(
-                node.client().await.block_by_number(head.best_number).await,
-                Ok(Some(block)) if block.hash == head.best_hash
-            )
-        })
+        .wait_for(
+            "the node to hold the best block",
+            Duration::from_secs(60),
+            || async {
+                matches!(
+                    node.client().await.block_by_number(head.best_number).await,
+                    Ok(Some(block)) if block.hash == head.best_hash
+                )
+            },
+        )
         .await;
-    let rewarded = node
-        .client()
-        .await
-        .account(REWARD_B.parse().expect("address"))
-        .await
-        .expect("account");
     eprintln!(
-        "[{:.0?}] after {kills} kills: best #{}, the killed farmer's rewards {}",
+        "[{:.0?}] after {kills} kills: best #{}, the killed farmer's rewards {before} → {}",
         started.elapsed(),
         head.best_number,
-        rewarded.balance.0
+        balance(victim).await
     );
 }

@@ -24,7 +24,9 @@ const CONFIRMATION_DEPTH: u64 = 10;
 fn spec() -> serde_json::Value {
     Cluster::dev_spec(|spec| {
         spec["name"] = "partition-test".into();
-        spec["params"]["pot_iterations"] = 12_000_000.into();
+        // Two timekeepers share the machine's cores with everything else: shorter slots keep blocks
+        // coming at the pace of the one-timekeeper tests.
+        spec["params"]["pot_iterations"] = 5_000_000.into();
         spec["params"]["confirmation_depth"] = CONFIRMATION_DEPTH.into();
     })
 }
@@ -82,8 +84,10 @@ async fn a_split_network_converges_when_healed_and_a_side_healed_too_late_says_s
             .iter()
             .flat_map(|node: &ClusterNode| ["--reserved-peer".to_owned(), node.p2p_address()])
             .collect();
+        // Node 2 becomes side B's timekeeper only before the split: two provers on a two-core machine
+        // starve the farmers' first plotting.
         let node = NodeOptions {
-            timekeeper: index % 2 == 0,
+            timekeeper: index == 0,
             bootstrap: Vec::new(),
             extra: reserved,
         };
@@ -105,6 +109,23 @@ async fn a_split_network_converges_when_healed_and_a_side_healed_too_late_says_s
         .await;
     converge(&cluster, "before the split").await;
     eprintln!("[{:.0?}] one chain of 4 nodes", started.elapsed());
+    // Side B gets its own clock: restarted as a timekeeper, node 2 proves from its best block and takes
+    // the slots it is behind from node 0's gossip.
+    cluster.nodes[2].kill();
+    options[2].timekeeper = true;
+    cluster.restart_node(2, &options[2]);
+    let node2 = &cluster.nodes[2];
+    cluster
+        .wait_for(
+            "node 2 to keep time with node 0",
+            Duration::from_secs(60),
+            || async {
+                let ahead = cluster.nodes[0].head().await.current_slot;
+                node2.network().await.timekeeper && node2.head().await.current_slot + 2 >= ahead
+            },
+        )
+        .await;
+    converge(&cluster, "with two timekeepers").await;
 
     // Split, both sides author, heal before either branch is confirmation-depth deep.
     let (base, _) = best(&cluster.nodes[0]).await;
@@ -134,9 +155,11 @@ async fn a_split_network_converges_when_healed_and_a_side_healed_too_late_says_s
     lab.partition(&[&[0, 1], &[2, 3]]).expect("partitioned");
     let deep = base + CONFIRMATION_DEPTH + 2;
     cluster
-        .wait_for("both branches past confirmation depth", Duration::from_secs(300), || async {
-            best(&cluster.nodes[0]).await.0 > deep && best(&cluster.nodes[2]).await.0 > deep
-        })
+        .wait_for(
+            "both branches past confirmation depth",
+            Duration::from_secs(300),
+            || async { best(&cluster.nodes[0]).await.0 > deep && best(&cluster.nodes[2]).await.0 > deep },
+        )
         .await;
     cluster.farmers[farmer_b].kill();
     let (b, _) = best(&cluster.nodes[2]).await;
@@ -147,10 +170,14 @@ async fn a_split_network_converges_when_healed_and_a_side_healed_too_late_says_s
         .await;
     lab.heal().expect("healed");
     cluster
-        .wait_for("side B to see it is on a fork", Duration::from_secs(120), || async {
-            cluster.nodes[2].network().await.sync.state == "forked"
-                && cluster.nodes[3].network().await.sync.state == "forked"
-        })
+        .wait_for(
+            "side B to see it is on a fork",
+            Duration::from_secs(120),
+            || async {
+                cluster.nodes[2].network().await.sync.state == "forked"
+                    && cluster.nodes[3].network().await.sync.state == "forked"
+            },
+        )
         .await;
     for node in [2, 3] {
         let log = std::fs::read_to_string(&cluster.nodes[node].log).expect("log");

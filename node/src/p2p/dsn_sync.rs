@@ -334,7 +334,10 @@ mod tests {
         assert_eq!(target, honest[4]);
         assert_eq!(voters, ids[2..]);
         // A liar's majority would be a majority: the network's honest farmers must outnumber them.
-        assert_eq!(majority(answers(3)).expect("a majority").expect("answers").0, forged);
+        assert_eq!(
+            majority(answers(3)).expect("a majority").expect("answers").0,
+            forged
+        );
         // Two against two (one silent) is no majority: nothing is taken.
         let split: Vec<_> = answers(2).into_iter().take(4).collect();
         assert!(matches!(majority(split), Err(Stop::NoMajority)));
