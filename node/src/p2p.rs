@@ -306,10 +306,13 @@ async fn on_event(
         NetworkEvent::PeerIdentified { peer, agent } => {
             tracing::info!(%peer, %agent, "peer connected");
             count_peers(shared, network).await;
-            // A farmer has no blocks to sync from.
-            if !acre_network::is_farmer_agent(&agent) {
-                let _ = hints.try_send(sync::Hint::Peer(peer));
-            }
+            // A farmer has no blocks to sync from, but may hold the archived history.
+            let hint = if acre_network::is_farmer_agent(&agent) {
+                sync::Hint::Farmer
+            } else {
+                sync::Hint::Peer(peer)
+            };
+            let _ = hints.try_send(hint);
         }
         NetworkEvent::PeerDisconnected { peer } => {
             tracing::info!(%peer, "peer disconnected");

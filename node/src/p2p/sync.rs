@@ -48,6 +48,9 @@ const MAX_PEERS: usize = 64;
 pub enum Hint {
     /// A peer connected.
     Peer(PeerId),
+    /// A farmer connected: a node whose peers are all farmers starts DSN sync at once, not at the next
+    /// poll.
+    Farmer,
     /// A peer gossiped a block whose parent (this hash) we lack.
     Branch(PeerId, BlockHash),
 }
@@ -129,6 +132,9 @@ pub(super) async fn run(
                     }
                     sync.catch_up_with(peer).await;
                 }
+                Some(Hint::Farmer) => {
+                    sync.dsn_if_alone().await;
+                }
                 Some(Hint::Branch(peer, hash)) => {
                     // A branch that did not join ours costs its peer a cooldown: gossiping blocks on
                     // unknown parents must not make this node fetch without end.
@@ -146,14 +152,7 @@ pub(super) async fn run(
                 None => return,
             },
             _ = poll.tick() => {
-                let all = sync.p2p.handle.peers().await.unwrap_or_default();
-                if !all.is_empty() && all.iter().all(acre_network::PeerInfo::is_farmer) {
-                    // No peer has blocks: rebuild what the farmers' archived history holds.
-                    match super::dsn_sync::run(&sync.shared, &sync.p2p, &all).await {
-                        Ok(0) => {}
-                        Ok(_) => sync.caught_up(),
-                        Err(error) => tracing::warn!(%error, "DSN sync stopped"),
-                    }
+                if sync.dsn_if_alone().await {
                     continue;
                 }
                 let connected = sync.p2p.handle.node_peer_ids().await;
@@ -247,6 +246,21 @@ impl Sync {
     /// The peer's chain does not join ours within what this node can reorganise. If the peer's chain is
     /// the longer one, this node is the one on a fork below its archived history: it says so plainly
     /// (and `node_network` reports `forked`) until it is resynced.
+    /// Runs DSN sync if every connected peer is a farmer (none has blocks): it rebuilds what the
+    /// farmers' archived history holds. Whether it ran.
+    async fn dsn_if_alone(&self) -> bool {
+        let all = self.p2p.handle.peers().await.unwrap_or_default();
+        if all.is_empty() || !all.iter().all(acre_network::PeerInfo::is_farmer) {
+            return false;
+        }
+        match super::dsn_sync::run(&self.shared, &self.p2p, &all).await {
+            Ok(0) => {}
+            Ok(_) => self.caught_up(),
+            Err(error) => tracing::warn!(%error, "DSN sync stopped"),
+        }
+        true
+    }
+
     fn diverged(&self, peer: PeerId, fetched: usize) {
         let best = self.shared.chain.best().0.number.0;
         let mut status = self.status();
