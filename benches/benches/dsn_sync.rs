@@ -63,6 +63,7 @@ fn config(spec: &ChainSpec, dir: &Path, bootstrap: Vec<acre_network::Address>) -
             in_peers: 8,
             out_peers: 8,
             keep_piece_segments: None,
+            mdns: false,
         }),
     }
 }

@@ -125,6 +125,9 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
             in_peers: 32,
             out_peers: 16,
             keep_piece_segments: None,
+            // Every dev chain has the same genesis: two developers' `acre dev` on one LAN must not
+            // find each other and fight over one chain.
+            mdns: false,
         }),
     })
     .await

@@ -172,7 +172,9 @@ fn start_all(
             .args(["--rpc-port", &ports.rpc.to_string()])
             .args(["--farmer-rpc-port", &ports.farmer_rpc.to_string()])
             .args(["--metrics-port", &ports.metrics.to_string()])
-            .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{}", ports.p2p)]);
+            .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{}", ports.p2p)])
+            // A devnet is wired to its first node; it must not find other chains on the LAN.
+            .arg("--no-mdns");
         if index == 0 {
             command.arg("--timekeeper");
         } else {

@@ -96,7 +96,7 @@ fn spawn_node(spec: &Path, data: &Path, rpc: u16, farmer_rpc: u16, log: &Path) -
             .arg(data)
             .args(["--rpc-port", &rpc.to_string()])
             .args(["--farmer-rpc-port", &farmer_rpc.to_string(), "--no-metrics"])
-            .args(["--timekeeper", "--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(["--timekeeper", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log).expect("log file"))

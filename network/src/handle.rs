@@ -36,6 +36,9 @@ pub struct NetworkConfig {
     /// Whether to subscribe to the gossip topics. A farmer serves and fetches pieces only, so it
     /// subscribes to none and never receives (or relays) blocks, proofs of time or transactions.
     pub gossip: bool,
+    /// Find peers on the local network by multicast DNS (and dial them): for nodes on one LAN with no
+    /// bootstrap list. Off by default; the node turns it on unless `--no-mdns`.
+    pub mdns: bool,
 }
 
 impl NetworkConfig {
@@ -52,6 +55,7 @@ impl NetworkConfig {
             gossip_heartbeat: Duration::from_secs(1),
             agent: format!("acre/{}", env!("CARGO_PKG_VERSION")),
             gossip: true,
+            mdns: false,
         }
     }
 }

@@ -28,6 +28,7 @@ pub const DEFAULT_NODE_PORT: u16 = 30333;
 /// The farmer's default peer-to-peer port (spec 9).
 pub const DEFAULT_FARMER_PORT: u16 = 30533;
 
+mod behaviour;
 pub mod dsn;
 mod error;
 mod handle;

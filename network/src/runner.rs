@@ -5,15 +5,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, TopicHash};
-use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{
-    StreamProtocol, Swarm, SwarmBuilder, allow_block_list, connection_limits, identify, kad, noise, ping,
-    tcp, yamux,
-};
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Swarm, SwarmBuilder, identify, kad, mdns, noise, ping, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::behaviour::{Behaviour, BehaviourEvent, behaviour};
 use crate::error::Error;
 use crate::handle::{
     Command, GossipBudget, GossipMessage, InboundRequest, MessageRef, NetworkConfig, NetworkEvent, PeerInfo,
@@ -21,7 +19,7 @@ use crate::handle::{
 };
 use crate::protocol::{Address, PeerId, Topic};
 use crate::reputation::{Fault, Reputation, Verdict};
-use crate::requests::{Codec, Protocol, REQUEST_TIMEOUT};
+use crate::requests::Protocol;
 
 /// How often ended bans are lifted and healed scores forgotten.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
@@ -32,115 +30,8 @@ const DISCOVERY: Duration = Duration::from_secs(60);
 /// Listen addresses taken from one peer's identify (the rest is ignored: a peer may list many).
 const MAX_PEER_ADDRESSES: usize = 8;
 
-/// How often each connection is pinged, and how long a ping may take before the connection is taken
-/// for dead and closed (libp2p's defaults, 15 s and 20 s, left a split network looking whole for half a
-/// minute).
-const PING_INTERVAL: Duration = Duration::from_secs(5);
-const PING_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Requests served or asked at once per connection (beyond this, a peer's extra streams are refused).
-const CONCURRENT_REQUESTS: usize = 32;
-
-/// Connections allowed to one peer.
-const CONNECTIONS_PER_PEER: u32 = 2;
-
-#[derive(NetworkBehaviour)]
-struct Behaviour {
-    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
-    limits: connection_limits::Behaviour,
-    identify: identify::Behaviour,
-    ping: ping::Behaviour,
-    kad: kad::Behaviour<kad::store::MemoryStore>,
-    gossip: gossipsub::Behaviour,
-    // One behaviour per request-response protocol: a behaviour offers every protocol it has on each
-    // request, so protocols sharing one could not be chosen per request.
-    block_range: request_response::Behaviour<Codec>,
-    segment_headers: request_response::Behaviour<Codec>,
-    piece: request_response::Behaviour<Codec>,
-    cached_piece: request_response::Behaviour<Codec>,
-    state: request_response::Behaviour<Codec>,
-    pot_slots: request_response::Behaviour<Codec>,
-}
-
-impl Behaviour {
-    fn requests(&mut self, protocol: Protocol) -> &mut request_response::Behaviour<Codec> {
-        match protocol {
-            Protocol::BlockRange => &mut self.block_range,
-            Protocol::SegmentHeaders => &mut self.segment_headers,
-            Protocol::Piece => &mut self.piece,
-            Protocol::CachedPiece => &mut self.cached_piece,
-            Protocol::State => &mut self.state,
-            Protocol::PotSlots => &mut self.pot_slots,
-        }
-    }
-}
-
-fn behaviour(config: &NetworkConfig, key: &libp2p::identity::Keypair) -> Result<Behaviour, Error> {
-    let peer = key.public().to_peer_id();
-    let limits = connection_limits::ConnectionLimits::default()
-        .with_max_established_incoming(Some(config.in_peers))
-        .with_max_established_outgoing(Some(config.out_peers))
-        .with_max_pending_incoming(Some(config.in_peers))
-        .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER));
-    let identify = identify::Behaviour::new(
-        identify::Config::new(config.chain.identify_version(), key.public())
-            .with_agent_version(config.agent.clone()),
-    );
-    let kad_protocol = StreamProtocol::try_from_owned(config.chain.protocol("kad", 1))
-        .map_err(|error| Error::Start(format!("kademlia protocol name: {error}")))?;
-    let mut kad_config = kad::Config::new(kad_protocol);
-    // Only peers whose identify matched this chain enter the routing table (added by hand below).
-    kad_config.set_kbucket_inserts(kad::BucketInserts::Manual);
-    kad_config.set_periodic_bootstrap_interval(None);
-    let mut kad = kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kad_config);
-    kad.set_mode(Some(kad::Mode::Server));
-    let gossip_config = gossipsub::ConfigBuilder::default()
-        .heartbeat_interval(config.gossip_heartbeat)
-        .validation_mode(gossipsub::ValidationMode::Strict)
-        .validate_messages()
-        .max_transmit_size(config.max_gossip_bytes)
-        .message_id_fn(|message: &gossipsub::Message| {
-            gossipsub::MessageId::from(blake3::hash(&message.data).as_bytes().to_vec())
-        })
-        .build()
-        .map_err(|error| Error::Start(format!("gossip configuration: {error}")))?;
-    let mut gossip = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)
-        .map_err(|error| Error::Start(format!("gossip: {error}")))?;
-    for topic in Topic::ALL.into_iter().filter(|_| config.gossip) {
-        gossip
-            .subscribe(&IdentTopic::new(config.chain.topic(topic)))
-            .map_err(|error| Error::Start(format!("subscribing to {}: {error}", topic.name())))?;
-    }
-    let requests = |protocol: Protocol| {
-        let name = StreamProtocol::try_from_owned(config.chain.protocol(protocol.name(), 1))
-            .map_err(|error| Error::Start(format!("{} protocol name: {error}", protocol.name())))?;
-        Ok::<_, Error>(request_response::Behaviour::with_codec(
-            Codec,
-            [(name, ProtocolSupport::Full)],
-            request_response::Config::default()
-                .with_request_timeout(REQUEST_TIMEOUT)
-                .with_max_concurrent_streams(CONCURRENT_REQUESTS),
-        ))
-    };
-    Ok(Behaviour {
-        block_range: requests(Protocol::BlockRange)?,
-        segment_headers: requests(Protocol::SegmentHeaders)?,
-        piece: requests(Protocol::Piece)?,
-        cached_piece: requests(Protocol::CachedPiece)?,
-        state: requests(Protocol::State)?,
-        pot_slots: requests(Protocol::PotSlots)?,
-        blocked: allow_block_list::Behaviour::default(),
-        limits: connection_limits::Behaviour::new(limits),
-        identify,
-        ping: ping::Behaviour::new(
-            ping::Config::new()
-                .with_interval(PING_INTERVAL)
-                .with_timeout(PING_TIMEOUT),
-        ),
-        kad,
-        gossip,
-    })
-}
+/// Most peers dialled for one multicast DNS answer.
+const MAX_LOCAL_DIALS: usize = 8;
 
 /// Dialed addresses remembered per peer.
 const MAX_DIALED_ADDRESSES: usize = 4;
@@ -411,6 +302,9 @@ impl Runner {
                     });
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                self.discovered_locally(found);
+            }
             // A dead link (the peer's host vanished, or the network between split) shows as failing
             // pings long before TCP gives up; libp2p leaves closing it to us. Closed, it is redialled
             // if it is a bootstrap or reserved peer, instead of swallowing gossip and requests.
@@ -511,6 +405,23 @@ impl Runner {
                 tracing::debug!(target: "acre::network", %peer, %error, "inbound request failed");
             }
             request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Dials peers multicast DNS found on the local network (at most [`MAX_LOCAL_DIALS`] an event, none
+    /// already connected). They join like any dialled peer: identify decides whether they are of this
+    /// chain, and the connection limits and bans apply.
+    fn discovered_locally(&mut self, found: Vec<(libp2p::PeerId, libp2p::Multiaddr)>) {
+        let mut dialled = std::collections::HashSet::new();
+        for (peer, address) in found {
+            if dialled.len() >= MAX_LOCAL_DIALS || self.swarm.is_connected(&peer) || !dialled.insert(peer) {
+                continue;
+            }
+            tracing::debug!(target: "acre::network", %peer, %address, "found on the local network");
+            let dial = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                .addresses(vec![address])
+                .build();
+            let _ = self.swarm.dial(dial);
         }
     }
 

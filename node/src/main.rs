@@ -64,6 +64,10 @@ struct Cli {
     /// Run without the peer-to-peer network (a chain of one node).
     #[arg(long)]
     no_network: bool,
+    /// Do not look for peers on the local network by multicast DNS (it finds nodes of this chain on the
+    /// same LAN without a bootstrap list; peers of other chains it finds are refused at identify).
+    #[arg(long)]
+    no_mdns: bool,
     /// Prove time (run the proof-of-time chain on a dedicated core) and gossip it. Without it the node
     /// follows the proofs its peers gossip, verifying each; a network needs at least one timekeeper.
     #[arg(long)]
@@ -174,6 +178,7 @@ async fn run(cli: Cli) -> Result<()> {
             in_peers: cli.in_peers,
             out_peers: cli.out_peers,
             keep_piece_segments: cli.keep_piece_segments,
+            mdns: !cli.no_mdns,
         }),
     };
     let node = Node::start(config)

@@ -68,6 +68,8 @@ pub struct P2pConfig {
     /// Keep the pieces of only the newest this many segments; older ones are fetched from the DSN when
     /// needed (all are kept when `None`).
     pub keep_piece_segments: Option<u64>,
+    /// Find peers on the local network by multicast DNS.
+    pub mdns: bool,
 }
 
 /// What the node tells the network of its own accord.
@@ -169,6 +171,7 @@ pub async fn start(
     network.bootstrap.extend(config.reserved.iter().cloned());
     network.in_peers = config.in_peers;
     network.out_peers = config.out_peers;
+    network.mdns = config.mdns;
     let (handle, events) = acre_network::start(network).map_err(|error| Error::Network(error.to_string()))?;
     tracing::info!(peer_id = %handle.peer_id(), timekeeper = shared.timekeeper.is_proving(), "network started");
     let p2p = Arc::new(P2p {

@@ -281,7 +281,9 @@ impl Cluster {
             .args(["--rpc-port", &node.rpc_port.to_string()])
             .args(["--farmer-rpc-port", &node.farmer_rpc_port.to_string()])
             .args(["--metrics-port", &node.metrics_port.to_string()])
-            .args(["--listen", &node.p2p_address()]);
+            .args(["--listen", &node.p2p_address()])
+            // Test networks are wired by hand; multicast discovery would join concurrent tests' chains.
+            .arg("--no-mdns");
         if options.timekeeper {
             command.arg("--timekeeper");
         }

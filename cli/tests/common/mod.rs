@@ -65,6 +65,7 @@ pub fn spawn_node_with(
             "--timekeeper",
             "--listen",
             "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
         ]);
     match metrics_port {
         Some(port) => command.args(["--metrics-port", &port.to_string()]),

@@ -26,7 +26,7 @@ fn node_command(dir: &std::path::Path, rpc: u16, farmer_rpc: u16) -> Command {
         .arg(dir.join("data"))
         .args(["--rpc-port", &rpc.to_string()])
         .args(["--farmer-rpc-port", &farmer_rpc.to_string()])
-        .args(["--timekeeper", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(["--timekeeper", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
         .stdout(Stdio::null());
     command
 }

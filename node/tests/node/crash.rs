@@ -30,6 +30,7 @@ fn spawn_node(spec: &std::path::Path, data: &std::path::Path, port: u16) -> Chil
             "--timekeeper",
             "--listen",
             "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
