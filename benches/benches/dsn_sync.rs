@@ -20,53 +20,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use acre_benches::authoring::{AuthoredChain, author};
+use acre_benches::{env_number, loopback_node};
 use acre_consensus::{BlockNumber, SegmentHeader};
 use acre_network::messages::{
     self, PieceRequest, PieceResponse, SegmentHeadersRequest, SegmentHeadersResponse,
 };
 use acre_network::{ChainId, NetworkConfig, NetworkEvent, NetworkHandle, PeerKey, Protocol};
 use acre_node::archiving::ArchiveState;
-use acre_node::p2p::P2pConfig;
-use acre_node::rpc::RpcAccess;
-use acre_node::{Chain, ChainSpec, Node, NodeConfig};
+use acre_node::{Chain, ChainSpec, Node};
 use acre_storage::db::tables::{Pieces, SegmentHeaders};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-
-fn env_number(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(value) => value
-            .parse()
-            .ok()
-            .filter(|&number: &u64| number > 0)
-            .unwrap_or_else(|| panic!("{name} must be a positive integer")),
-        Err(_) => default,
-    }
-}
-
-fn config(spec: &ChainSpec, dir: &Path, bootstrap: Vec<acre_network::Address>) -> NodeConfig {
-    let loopback = "127.0.0.1:0".parse().expect("address");
-    NodeConfig {
-        spec: spec.clone(),
-        data_dir: dir.to_path_buf(),
-        rpc_address: loopback,
-        farmer_rpc_address: loopback,
-        farmer_rpc_unsafe_external: false,
-        rpc_access: RpcAccess::default(),
-        metrics_address: None,
-        dashboard_address: None,
-        seal_timeout: Duration::from_secs(1),
-        timekeeper: false,
-        network: Some(P2pConfig {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("address")],
-            bootstrap,
-            reserved: Vec::new(),
-            in_peers: 8,
-            out_peers: 8,
-            keep_piece_segments: None,
-            mdns: false,
-        }),
-    }
-}
 
 /// What the farmer serves: every segment header and piece of the archived history.
 struct History {
@@ -173,7 +136,7 @@ async fn sync_once(spec: &ChainSpec, farmer: &NetworkHandle, target: u64) -> Dur
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
-    let node = Node::start(config(spec, dir.path(), address))
+    let node = Node::start(loopback_node(spec, dir.path(), address))
         .await
         .expect("the syncing node starts");
     let mut heads = node.subscribe_new_heads();

@@ -18,47 +18,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use acre_benches::authoring::{AuthoredChain, author};
+use acre_benches::{env_number, loopback_node};
 use acre_consensus::pot::{PotSeed, prove};
-use acre_node::p2p::P2pConfig;
-use acre_node::rpc::RpcAccess;
-use acre_node::{Chain, ChainSpec, Node, NodeConfig};
+use acre_node::{Chain, ChainSpec, Node};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-
-fn env_number(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(value) => value
-            .parse()
-            .ok()
-            .filter(|&number: &u64| number > 0)
-            .unwrap_or_else(|| panic!("{name} must be a positive integer")),
-        Err(_) => default,
-    }
-}
-
-fn config(spec: &ChainSpec, dir: &Path, bootstrap: Vec<acre_network::Address>) -> NodeConfig {
-    let loopback = "127.0.0.1:0".parse().expect("address");
-    NodeConfig {
-        spec: spec.clone(),
-        data_dir: dir.to_path_buf(),
-        rpc_address: loopback,
-        farmer_rpc_address: loopback,
-        farmer_rpc_unsafe_external: false,
-        rpc_access: RpcAccess::default(),
-        metrics_address: None,
-        dashboard_address: None,
-        seal_timeout: Duration::from_secs(1),
-        timekeeper: false,
-        network: Some(P2pConfig {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("address")],
-            bootstrap,
-            reserved: Vec::new(),
-            in_peers: 8,
-            out_peers: 8,
-            keep_piece_segments: None,
-            mdns: false,
-        }),
-    }
-}
 
 /// Stores the authored chain in a database under `dir` (the source node's).
 fn store(authored: &AuthoredChain, dir: &Path) {
@@ -73,7 +36,7 @@ fn store(authored: &AuthoredChain, dir: &Path) {
 
 /// One sync of the whole chain from a fresh database; returns the time it took.
 async fn sync_once(spec: &ChainSpec, source_dir: &Path, blocks: u64) -> Duration {
-    let source = Node::start(config(spec, source_dir, Vec::new()))
+    let source = Node::start(loopback_node(spec, source_dir, Vec::new()))
         .await
         .expect("the source node starts");
     let mut address = Vec::new();
@@ -83,7 +46,7 @@ async fn sync_once(spec: &ChainSpec, source_dir: &Path, blocks: u64) -> Duration
     }
     let target_dir = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
-    let target = Node::start(config(spec, target_dir.path(), address))
+    let target = Node::start(loopback_node(spec, target_dir.path(), address))
         .await
         .expect("the syncing node starts");
     let mut heads = target.subscribe_new_heads();

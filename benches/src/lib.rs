@@ -22,3 +22,46 @@ pub fn pool(threads: usize) -> rayon::ThreadPool {
         .build()
         .expect("building a rayon pool")
 }
+
+/// A positive number from the environment variable `name`, or `default` if it is unset.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .ok()
+            .filter(|&number: &u64| number > 0)
+            .unwrap_or_else(|| panic!("{name} must be a positive integer")),
+        Err(_) => default,
+    }
+}
+
+/// A node on loopback for in-process benches: ephemeral ports, no metrics or dashboard, no timekeeper,
+/// and peers only from `bootstrap` (no multicast discovery).
+pub fn loopback_node(
+    spec: &acre_node::ChainSpec,
+    dir: &std::path::Path,
+    bootstrap: Vec<acre_network::Address>,
+) -> acre_node::NodeConfig {
+    let loopback = "127.0.0.1:0".parse().expect("address");
+    acre_node::NodeConfig {
+        spec: spec.clone(),
+        data_dir: dir.to_path_buf(),
+        rpc_address: loopback,
+        farmer_rpc_address: loopback,
+        farmer_rpc_unsafe_external: false,
+        rpc_access: acre_node::rpc::RpcAccess::default(),
+        metrics_address: None,
+        dashboard_address: None,
+        seal_timeout: std::time::Duration::from_secs(1),
+        timekeeper: false,
+        network: Some(acre_node::p2p::P2pConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("address")],
+            bootstrap,
+            reserved: Vec::new(),
+            in_peers: 8,
+            out_peers: 8,
+            keep_piece_segments: None,
+            mdns: false,
+        }),
+    }
+}

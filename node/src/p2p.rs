@@ -407,24 +407,17 @@ async fn on_pot(
             Ok(gossip) => gossip,
             Err(_) => return Validity::Reject(Fault::Undecodable),
         };
-    let slots: Vec<_> = gossip
-        .slots
-        .iter()
-        .map(|proof| (proof.slot, proof.seed, proof.checkpoints))
-        .collect();
-    let timekeeper = Arc::clone(shared);
-    let verdict = tokio::task::spawn_blocking(move || timekeeper.timekeeper.accept(&slots)).await;
-    match verdict {
-        Ok(Ok(Followed::Extended(_) | Followed::Current)) => Validity::Accept,
-        Ok(Ok(Followed::Behind(next))) => {
+    match pot_catch_up::accept(shared, &gossip.slots).await {
+        Some(Ok(Followed::Extended(_) | Followed::Current)) => Validity::Accept,
+        Some(Ok(Followed::Behind(next))) => {
             catch_up.start(shared, network, message.from, next);
             Validity::Ignore
         }
-        Ok(Ok(Followed::Unusable)) | Err(_) => {
+        Some(Ok(Followed::Unusable)) | None => {
             tracing::trace!(peer = %message.from, newest = %shared.timekeeper.newest_slot(), "proof-of-time gossip not usable");
             Validity::Ignore
         }
-        Ok(Err(invalid)) => {
+        Some(Err(invalid)) => {
             tracing::warn!(peer = %message.from, %invalid, "invalid proof of time");
             Validity::Reject(Fault::InvalidPot)
         }

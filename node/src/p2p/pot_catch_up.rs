@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use acre_consensus::SlotNumber;
-use acre_network::messages::{self, MAX_POT_RANGE, PotSlotsRequest, PotSlotsResponse};
+use acre_network::messages::{self, MAX_POT_RANGE, PotSlotProof, PotSlotsRequest, PotSlotsResponse};
 use acre_network::{Fault, NetworkHandle, PeerId, Protocol};
 
 use crate::service::Shared;
-use crate::timekeeper::Followed;
+use crate::timekeeper::{Followed, InvalidPot};
 
 /// Most `pot-slots` requests one catch-up makes: enough for the timekeeper's whole window.
 const MAX_ROUNDS: usize = 4096 / MAX_POT_RANGE + 1;
@@ -49,6 +49,22 @@ impl CatchUp {
             this.running.store(false, Ordering::Release);
         });
     }
+}
+
+/// Hands `proofs` (gossiped or fetched) to the timekeeper on a blocking thread: verifying is AES work.
+/// `None` if the task failed.
+pub(super) async fn accept(
+    shared: &Arc<Shared>,
+    proofs: &[PotSlotProof],
+) -> Option<Result<Followed, InvalidPot>> {
+    let slots: Vec<_> = proofs
+        .iter()
+        .map(|proof| (proof.slot, proof.seed, proof.checkpoints))
+        .collect();
+    let timekeeper = Arc::clone(shared);
+    tokio::task::spawn_blocking(move || timekeeper.timekeeper.accept(&slots))
+        .await
+        .ok()
 }
 
 /// Fetches and verifies runs of slots from `peer` until its answers end or stop extending this node's
@@ -82,15 +98,8 @@ async fn run(shared: &Arc<Shared>, network: &NetworkHandle, peer: PeerId, mut ne
         if received == 0 {
             return added;
         }
-        let slots: Vec<_> = response
-            .slots
-            .iter()
-            .map(|proof| (proof.slot, proof.seed, proof.checkpoints))
-            .collect();
-        let timekeeper = Arc::clone(shared);
-        let verdict = tokio::task::spawn_blocking(move || timekeeper.timekeeper.accept(&slots)).await;
-        match verdict {
-            Ok(Ok(Followed::Extended(count))) => {
+        match accept(shared, &response.slots).await {
+            Some(Ok(Followed::Extended(count))) => {
                 added += count;
                 shared.metrics.pot_slots_fetched.inc_by(count as u64);
                 if received < MAX_POT_RANGE {
@@ -98,8 +107,8 @@ async fn run(shared: &Arc<Shared>, network: &NetworkHandle, peer: PeerId, mut ne
                 }
                 next = SlotNumber(shared.timekeeper.newest_slot().0 + 1);
             }
-            Ok(Ok(_)) | Err(_) => return added,
-            Ok(Err(invalid)) => {
+            Some(Ok(_)) | None => return added,
+            Some(Err(invalid)) => {
                 tracing::warn!(%peer, %invalid, "invalid proof of time in a pot-slots response");
                 let _ = network.report(peer, Fault::InvalidPot).await;
                 return added;

@@ -37,6 +37,9 @@ const POLL: Duration = Duration::from_secs(5);
 /// Rounds of descending requests spent looking for where a peer's branch meets ours.
 const MAX_BRANCH_ROUNDS: usize = 4;
 
+/// How long a DSN sync that found nothing new is not repeated by the poll.
+const DSN_RECHECK: Duration = Duration::from_secs(30);
+
 /// How long branch hints from a peer are ignored after its branch did not join ours.
 const BRANCH_COOLDOWN: Duration = Duration::from_secs(60);
 
@@ -119,6 +122,7 @@ pub(super) async fn run(
     let mut peers: VecDeque<PeerId> = VecDeque::new();
     let mut cooling: HashMap<PeerId, Instant> = HashMap::new();
     let mut poll = tokio::time::interval(POLL);
+    let mut dsn_quiet = None;
     let sync = Sync { shared, p2p };
     loop {
         tokio::select! {
@@ -133,7 +137,7 @@ pub(super) async fn run(
                     sync.catch_up_with(peer).await;
                 }
                 Some(Hint::Farmer) => {
-                    sync.dsn_if_alone().await;
+                    sync.dsn_if_alone(&mut dsn_quiet, true).await;
                 }
                 Some(Hint::Branch(peer, hash)) => {
                     // A branch that did not join ours costs its peer a cooldown: gossiping blocks on
@@ -152,7 +156,7 @@ pub(super) async fn run(
                 None => return,
             },
             _ = poll.tick() => {
-                if sync.dsn_if_alone().await {
+                if sync.dsn_if_alone(&mut dsn_quiet, false).await {
                     continue;
                 }
                 let connected = sync.p2p.handle.node_peer_ids().await;
@@ -243,24 +247,30 @@ impl Sync {
         }
     }
 
-    /// The peer's chain does not join ours within what this node can reorganise. If the peer's chain is
-    /// the longer one, this node is the one on a fork below its archived history: it says so plainly
-    /// (and `node_network` reports `forked`) until it is resynced.
-    /// Runs DSN sync if every connected peer is a farmer (none has blocks): it rebuilds what the
-    /// farmers' archived history holds. Whether it ran.
-    async fn dsn_if_alone(&self) -> bool {
+    /// When every connected peer is a farmer (none has blocks), DSN sync rebuilds what the farmers'
+    /// archived history holds; returns whether that is so. A run that found nothing new is not repeated
+    /// for [`DSN_RECHECK`] (`quiet` holds when it ended) unless `now` asks: a farmer just connected. A
+    /// node with its own farmer would otherwise ask it for segment headers every poll.
+    async fn dsn_if_alone(&self, quiet: &mut Option<Instant>, now: bool) -> bool {
         let all = self.p2p.handle.peers().await.unwrap_or_default();
         if all.is_empty() || !all.iter().all(acre_network::PeerInfo::is_farmer) {
             return false;
         }
+        if !now && quiet.is_some_and(|since| since.elapsed() < DSN_RECHECK) {
+            return true;
+        }
+        *quiet = None;
         match super::dsn_sync::run(&self.shared, &self.p2p, &all).await {
-            Ok(0) => {}
+            Ok(0) => *quiet = Some(Instant::now()),
             Ok(_) => self.caught_up(),
             Err(error) => tracing::warn!(%error, "DSN sync stopped"),
         }
         true
     }
 
+    /// The peer's chain does not join ours within what this node can reorganise. If the peer's chain is
+    /// the longer one, this node is the one on a fork below its archived history: it says so plainly
+    /// (and `node_network` reports `forked`) until it is resynced.
     fn diverged(&self, peer: PeerId, fetched: usize) {
         let best = self.shared.chain.best().0.number.0;
         let mut status = self.status();
