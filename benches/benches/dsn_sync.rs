@@ -20,14 +20,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use acre_benches::authoring::{AuthoredChain, author};
-use acre_benches::{env_number, loopback_node};
+use acre_benches::{env_number, sync_from};
 use acre_consensus::{BlockNumber, SegmentHeader};
 use acre_network::messages::{
     self, PieceRequest, PieceResponse, SegmentHeadersRequest, SegmentHeadersResponse,
 };
 use acre_network::{ChainId, NetworkConfig, NetworkEvent, NetworkHandle, PeerKey, Protocol};
 use acre_node::archiving::ArchiveState;
-use acre_node::{Chain, ChainSpec, Node};
+use acre_node::{Chain, ChainSpec};
 use acre_storage::db::tables::{Pieces, SegmentHeaders};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
@@ -134,23 +134,7 @@ async fn sync_once(spec: &ChainSpec, farmer: &NetworkHandle, target: u64) -> Dur
         address = farmer.listening().await.expect("running");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let started = Instant::now();
-    let node = Node::start(loopback_node(spec, dir.path(), address))
-        .await
-        .expect("the syncing node starts");
-    let mut heads = node.subscribe_new_heads();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(120), heads.recv()).await {
-            Ok(Ok(head)) if head.number >= target => break,
-            Ok(Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-            Ok(Err(error)) => panic!("the syncing node stopped: {error}"),
-            Err(_) => panic!("no new block for 120 s while DSN syncing"),
-        }
-    }
-    let elapsed = started.elapsed();
-    node.stop().await;
-    elapsed
+    sync_from(spec, address, target).await
 }
 
 fn benches(c: &mut Criterion) {

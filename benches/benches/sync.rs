@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use acre_benches::authoring::{AuthoredChain, author};
-use acre_benches::{env_number, loopback_node};
+use acre_benches::{env_number, loopback_node, sync_from};
 use acre_consensus::pot::{PotSeed, prove};
 use acre_node::{Chain, ChainSpec, Node};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -44,22 +44,7 @@ async fn sync_once(spec: &ChainSpec, source_dir: &Path, blocks: u64) -> Duration
         address = source.peer_addresses().await;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let target_dir = tempfile::tempdir().expect("temp dir");
-    let started = Instant::now();
-    let target = Node::start(loopback_node(spec, target_dir.path(), address))
-        .await
-        .expect("the syncing node starts");
-    let mut heads = target.subscribe_new_heads();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(120), heads.recv()).await {
-            Ok(Ok(head)) if head.number >= blocks => break,
-            Ok(Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-            Ok(Err(error)) => panic!("the syncing node stopped: {error}"),
-            Err(_) => panic!("no new block for 120 s while syncing"),
-        }
-    }
-    let elapsed = started.elapsed();
-    target.stop().await;
+    let elapsed = sync_from(spec, address, blocks).await;
     source.stop().await;
     elapsed
 }

@@ -65,3 +65,29 @@ pub fn loopback_node(
         }),
     }
 }
+
+/// Starts a node with an empty database bootstrapped to `peers`, waits until its best block is at least
+/// `target`, stops it and returns the time from its start: what the sync benches measure.
+pub async fn sync_from(
+    spec: &acre_node::ChainSpec,
+    peers: Vec<acre_network::Address>,
+    target: u64,
+) -> std::time::Duration {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let started = std::time::Instant::now();
+    let node = acre_node::Node::start(loopback_node(spec, dir.path(), peers))
+        .await
+        .expect("the syncing node starts");
+    let mut heads = node.subscribe_new_heads();
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(120), heads.recv()).await {
+            Ok(Ok(head)) if head.number >= target => break,
+            Ok(Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(error)) => panic!("the syncing node stopped: {error}"),
+            Err(_) => panic!("no new block for 120 s while syncing"),
+        }
+    }
+    let elapsed = started.elapsed();
+    node.stop().await;
+    elapsed
+}

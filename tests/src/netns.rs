@@ -17,7 +17,7 @@ pub struct Lab {
     subnet: u8,
     namespaces: Vec<String>,
     /// The `unreachable` routes in place: (host, address it cannot reach).
-    cuts: std::sync::Mutex<Vec<(usize, String)>>,
+    cuts: Vec<(usize, String)>,
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -47,7 +47,7 @@ impl Lab {
             bridge: format!("acbr{}", id % 100_000_000),
             subnet: u8::try_from(id % 200).unwrap_or(0) + 20,
             namespaces: Vec::new(),
-            cuts: std::sync::Mutex::new(Vec::new()),
+            cuts: Vec::new(),
         };
         ip(&["link", "add", &lab.bridge, "type", "bridge"])?;
         let gateway = format!("{}/24", lab.address_of(253));
@@ -87,23 +87,14 @@ impl Lab {
 
     /// Cuts every host of each group off from the hosts of the other groups (the test still reaches
     /// all of them).
-    pub fn partition(&self, groups: &[&[usize]]) -> Result<(), String> {
-        let mut cuts = self
-            .cuts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub fn partition(&mut self, groups: &[&[usize]]) -> Result<(), String> {
         for (index, group) in groups.iter().enumerate() {
-            for other in groups
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != index)
-                .map(|(_, g)| g)
-            {
+            for (_, other) in groups.iter().enumerate().filter(|(i, _)| *i != index) {
                 for &host in *group {
                     for &far in *other {
                         let route = format!("{}/32", self.host_address(far));
                         ip(&["-n", self.netns(host), "route", "add", "unreachable", &route])?;
-                        cuts.push((host, route));
+                        self.cuts.push((host, route));
                     }
                 }
             }
@@ -112,12 +103,8 @@ impl Lab {
     }
 
     /// Undoes every partition.
-    pub fn heal(&self) -> Result<(), String> {
-        let mut cuts = self
-            .cuts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (host, route) in cuts.drain(..) {
+    pub fn heal(&mut self) -> Result<(), String> {
+        for (host, route) in std::mem::take(&mut self.cuts) {
             ip(&["-n", self.netns(host), "route", "del", "unreachable", &route])?;
         }
         Ok(())

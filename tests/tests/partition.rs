@@ -65,7 +65,7 @@ async fn converge(cluster: &Cluster, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_network_converges_when_healed_and_a_side_healed_too_late_says_so_and_resyncs() {
-    let lab = match Lab::new(4) {
+    let mut lab = match Lab::new(4) {
         Ok(lab) => lab,
         Err(why) => {
             eprintln!("SKIPPED: the partition test needs network namespaces, not permitted here: {why}");
