@@ -134,7 +134,7 @@ async fn sync_once(spec: &ChainSpec, farmer: &NetworkHandle, target: u64) -> Dur
         address = farmer.listening().await.expect("running");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    sync_from(spec, address, target).await
+    sync_from(spec, address, target, false).await
 }
 
 fn benches(c: &mut Criterion) {

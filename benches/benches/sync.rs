@@ -44,7 +44,7 @@ async fn sync_once(spec: &ChainSpec, source_dir: &Path, blocks: u64) -> Duration
         address = source.peer_addresses().await;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let elapsed = sync_from(spec, address, blocks).await;
+    let elapsed = sync_from(spec, address, blocks, false).await;
     source.stop().await;
     elapsed
 }

@@ -62,20 +62,27 @@ pub fn loopback_node(
             out_peers: 8,
             keep_piece_segments: None,
             mdns: false,
+            snap: false,
         }),
     }
 }
 
-/// Starts a node with an empty database bootstrapped to `peers`, waits until its best block is at least
-/// `target`, stops it and returns the time from its start: what the sync benches measure.
+/// Starts a node with an empty database bootstrapped to `peers` (snap-syncing if `snap`), waits until its
+/// best block is at least `target`, stops it and returns the time from its start: what the sync benches
+/// measure.
 pub async fn sync_from(
     spec: &acre_node::ChainSpec,
     peers: Vec<acre_network::Address>,
     target: u64,
+    snap: bool,
 ) -> std::time::Duration {
     let dir = tempfile::tempdir().expect("temp dir");
     let started = std::time::Instant::now();
-    let node = acre_node::Node::start(loopback_node(spec, dir.path(), peers))
+    let mut config = loopback_node(spec, dir.path(), peers);
+    if let Some(network) = &mut config.network {
+        network.snap = snap;
+    }
+    let node = acre_node::Node::start(config)
         .await
         .expect("the syncing node starts");
     let mut heads = node.subscribe_new_heads();

@@ -128,6 +128,7 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
             // Every dev chain has the same genesis: two developers' `acre dev` on one LAN must not
             // find each other and fight over one chain.
             mdns: false,
+            snap: false,
         }),
     })
     .await

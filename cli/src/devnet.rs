@@ -253,6 +253,7 @@ fn table(rows: &[Row]) -> Vec<String> {
                     let sync = &network.sync;
                     match sync.state.as_str() {
                         "syncing" => format!("syncing to #{} ({:.0}/s)", sync.target, sync.blocks_per_second),
+                        "snap" => format!("snap sync to #{}", sync.target),
                         state => state.to_owned(),
                     }
                 });

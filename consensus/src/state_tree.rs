@@ -9,8 +9,14 @@
 //! A [`StateProof`] for a key is the list of siblings from the root down to the first subtree with at
 //! most one entry, plus what that subtree holds: nothing (the key is absent), the key's own leaf (present,
 //! with its value hash), or another key's leaf (absent). One proof shape serves inclusion and exclusion.
+//!
+//! A [`Witness`] is the tree pruned to several keys' paths (read and update them without the tree), and
+//! a [`KeyRange`] is a page of consecutive entries with the witness showing they are all the entries of
+//! their key range, which [`verify_range`] checks against the root: how snap sync downloads a state.
 
+mod flat;
 mod persistent;
+mod range;
 mod witness;
 
 use std::collections::BTreeMap;
@@ -19,7 +25,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::hashing::{self, Blake3Hash, HashContext};
 
+pub use flat::WitnessItem;
 pub use persistent::{Change, PersistentStateTree};
+pub use range::{KeyRange, LAST_KEY, RangeError, next_key, verify_range};
 pub use witness::{Witness, WitnessError};
 
 /// A 256-bit state key.

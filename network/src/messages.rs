@@ -9,6 +9,7 @@
 use acre_consensus::blocks::{BlockHash, Body, Header};
 use acre_consensus::codec;
 use acre_consensus::pot::{PotCheckpoints, PotSeed};
+use acre_consensus::state_tree::WitnessItem;
 use acre_consensus::{BlockNumber, SegmentHeader, SlotNumber};
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -212,6 +213,49 @@ pub struct PieceRequest {
 pub struct PieceResponse {
     /// The piece.
     pub piece: Option<Vec<u8>>,
+}
+
+/// Most state entries one `state` range response carries (about 130 bytes each with its share of the
+/// proof, so a full answer is a few hundred kilobytes).
+pub const MAX_STATE_ENTRIES: u32 = 2048;
+
+/// Most bytes one state entry's value takes (an account with its address is 56).
+pub const MAX_STATE_VALUE: usize = 256;
+
+/// A `state` request, for snap sync: the consensus context of a block, or entries of its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum StateRequest {
+    /// The block's consensus context (what importing its children needs besides its state).
+    Context(BlockHash),
+    /// The block's state entries with keys from `start` on, in key order.
+    Range {
+        /// The block whose state is asked for.
+        block: BlockHash,
+        /// The first key wanted.
+        start: [u8; 32],
+        /// How many entries at most (the responder sends at most [`MAX_STATE_ENTRIES`]).
+        max_entries: u32,
+    },
+}
+
+/// Entries of a block's state with the proof that they are all the entries of their key range.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct StateRange {
+    /// Each entry's value (the node's own encoding, from which it derives the key), in key order.
+    pub entries: Vec<Vec<u8>>,
+    /// No entry follows the last one: the range runs to the end of the key space.
+    pub complete: bool,
+    /// The witness over the range, in pre-order (`Witness::from_items`), against the block's state root.
+    pub proof: Vec<WitnessItem>,
+}
+
+/// The answer to a [`StateRequest`] (`None`: the responder does not hold that block's state).
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum StateResponse {
+    /// The encoded consensus context.
+    Context(Option<Vec<u8>>),
+    /// A range of entries.
+    Range(Option<StateRange>),
 }
 
 /// Encodes a message.

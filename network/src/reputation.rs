@@ -34,6 +34,8 @@ pub enum Fault {
     InvalidPiece,
     /// A proof of time that does not verify.
     InvalidPot,
+    /// A page of state whose proof does not hold against its block's state root (snap sync).
+    InvalidState,
     /// A transaction that fails its checks.
     InvalidTransaction,
     /// A peer of another chain (its identify names another genesis hash).
@@ -51,7 +53,11 @@ impl Fault {
             Self::Timeout => 5,
             Self::Undecodable | Self::Oversized | Self::ProtocolViolation => 25,
             Self::InvalidTransaction => 10,
-            Self::InvalidBlock | Self::InvalidPiece | Self::InvalidPot | Self::WrongGenesis => 1000,
+            Self::InvalidBlock
+            | Self::InvalidPiece
+            | Self::InvalidPot
+            | Self::InvalidState
+            | Self::WrongGenesis => 1000,
         }
     }
 
@@ -60,17 +66,22 @@ impl Fault {
     pub fn is_fatal(self) -> bool {
         matches!(
             self,
-            Self::InvalidBlock | Self::InvalidPiece | Self::InvalidPot | Self::WrongGenesis
+            Self::InvalidBlock
+                | Self::InvalidPiece
+                | Self::InvalidPot
+                | Self::InvalidState
+                | Self::WrongGenesis
         )
     }
 
     /// Every fault, in a fixed order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Undecodable,
         Self::Oversized,
         Self::InvalidBlock,
         Self::InvalidPiece,
         Self::InvalidPot,
+        Self::InvalidState,
         Self::InvalidTransaction,
         Self::WrongGenesis,
         Self::ProtocolViolation,
@@ -85,6 +96,7 @@ impl Fault {
             Self::InvalidBlock => "invalid_block",
             Self::InvalidPiece => "invalid_piece",
             Self::InvalidPot => "invalid_pot",
+            Self::InvalidState => "invalid_state",
             Self::InvalidTransaction => "invalid_transaction",
             Self::WrongGenesis => "wrong_genesis",
             Self::ProtocolViolation => "protocol_violation",
@@ -100,6 +112,7 @@ impl Fault {
             Self::InvalidBlock => "sent an invalid block",
             Self::InvalidPiece => "sent an invalid piece",
             Self::InvalidPot => "sent an invalid proof of time",
+            Self::InvalidState => "sent state that does not match its proof",
             Self::InvalidTransaction => "sent an invalid transaction",
             Self::WrongGenesis => "is on another chain (its genesis hash differs)",
             Self::ProtocolViolation => "broke a protocol's rules",

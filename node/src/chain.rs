@@ -28,10 +28,12 @@ mod history;
 mod import;
 mod propose;
 mod seen;
+mod snapshot;
 
 pub use history::Produced;
 pub use propose::Proposal;
 pub use seen::SeenClaims;
+pub use snapshot::{Snapshot, StatePage};
 
 use crate::archiving::ArchiveState;
 use crate::chain_spec::{ChainSpec, Genesis};
@@ -92,6 +94,8 @@ pub struct Chain {
     archived_through: AtomicU64,
     /// Equivocations seen, to be proven in the next authored block.
     evidence: Mutex<Vec<EquivocationProof>>,
+    /// The last block state served to snap-syncing peers.
+    served_state: snapshot::ServedState,
 }
 
 impl std::fmt::Debug for Chain {
@@ -177,6 +181,7 @@ impl Chain {
             archive_stale: AtomicBool::new(false),
             archived_through: AtomicU64::new(archived_through),
             evidence: Mutex::new(Vec::new()),
+            served_state: snapshot::ServedState::default(),
         })
     }
 

@@ -147,6 +147,10 @@ pub enum Error {
     /// A stored block failed to decode.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// A snap-sync snapshot cannot start this database: it is not empty, or the snapshot contradicts
+    /// itself (its state root, context or segment headers do not match its block).
+    #[error("snapshot refused: {0}")]
+    Snapshot(String),
     /// I/O failed (data directory, sockets).
     #[error("{context}: {source}")]
     Io {

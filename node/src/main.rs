@@ -17,6 +17,15 @@ use tracing_subscriber::EnvFilter;
 /// How long a graceful shutdown may take before the process exits anyway.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How an empty database catches up with the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SyncMode {
+    /// Every block from genesis, from peers (or the DSN).
+    Full,
+    /// The state of a recent block with proofs, then every block after it.
+    Snap,
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "acre-node", version, about = "The Acre node")]
 struct Cli {
@@ -68,6 +77,11 @@ struct Cli {
     /// same LAN without a bootstrap list; peers of other chains it finds are refused at identify).
     #[arg(long)]
     no_mdns: bool,
+    /// How an empty database catches up: `snap` starts from the state of a recent block (downloaded
+    /// and verified against its header), then syncs block by block; `full` imports every block from
+    /// genesis. A database that holds blocks always syncs block by block.
+    #[arg(long, value_enum, default_value_t = SyncMode::Snap)]
+    sync: SyncMode,
     /// Prove time (run the proof-of-time chain on a dedicated core) and gossip it. Without it the node
     /// follows the proofs its peers gossip, verifying each; a network needs at least one timekeeper.
     #[arg(long)]
@@ -179,6 +193,7 @@ async fn run(cli: Cli) -> Result<()> {
             out_peers: cli.out_peers,
             keep_piece_segments: cli.keep_piece_segments,
             mdns: !cli.no_mdns,
+            snap: cli.sync == SyncMode::Snap,
         }),
     };
     let node = Node::start(config)

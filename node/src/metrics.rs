@@ -98,6 +98,8 @@ pub struct Metrics {
     pub blocks_synced: Counter,
     /// Proof-of-time slots fetched by catch-up (`pot-slots`) and verified, not gossiped.
     pub pot_slots_fetched: Counter,
+    /// Accounts of a snapshot snap sync downloaded, verified and started from.
+    pub snap_accounts: Counter,
     /// Gossip messages refused, by topic and fault.
     pub gossip_rejected: Family<GossipLabel, Counter>,
     /// Pieces served from the DSN (ones the node does not keep), by where they came from.
@@ -195,6 +197,11 @@ impl Metrics {
             "acre_pot_slots_fetched",
             "Proof-of-time slots a follower fetched from a peer to catch up with gossip, verified",
             metrics.pot_slots_fetched.clone(),
+        );
+        registry.register(
+            "acre_snap_sync_accounts",
+            "Accounts of the snapshot snap sync started from, each verified by a range proof",
+            metrics.snap_accounts.clone(),
         );
         registry.register(
             "acre_dsn_pieces",

@@ -18,6 +18,7 @@
 mod dsn_sync;
 mod pot_catch_up;
 mod serve;
+mod snap_sync;
 pub mod sync;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -70,6 +71,9 @@ pub struct P2pConfig {
     pub keep_piece_segments: Option<u64>,
     /// Find peers on the local network by multicast DNS.
     pub mdns: bool,
+    /// Start an empty database by snap sync (from a recent block's state) when the network's history
+    /// is long enough; full sync otherwise.
+    pub snap: bool,
 }
 
 /// What the node tells the network of its own accord.
@@ -181,6 +185,7 @@ pub async fn start(
         keep_piece_segments: config.keep_piece_segments,
     });
     let (hints, hint_receiver) = mpsc::channel(sync::HINT_QUEUE);
+    let snap = config.snap;
     let tasks = vec![
         tokio::spawn(run(
             Arc::clone(shared),
@@ -195,6 +200,7 @@ pub async fn start(
             Arc::clone(shared),
             Arc::clone(&p2p),
             hint_receiver,
+            snap,
             shutdown,
         )),
     ];

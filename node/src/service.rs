@@ -348,6 +348,27 @@ impl Shared {
         });
     }
 
+    /// After the chain started from a snapshot: the timekeeper follows its base block, and the head
+    /// and metrics move to it.
+    pub(crate) fn installed_snapshot(
+        &self,
+        header: &Header,
+        body: &Body,
+        context: &crate::chain::BlockContext,
+    ) {
+        self.timekeeper.follow_best(
+            context.child.pot_covered_slot,
+            context.child.pot_recent_outputs.last().copied(),
+            context.injections.clone(),
+        );
+        self.metrics.best_block(header.unsealed.number.0);
+        self.metrics.segments.set(self.chain.archive_progress().0);
+        if let Ok(finalized) = self.chain.finalized() {
+            self.metrics.finalized_number.set(finalized.number.0);
+        }
+        let _ = self.heads.send(Self::block_info(header, body));
+    }
+
     fn imported(&self, imported: &Imported, header: &Header, body: &Body) {
         self.metrics.blocks_imported.inc();
         tracing::info!(

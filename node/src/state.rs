@@ -20,7 +20,9 @@ use acre_consensus::codec;
 use acre_consensus::hashing::Blake3Hash;
 use std::collections::BTreeMap;
 
-use acre_consensus::state_tree::{PersistentStateTree, value_hash};
+use acre_consensus::state_tree::{
+    PersistentStateTree, RangeError, StateKey, Witness, value_hash, verify_range,
+};
 use acre_execution::{Account, AccountStore, Address, InMemoryAccounts};
 use acre_storage::db::{ReadTx, WriteTx};
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -79,8 +81,9 @@ pub fn diff(before: &InMemoryAccounts, after: &InMemoryAccounts) -> Vec<AccountC
 /// one batch and returns what changed. Reads see pending writes.
 #[derive(Debug, Clone, Default)]
 pub struct BranchState {
-    /// Non-default accounts by state key, each in its leaf.
-    tree: PersistentStateTree<Account>,
+    /// Non-default accounts by state key, each in its leaf with its address (a state key is a hash of
+    /// the address, so the address is kept to list the state by key: snap sync serves it so).
+    tree: PersistentStateTree<(Address, Account)>,
     /// Writes since the last commit.
     pending: BTreeMap<Address, Account>,
 }
@@ -97,15 +100,15 @@ impl BranchState {
     fn committed(&self, address: &Address) -> Account {
         self.tree
             .value(&account_key(address).0)
-            .copied()
+            .map(|(_, account)| *account)
             .unwrap_or_default()
     }
 
     /// Writes `accounts` into the tree in one batch (the last write of an address wins).
     fn set_all(&mut self, accounts: impl IntoIterator<Item = (Address, Account)>) {
         self.tree.update(accounts.into_iter().map(|(address, account)| {
-            let change =
-                (account != Account::default()).then(|| (value_hash(&codec::encode(&account)), account));
+            let change = (account != Account::default())
+                .then(|| (value_hash(&codec::encode(&account)), (address, account)));
             (account_key(&address).0, change)
         }));
     }
@@ -159,6 +162,60 @@ impl BranchState {
     pub fn revert(&mut self, changes: &[AccountChange]) {
         self.set_all(changes.iter().rev().map(|change| (change.address, change.before)));
     }
+}
+
+impl BranchState {
+    /// Up to `max` (at least one) accounts from state key `start` on, in key order; whether none
+    /// follows; and the witness over that key range (what a snap-syncing peer verifies with
+    /// [`verify_page`]).
+    pub fn range(&self, start: &StateKey, max: usize) -> (Vec<(Address, Account)>, bool, Witness) {
+        let range = self.tree.range(start, max);
+        let accounts = range
+            .entries
+            .iter()
+            .map(|(_, _, (address, account))| (*address, *account))
+            .collect();
+        (accounts, range.complete, range.proof)
+    }
+}
+
+/// Why a page of state from a peer was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PageError {
+    /// An entry is not an encoded `(address, account)`.
+    #[error("entry {0} is not an account")]
+    Undecodable(usize),
+    /// An entry holds the default account, which the state never holds.
+    #[error("entry {0} is a default account")]
+    DefaultAccount(usize),
+    /// The proof does not show these entries as all of their key range under the root.
+    #[error(transparent)]
+    Proof(#[from] RangeError),
+}
+
+/// Checks a page of state against `root`: each value an `(address, account)`, and the proof showing
+/// that their keys and value hashes are every entry from `start` to the last one (to the end of the key
+/// space when `complete`). Returns the accounts.
+pub fn verify_page(
+    root: &Blake3Hash,
+    start: &StateKey,
+    values: &[Vec<u8>],
+    complete: bool,
+    proof: &Witness,
+) -> Result<Vec<(Address, Account)>, PageError> {
+    let mut accounts = Vec::with_capacity(values.len());
+    let mut entries = Vec::with_capacity(values.len());
+    for (index, bytes) in values.iter().enumerate() {
+        let (address, account): (Address, Account) =
+            codec::decode_bounded("account", bytes, 128).map_err(|_| PageError::Undecodable(index))?;
+        if account == Account::default() {
+            return Err(PageError::DefaultAccount(index));
+        }
+        entries.push((account_key(&address).0, value_hash(&codec::encode(&account))));
+        accounts.push((address, account));
+    }
+    verify_range(root, start, &entries, complete, proof)?;
+    Ok(accounts)
 }
 
 impl AccountStore for BranchState {

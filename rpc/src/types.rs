@@ -367,8 +367,9 @@ pub struct PeerSummary {
 /// Where sync stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncInfo {
-    /// `idle` (caught up with every peer), `syncing`, `forked` (this node's chain forks from the longer
-    /// chain of its peers below its archived history: restart it with `--resync`), or `off` (no network).
+    /// `idle` (caught up with every peer), `snap` (snap sync: downloading a recent block's state),
+    /// `syncing`, `forked` (this node's chain forks from the longer chain of its peers below its archived
+    /// history: restart it with `--resync`), or `off` (no network).
     pub state: String,
     /// The own best block number.
     pub best: u64,

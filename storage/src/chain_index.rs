@@ -231,6 +231,45 @@ impl<'a> ChainIndex<'a> {
     }
 }
 
+impl ChainIndex<'_> {
+    /// Starts an index that holds only genesis from `header`, a block whose ancestors are not stored
+    /// (snap sync): it becomes the canonical block at its number and the best and finalized block, and
+    /// `extra` writes the caller's own data in the same transaction. Its weight counts from zero: fork
+    /// choice only ever compares branches above it.
+    pub fn install_base(
+        &self,
+        header: &Header,
+        body: &Body,
+        extra: impl FnOnce(&WriteTx) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let best = self.best()?;
+        if best.number.0 != 0 {
+            return Err(Error::Database(format!(
+                "a base block cannot start an index whose best block is {}",
+                best.number
+            )));
+        }
+        let unsealed = &header.unsealed;
+        if unsealed.number.0 == 0 {
+            return Err(Error::Database("genesis is not a base block".into()));
+        }
+        let meta = BlockMeta {
+            hash: header.hash(),
+            parent: unsealed.parent_hash,
+            number: unsealed.number,
+            slot: unsealed.slot,
+            weight: 0,
+        };
+        let tx = self.db.write()?;
+        store_block(&tx, header, body, &meta)?;
+        tx.put::<CanonicalHashes>(&meta.number, &meta.hash)?;
+        tx.put::<Meta>(&MetaKey::BestBlock, &meta.hash.encode_key())?;
+        tx.put::<Meta>(&MetaKey::FinalizedBlock, &meta.hash.encode_key())?;
+        extra(&tx)?;
+        tx.commit()
+    }
+}
+
 fn store_block(tx: &WriteTx, header: &Header, body: &Body, meta: &BlockMeta) -> Result<(), Error> {
     tx.put::<Headers>(&meta.hash, &header.encode())?;
     tx.put::<Bodies>(&meta.hash, &body.encode())?;

@@ -133,12 +133,14 @@ async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_
         );
     }
 
-    // A node started late, bootstrapped to a follower, catches up by full sync.
+    // A node started late, bootstrapped to a follower, catches up by full sync (snap sync has its own
+    // test, `snap.rs`).
     let target = cluster.nodes[0].head().await.best_number;
     let late = cluster.start_node(
         "node3",
         &NodeOptions {
             bootstrap: vec![cluster.nodes[one].p2p_address()],
+            extra: vec!["--sync".into(), "full".into()],
             ..NodeOptions::default()
         },
     );

@@ -80,6 +80,10 @@ pub(super) fn network(network: &NetworkInfo) -> String {
                 sync.best, sync.target, sync.blocks_per_second
             )
         }
+        "snap" => format!(
+            "snap sync: downloading and verifying the state of a recent block (then blocks to #{})",
+            sync.target
+        ),
         "forked" => format!(
             "FORKED below archived history (best #{}, peers' longer chain #{}): restart the node with --resync",
             sync.best, sync.target

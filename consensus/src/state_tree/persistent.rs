@@ -216,6 +216,15 @@ impl<V: Clone> PersistentStateTree<V> {
         witness_of(&self.root, &keys, 0)
     }
 
+    /// Up to `count` entries with key at or after `start`, in key order: key, value hash and payload.
+    /// The walk descends `start`'s path and then reads leaves in order, stopping at the `count`th: it
+    /// visits O(count + depth) nodes however large the tree is.
+    pub(super) fn entries_from(&self, start: &StateKey, count: usize) -> Vec<(StateKey, Blake3Hash, &V)> {
+        let mut found = Vec::with_capacity(count.min(self.len));
+        collect_from(&self.root, start, true, 0, count, &mut found);
+        found
+    }
+
     /// How many nodes of this tree are not shared with `base` (at the same place): the nodes built, and
     /// hashed, since this tree was cloned from `base`. It measures the work of the updates in between.
     pub fn nodes_not_shared_with(&self, base: &Self) -> usize {
@@ -238,6 +247,40 @@ fn fresh_nodes<V>(link: &Link<V>, base: &Link<V>) -> usize {
                 _ => (None, None),
             };
             1 + fresh_nodes(left, &base_left) + fresh_nodes(right, &base_right)
+        }
+    }
+}
+
+/// Appends to `found`, in key order until it holds `count`, the entries of `link` (at `depth`) with key
+/// at or after `start`. `on_start_path`: `link` lies on `start`'s path (its keys share `start`'s first
+/// `depth` bits); otherwise all its keys are after `start`. Recursion is as deep as the tree, at most
+/// 257 levels (a branch holds two distinct keys, which differ before bit 256).
+fn collect_from<'a, V>(
+    link: &'a Link<V>,
+    start: &StateKey,
+    on_start_path: bool,
+    depth: usize,
+    count: usize,
+    found: &mut Vec<(StateKey, Blake3Hash, &'a V)>,
+) {
+    if found.len() >= count {
+        return;
+    }
+    match link.as_deref() {
+        Some(Node::Leaf {
+            key,
+            value_hash,
+            value,
+            ..
+        }) if !on_start_path || key >= start => found.push((*key, *value_hash, value)),
+        None | Some(Node::Leaf { .. }) => {}
+        Some(Node::Branch { left, right, .. }) => {
+            // If `start` goes right, the whole left subtree is before it.
+            let start_goes_right = on_start_path && bit(start, depth);
+            if !start_goes_right {
+                collect_from(left, start, on_start_path, depth + 1, count, found);
+            }
+            collect_from(right, start, start_goes_right, depth + 1, count, found);
         }
     }
 }

@@ -162,7 +162,7 @@ pub(super) async fn run(shared: &Arc<Shared>, p2p: &Arc<P2p>, peers: &[PeerInfo]
 }
 
 /// The last block `header`'s segment completes (a block whose tail is in the next segment is not).
-fn complete_through(header: &SegmentHeader) -> BlockNumber {
+pub(super) fn complete_through(header: &SegmentHeader) -> BlockNumber {
     let last = header.last_archived_block;
     if last.is_complete() {
         last.number
@@ -173,7 +173,7 @@ fn complete_through(header: &SegmentHeader) -> BlockNumber {
 
 /// Asks up to [`MAX_VOTERS`] peers for their last segment header; the header a strict majority of those
 /// answering agree on, with the peers that voted for it. `None` if nobody answered.
-async fn last_header_by_majority(
+pub(super) async fn last_header_by_majority(
     p2p: &P2p,
     peers: &[PeerInfo],
 ) -> Result<Option<(SegmentHeader, Vec<PeerId>)>, Stop> {
@@ -227,7 +227,7 @@ fn chains(headers: &[SegmentHeader], own_last: &SegmentHeader, target: &SegmentH
 
 /// The headers after `own_last` up to `target`, from one of `voters`, checked to chain from `target`
 /// down to `own_last`.
-async fn chained_headers(
+pub(super) async fn chained_headers(
     p2p: &P2p,
     voters: &[PeerId],
     own_last: &SegmentHeader,

@@ -10,8 +10,9 @@ use acre_consensus::blocks::BlockHash;
 use acre_consensus::{BlockNumber, PieceIndex};
 use acre_network::messages::{
     self, BlockRangeRequest, BlockRangeResponse, BlockStart, MAX_BLOCKS_PER_RANGE, MAX_POT_RANGE,
-    MAX_RANGE_BYTES, MAX_SEGMENT_HEADERS, PieceRequest, PieceResponse, PotSlotProof, PotSlotsRequest,
-    PotSlotsResponse, RawBlock, SegmentHeadersRequest, SegmentHeadersResponse,
+    MAX_RANGE_BYTES, MAX_SEGMENT_HEADERS, MAX_STATE_ENTRIES, PieceRequest, PieceResponse, PotSlotProof,
+    PotSlotsRequest, PotSlotsResponse, RawBlock, SegmentHeadersRequest, SegmentHeadersResponse, StateRange,
+    StateRequest, StateResponse,
 };
 use acre_network::{Fault, InboundRequest, NetworkHandle, Protocol};
 use acre_storage::db::tables::Pieces;
@@ -116,8 +117,41 @@ fn respond(shared: &Shared, protocol: Protocol, data: &[u8]) -> Result<Vec<u8>, 
                 .collect();
             Ok(messages::encode(&PotSlotsResponse { slots }))
         }
-        Protocol::State => Err(Refusal::Unserved),
+        Protocol::State => {
+            let request: StateRequest =
+                messages::decode("state request", data, protocol.max_request()).map_err(undecodable)?;
+            Ok(messages::encode(&state(shared, &request)?))
+        }
     }
+}
+
+/// A block's consensus context, or a page of its state with the proof (snap sync).
+fn state(shared: &Shared, request: &StateRequest) -> Result<StateResponse, Refusal> {
+    Ok(match *request {
+        StateRequest::Context(hash) => StateResponse::Context(
+            shared
+                .chain
+                .block_context(&hash)?
+                .map(|context| acre_consensus::codec::encode(&context)),
+        ),
+        StateRequest::Range {
+            block,
+            start,
+            max_entries,
+        } => {
+            let max = max_entries.clamp(1, MAX_STATE_ENTRIES) as usize;
+            StateResponse::Range(
+                shared
+                    .chain
+                    .state_page(&block, &start, max)?
+                    .map(|page| StateRange {
+                        entries: page.accounts.iter().map(acre_consensus::codec::encode).collect(),
+                        complete: page.complete,
+                        proof: page.proof.to_items(),
+                    }),
+            )
+        }
+    })
 }
 
 /// The blocks a [`BlockRangeRequest`] asks for, up to [`MAX_BLOCKS_PER_RANGE`] and [`MAX_RANGE_BYTES`]

@@ -43,6 +43,9 @@ const DSN_RECHECK: Duration = Duration::from_secs(30);
 /// How long branch hints from a peer are ignored after its branch did not join ours.
 const BRANCH_COOLDOWN: Duration = Duration::from_secs(60);
 
+/// Failed snap-sync attempts before full sync takes over.
+const MAX_SNAP_ATTEMPTS: u32 = 3;
+
 /// Peers sync remembers (to poll in turn).
 const MAX_PEERS: usize = 64;
 
@@ -67,6 +70,8 @@ pub struct SyncStatus {
     run: Option<(Instant, u64)>,
     /// Set when this node found itself on a fork below its archived history (the peers' best then).
     forked: Option<u64>,
+    /// Snap sync is downloading a snapshot.
+    snapping: bool,
 }
 
 impl SyncStatus {
@@ -76,6 +81,12 @@ impl SyncStatus {
         if self.run.is_none() {
             self.run = Some((Instant::now(), best));
         }
+    }
+
+    /// Starts a snap sync towards `target` (the last block the network's archived history completes).
+    pub(super) fn start_snap(&mut self, target: u64) {
+        self.snapping = true;
+        self.start_run(target, 0);
     }
 
     /// The report: state, target, speed and time left.
@@ -97,6 +108,8 @@ impl SyncStatus {
         };
         let state = if self.forked.is_some() {
             "forked"
+        } else if self.snapping {
+            "snap"
         } else if self.run.is_some() {
             "syncing"
         } else {
@@ -117,12 +130,15 @@ pub(super) async fn run(
     shared: Arc<Shared>,
     p2p: Arc<P2p>,
     mut hints: mpsc::Receiver<Hint>,
+    snap: bool,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut peers: VecDeque<PeerId> = VecDeque::new();
     let mut cooling: HashMap<PeerId, Instant> = HashMap::new();
     let mut poll = tokio::time::interval(POLL);
     let mut dsn_quiet = None;
+    // Snap sync is for an empty database only; it is tried before any block comes by full sync.
+    let mut snap = (snap && shared.chain.best().0.number.0 == 0).then_some(0u32);
     let sync = Sync { shared, p2p };
     loop {
         tokio::select! {
@@ -134,7 +150,9 @@ pub(super) async fn run(
                         }
                         peers.push_back(peer);
                     }
-                    sync.catch_up_with(peer).await;
+                    if !sync.snap(&mut snap).await {
+                        sync.catch_up_with(peer).await;
+                    }
                 }
                 Some(Hint::Farmer) => {
                     sync.dsn_if_alone(&mut dsn_quiet, true).await;
@@ -156,7 +174,7 @@ pub(super) async fn run(
                 None => return,
             },
             _ = poll.tick() => {
-                if sync.dsn_if_alone(&mut dsn_quiet, false).await {
+                if sync.dsn_if_alone(&mut dsn_quiet, false).await || sync.snap(&mut snap).await {
                     continue;
                 }
                 let connected = sync.p2p.handle.node_peer_ids().await;
@@ -266,6 +284,60 @@ impl Sync {
             Err(error) => tracing::warn!(%error, "DSN sync stopped"),
         }
         true
+    }
+
+    /// Snap sync while it is pending (`pending` counts its failed attempts); returns whether block
+    /// sync must wait for it (it failed and is tried again at the next poll). After a snapshot, a
+    /// history too short for one, or [`MAX_SNAP_ATTEMPTS`] failures, full sync takes over for good.
+    async fn snap(&self, pending: &mut Option<u32>) -> bool {
+        let Some(failures) = *pending else {
+            return false;
+        };
+        if self.shared.chain.best().0.number.0 != 0 {
+            *pending = None;
+            return false;
+        }
+        let peers: Vec<acre_network::PeerInfo> = self
+            .p2p
+            .handle
+            .peers()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|peer| !peer.is_farmer())
+            .collect();
+        if peers.is_empty() {
+            return false;
+        }
+        let outcome = super::snap_sync::run(&self.shared, &self.p2p, &peers).await;
+        self.status().snapping = false;
+        match outcome {
+            Ok(super::snap_sync::Outcome::Installed { base, imported }) => {
+                tracing::debug!(base = base.0, imported, "snapshot installed");
+                *pending = None;
+                false
+            }
+            Ok(super::snap_sync::Outcome::TooYoung { segments }) => {
+                tracing::info!(
+                    segments,
+                    "the network's history is too short for snap sync: full sync"
+                );
+                *pending = None;
+                false
+            }
+            Err(error) => {
+                let failures = failures + 1;
+                if failures >= MAX_SNAP_ATTEMPTS {
+                    tracing::warn!(%error, failures, "snap sync failed; falling back to full sync");
+                    *pending = None;
+                    false
+                } else {
+                    tracing::warn!(%error, failures, "snap sync failed; trying again");
+                    *pending = Some(failures);
+                    true
+                }
+            }
+        }
     }
 
     /// The peer's chain does not join ours within what this node can reorganise. If the peer's chain is
