@@ -127,22 +127,52 @@ async fn a_split_network_converges_when_healed_and_a_side_healed_too_late_says_s
         .await;
     converge(&cluster, "with two timekeepers").await;
 
-    // Split, both sides author, heal before either branch is confirmation-depth deep.
-    let (base, _) = best(&cluster.nodes[0]).await;
-    lab.partition(&[&[0, 1], &[2, 3]]).expect("partitioned");
-    cluster
-        .wait_for("both sides to author", Duration::from_secs(120), || async {
-            best(&cluster.nodes[0]).await.0 > base && best(&cluster.nodes[2]).await.0 > base
-        })
-        .await;
-    let (a, a_hash) = best(&cluster.nodes[0]).await;
-    let (b, b_hash) = best(&cluster.nodes[2]).await;
-    assert_ne!(a_hash, b_hash, "the sides authored apart");
-    assert!(
-        a.max(b) < base + CONFIRMATION_DEPTH,
-        "a side ran confirmation depth ahead before the other authored (#{a}, #{b} from #{base})"
-    );
-    lab.heal().expect("healed");
+    // Split, both sides author, heal before either branch is confirmation-depth deep. On a loaded
+    // two-core machine one side's farmer can be busy plotting while the other's runs ahead: a split where
+    // one side nears confirmation depth before the other authored tests nothing short, so it is healed at
+    // once (still short of the depth, so the nodes converge) and tried again, at most three times.
+    let mut attempt = 0;
+    let (base, a, b) = loop {
+        attempt += 1;
+        let (base, _) = best(&cluster.nodes[0]).await;
+        lab.partition(&[&[0, 1], &[2, 3]]).expect("partitioned");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let split = loop {
+            let (a, a_hash) = best(&cluster.nodes[0]).await;
+            let (b, b_hash) = best(&cluster.nodes[2]).await;
+            if a > base && b > base {
+                break Some((a, a_hash, b, b_hash));
+            }
+            if a.max(b) + 3 >= base + CONFIRMATION_DEPTH {
+                break None;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "both sides to author: not within 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        lab.heal().expect("healed");
+        match split {
+            Some((a, a_hash, b, b_hash)) => {
+                assert_ne!(a_hash, b_hash, "the sides authored apart");
+                assert!(
+                    a.max(b) < base + CONFIRMATION_DEPTH,
+                    "a side ran confirmation depth ahead (#{a}, #{b} from #{base})"
+                );
+                break (base, a, b);
+            }
+            None => {
+                assert!(attempt < 3, "three splits where one side never authored");
+                eprintln!(
+                    "[{:.0?}] split at #{base}: one side did not author while the other neared the \
+                     confirmation depth; healed early, splitting again",
+                    started.elapsed()
+                );
+                converge(&cluster, "after an early heal").await;
+            }
+        }
+    };
     converge(&cluster, "after a short split").await;
     eprintln!(
         "[{:.0?}] split at #{base}, A at #{a}, B at #{b}: converged after healing",
