@@ -12,7 +12,7 @@ use acre_benches::random_bytes;
 use acre_consensus::{BlockNumber, PieceIndex, PiecePosition, ProtocolParams};
 use acre_network::dsn::{NoLocalPieces, PieceGetter};
 use acre_network::messages::{self, PieceRequest, PieceResponse};
-use acre_network::{ChainId, NetworkConfig, NetworkEvent, NetworkHandle, PeerKey, start};
+use acre_network::{ChainId, NetworkConfig, NetworkEvent, NetworkHandle, PeerKey, Protocol, start};
 use acre_storage::{ArchivedSegment, Archiver};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -53,9 +53,18 @@ async fn server(seed: u8, pieces: Arc<Vec<Vec<u8>>>) -> NetworkHandle {
                 continue;
             };
             let piece = pieces.get(asked.index as usize).cloned();
-            let _ = responder
-                .respond(request.responder, messages::encode(&PieceResponse { piece }))
-                .await;
+            let answer = if request.protocol == Protocol::CachedPiece {
+                acre_network::dsn::cached_piece_answer(
+                    &responder,
+                    PieceIndex(asked.index),
+                    piece,
+                    request.peer,
+                )
+                .await
+            } else {
+                messages::encode(&PieceResponse { piece })
+            };
+            let _ = responder.respond(request.responder, answer).await;
         }
     });
     handle

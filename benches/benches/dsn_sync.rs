@@ -23,7 +23,7 @@ use acre_benches::authoring::{AuthoredChain, author};
 use acre_benches::{env_number, sync_from};
 use acre_consensus::{BlockNumber, SegmentHeader};
 use acre_network::messages::{
-    self, PieceRequest, PieceResponse, SegmentHeadersRequest, SegmentHeadersResponse,
+    self, CachedPieceResponse, PieceRequest, PieceResponse, SegmentHeadersRequest, SegmentHeadersResponse,
 };
 use acre_network::{ChainId, NetworkConfig, NetworkEvent, NetworkHandle, PeerKey, Protocol};
 use acre_node::archiving::ArchiveState;
@@ -117,7 +117,14 @@ fn farmer(history: Arc<History>) -> NetworkHandle {
                         continue;
                     };
                     let piece = history.pieces.get(&asked.index).cloned();
-                    messages::encode(&PieceResponse { piece })
+                    if request.protocol == Protocol::CachedPiece {
+                        messages::encode(&CachedPieceResponse {
+                            piece,
+                            closer: Vec::new(),
+                        })
+                    } else {
+                        messages::encode(&PieceResponse { piece })
+                    }
                 }
                 _ => continue,
             };

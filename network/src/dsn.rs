@@ -1,15 +1,19 @@
 //! The distributed storage network's piece retrieval, shared by the node and the farmer (spec 9).
 //!
 //! A piece is looked for in order: the caller's own store ([`LocalPieces`]: a node's database, a farm's
-//! cache); then the connected peers, nearest first by the DSN metric (XOR of the peer's key with the
-//! piece key, as 256-bit integers: farmers cache the pieces nearest their own key, so the nearest peers
-//! are the likeliest holders); and as a last resort the piece is rebuilt from any half of its segment,
-//! fetched the same way. Every piece is verified against its segment header before use, and a peer that
+//! cache); then peers' caches by a walk towards the piece's key ([`walk`]: the DSN metric is the XOR of
+//! the peer's key with the piece key, as 256-bit integers, and farmers cache the pieces nearest their
+//! own key, so the nearest peers are the likeliest holders); then the nearest connected peers' plots;
+//! and as a last resort the piece is rebuilt from any half of its segment, fetched the same way. Every piece is verified against its segment header before use, and a peer that
 //! sends one that does not verify is banned (`Fault::InvalidPiece` is fatal).
 
 use acre_consensus::hashing::{Blake3Hash, HashContext, hash};
 use acre_consensus::pieces::Piece;
 use acre_consensus::{PieceIndex, PiecePosition, ProtocolParams, SegmentHeader};
+
+mod walk;
+
+pub use walk::{WALK_QUERIES, cached_piece_answer};
 
 use crate::error::Error;
 use crate::handle::NetworkHandle;
@@ -18,7 +22,8 @@ use crate::protocol::PeerId;
 use crate::reputation::Fault;
 use crate::requests::Protocol;
 
-/// Peers asked for one piece before falling back to reconstruction.
+/// Connected peers whose plots are asked for one piece (after the walk through caches) before falling
+/// back to reconstruction.
 pub const PEERS_PER_PIECE: usize = 8;
 
 /// Pieces of one segment fetched at once when gathering half of it.
@@ -61,6 +66,17 @@ pub struct NoLocalPieces;
 impl LocalPieces for NoLocalPieces {
     fn local_piece(&self, _: PieceIndex) -> Option<Vec<u8>> {
         None
+    }
+}
+
+/// Reads piece `index` from the local store. That is a file or database read, which may block: on a
+/// multi-threaded runtime the worker hands its other tasks to the others for the duration.
+fn read_local(local: &dyn LocalPieces, index: PieceIndex) -> Option<Vec<u8>> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| local.local_piece(index))
+        }
+        _ => local.local_piece(index),
     }
 }
 
@@ -123,7 +139,7 @@ impl PieceGetter {
         peers: &[PeerId],
     ) -> Option<(Piece, Source)> {
         let position = index.position(&self.params);
-        if let Some(bytes) = local.local_piece(index) {
+        if let Some(bytes) = read_local(local, index) {
             match self.verify(bytes, header, position).await {
                 Ok(piece) => return Some((piece, Source::Local)),
                 Err(reason) => {
@@ -131,13 +147,18 @@ impl PieceGetter {
                 }
             }
         }
-        // Peers' caches (and nodes' stores) first: a cheap read. Only then their plots, where a farmer
-        // decodes the record with a proof-of-space table.
-        for protocol in [Protocol::CachedPiece, Protocol::Piece] {
-            for peer in peers.iter().take(PEERS_PER_PIECE) {
-                if let Some(piece) = self.ask_peer(*peer, protocol, index, header, position).await {
-                    return Some((piece, Source::Peer(*peer)));
-                }
+        // Peers' caches (and nodes' stores) first, by a walk towards the piece's key: a cheap read. Only
+        // then the nearest connected peers' plots, where a farmer decodes the record with a
+        // proof-of-space table.
+        if let Some((piece, peer)) = self.walk(index, header, position, peers).await {
+            return Some((piece, Source::Peer(peer)));
+        }
+        for peer in peers.iter().take(PEERS_PER_PIECE) {
+            if let Some(piece) = self
+                .ask_peer(*peer, Protocol::Piece, index, header, position)
+                .await
+            {
+                return Some((piece, Source::Peer(*peer)));
             }
         }
         None

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use acre_consensus::hashing::Blake3Hash;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
@@ -260,6 +261,8 @@ pub(crate) enum Command {
     Report(PeerId, Fault),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Listening(oneshot::Sender<Vec<Address>>),
+    Closest(Blake3Hash, usize, oneshot::Sender<Vec<(PeerId, Vec<Address>)>>),
+    Learn(PeerId, Vec<Address>),
 }
 
 /// Commands in flight to the runner: beyond this, callers wait (back-pressure, not unbounded memory).
@@ -290,6 +293,24 @@ impl NetworkHandle {
             .await
             .map_err(|_| Error::Stopped)?;
         answer.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Up to `count` peers of this chain in the routing table (peers whose identify matched), nearest to
+    /// `key` by the DSN metric, with their listen addresses: what a `cached-piece` answer names when the
+    /// piece is not here.
+    pub async fn closest_known(&self, key: Blake3Hash, count: usize) -> Vec<(PeerId, Vec<Address>)> {
+        self.ask(|reply| Command::Closest(key, count, reply))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Makes `addresses` known for `peer`, so a request to it dials them if it is not connected. They
+    /// stay out of the routing table: only a peer whose identify matches enters it.
+    pub async fn learn_addresses(&self, peer: PeerId, addresses: Vec<Address>) -> Result<(), Error> {
+        self.commands
+            .send(Command::Learn(peer, addresses))
+            .await
+            .map_err(|_| Error::Stopped)
     }
 
     /// Dials a peer (the connection itself completes in the background; watch for

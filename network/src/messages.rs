@@ -215,6 +215,31 @@ pub struct PieceResponse {
     pub piece: Option<Vec<u8>>,
 }
 
+/// Most peers a `cached-piece` answer names as nearer the piece's key.
+pub const MAX_CLOSER_PEERS: usize = 8;
+
+/// Most addresses given for one peer named in a `cached-piece` answer.
+pub const MAX_RECORD_ADDRESSES: usize = 4;
+
+/// A peer and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PeerRecord {
+    /// Its peer id's bytes.
+    pub peer: Vec<u8>,
+    /// Its listen addresses' bytes (at most [`MAX_RECORD_ADDRESSES`]).
+    pub addresses: Vec<Vec<u8>>,
+}
+
+/// The answer to a `cached-piece` request: the piece from the responder's cache, or else the peers it
+/// knows nearest to the piece's key (at most [`MAX_CLOSER_PEERS`]), where the asker's walk goes next.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct CachedPieceResponse {
+    /// The piece.
+    pub piece: Option<Vec<u8>>,
+    /// Peers nearer the piece's key, when the piece is not here.
+    pub closer: Vec<PeerRecord>,
+}
+
 /// Most state entries one `state` range response carries (about 130 bytes each with its share of the
 /// proof, so a full answer is a few hundred kilobytes).
 pub const MAX_STATE_ENTRIES: u32 = 2048;

@@ -17,6 +17,7 @@ use crate::handle::{
     Command, GossipBudget, GossipMessage, InboundRequest, MessageRef, NetworkConfig, NetworkEvent, PeerInfo,
     Responder, Validity,
 };
+use crate::messages::{MAX_CLOSER_PEERS, MAX_RECORD_ADDRESSES};
 use crate::protocol::{Address, PeerId, Topic};
 use crate::reputation::{Fault, Reputation, Verdict};
 use crate::requests::Protocol;
@@ -207,6 +208,38 @@ impl Runner {
                     })
                     .collect();
                 let _ = reply.send(peers);
+            }
+            Command::Closest(key, count, reply) => {
+                let mut known: Vec<(PeerId, Vec<Address>)> = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .kbuckets()
+                    .flat_map(|bucket| {
+                        bucket
+                            .iter()
+                            .map(|entry| {
+                                let addresses = entry
+                                    .node
+                                    .value
+                                    .iter()
+                                    .take(MAX_RECORD_ADDRESSES)
+                                    .cloned()
+                                    .map(Address)
+                                    .collect();
+                                (PeerId(*entry.node.key.preimage()), addresses)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                known.sort_by_cached_key(|(peer, _)| crate::dsn::distance(&crate::dsn::peer_key(peer), &key));
+                known.truncate(count.min(MAX_CLOSER_PEERS));
+                let _ = reply.send(known);
+            }
+            Command::Learn(peer, addresses) => {
+                for address in addresses.into_iter().take(MAX_RECORD_ADDRESSES) {
+                    self.swarm.add_peer_address(peer.0, address.0);
+                }
             }
             Command::Listening(reply) => {
                 let me = PeerId(*self.swarm.local_peer_id());

@@ -6,9 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use acre_consensus::{BlockNumber, PieceIndex, ProtocolParams};
-use acre_network::dsn::{LocalPieces, NoLocalPieces, PieceGetter, Source};
+use acre_network::dsn::{
+    LocalPieces, NoLocalPieces, PieceGetter, Source, cached_piece_answer, distance, peer_key, piece_key,
+};
 use acre_network::messages::{self, PieceRequest, PieceResponse};
-use acre_network::{ChainId, NetworkConfig, NetworkEvent, NetworkHandle, PeerKey, start};
+use acre_network::{ChainId, NetworkConfig, NetworkEvent, NetworkHandle, PeerKey, Protocol, start};
 use acre_storage::archiver::{ArchivedSegment, Archiver};
 use tokio::sync::mpsc::Receiver;
 
@@ -66,9 +68,12 @@ fn serve(
                 }
                 Some(bytes)
             };
-            let _ = network
-                .respond(request.responder, messages::encode(&PieceResponse { piece }))
-                .await;
+            let answer = if request.protocol == Protocol::CachedPiece {
+                cached_piece_answer(&network, PieceIndex(index), piece, request.peer).await
+            } else {
+                messages::encode(&PieceResponse { piece })
+            };
+            let _ = network.respond(request.responder, answer).await;
         }
     });
 }
@@ -178,4 +183,57 @@ async fn pieces_come_from_the_store_from_peers_or_from_half_their_segment_and_li
         assert!(tokio::time::Instant::now() < deadline, "the liar is still a peer");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A getter connected only to a peer without the piece walks on to the peer that peer names, nearer the
+/// piece's key, dials it, and gets the piece from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_walk_reaches_a_holder_the_getter_was_not_connected_to() {
+    let params = ProtocolParams::dev();
+    let segment = Arc::new(segment(&params));
+    let header = segment.header;
+    let (getter_network, mut getter_events) = network(11);
+    let (relay, mut relay_events) = network(12);
+    let (holder, holder_events) = network(13);
+    // The relay knows the holder (it is in the relay's routing table once identified) but has no piece.
+    connect(&relay, &mut relay_events, &holder).await;
+    let nothing = Serving::default();
+    nothing.missing.lock().expect("lock").extend(0..64);
+    serve(relay.clone(), relay_events, Arc::clone(&segment), nothing);
+    serve(
+        holder.clone(),
+        holder_events,
+        Arc::clone(&segment),
+        Serving::default(),
+    );
+    connect(&getter_network, &mut getter_events, &relay).await;
+    tokio::spawn(async move { while getter_events.recv().await.is_some() {} });
+
+    // A piece whose key the holder is nearer than the relay (the walk only goes nearer).
+    let index = (0..params.pieces_per_segment())
+        .map(|position| {
+            header
+                .segment_index
+                .piece_index(&params, acre_consensus::PiecePosition(position as u16))
+        })
+        .find(|index| {
+            let key = piece_key(*index);
+            distance(&peer_key(&holder.peer_id()), &key) < distance(&peer_key(&relay.peer_id()), &key)
+        })
+        .expect("some piece is nearer the holder");
+    let getter = PieceGetter::new(getter_network.clone(), params.clone());
+    let (piece, source) = getter.get(index, &header, &NoLocalPieces).await.expect("found");
+    assert_eq!(
+        source,
+        Source::Peer(holder.peer_id()),
+        "the piece came from the holder, by the walk"
+    );
+    assert_eq!(
+        piece.encode(),
+        segment.pieces[index.position(&params).0 as usize].encode()
+    );
+    assert!(
+        getter_network.peer_ids().await.contains(&holder.peer_id()),
+        "the getter dialled the holder it learned of"
+    );
 }

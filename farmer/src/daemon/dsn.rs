@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  peers ──▶ requests ──▶ Piece: cache, else plots (a read decodes a record: one at a time)
-//!                        CachedPiece: cache only
+//!                        CachedPiece: cache, else the peers nearest the piece's key
 //!  chain view ──▶ cache upkeep: nearest pieces of the history ─▶ node RPC, else DSN ─▶ verify ─▶ cache
 //! ```
 //!
@@ -239,17 +239,30 @@ struct Location {
 /// Which plotted sector holds each piece, rebuilt when a farm changed.
 #[derive(Default)]
 struct PlotIndex {
-    built: Option<(u64, Arc<HashMap<PieceIndex, Location>>)>,
+    built: Mutex<Option<(u64, Arc<HashMap<PieceIndex, Location>>)>>,
 }
 
 impl PlotIndex {
-    fn current(&mut self, farms: &Farms) -> Arc<HashMap<PieceIndex, Location>> {
+    /// The index of the farms' current plots: the one built, or a new one if the plots changed since.
+    /// The lock is held only to look and to store, never across the rebuild (which reads every farm's
+    /// sector metadata): concurrent readers of an up-to-date index never wait for it.
+    fn current(&self, farms: &Farms) -> Arc<HashMap<PieceIndex, Location>> {
         let generation = farms.generation();
-        if let Some((built, index)) = &self.built
+        if let Some((built, index)) = &*self.built.lock().unwrap_or_else(PoisonError::into_inner)
             && *built == generation
         {
             return index.clone();
         }
+        let index = Arc::new(Self::build(farms));
+        let mut built = self.built.lock().unwrap_or_else(PoisonError::into_inner);
+        // Two rebuilds may race: the newer generation stays.
+        if built.as_ref().is_none_or(|(stored, _)| *stored <= generation) {
+            *built = Some((generation, index.clone()));
+        }
+        index
+    }
+
+    fn build(farms: &Farms) -> HashMap<PieceIndex, Location> {
         let mut index = HashMap::new();
         for (farm_index, shared) in farms.farms.iter().enumerate() {
             if shared.disabled().is_some() {
@@ -273,19 +286,13 @@ impl PlotIndex {
                 }
             }
         }
-        let index = Arc::new(index);
-        self.built = Some((generation, index.clone()));
         index
     }
 }
 
 /// Reads piece `index` back out of the plots, if a plotted sector holds it. Blocking (a record is decoded).
-fn read_from_plots(farms: &Farms, plots: &Mutex<PlotIndex>, index: PieceIndex) -> Option<Piece> {
-    let location = *plots
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .current(farms)
-        .get(&index)?;
+fn read_from_plots(farms: &Farms, plots: &PlotIndex, index: PieceIndex) -> Option<Piece> {
+    let location = *plots.current(farms).get(&index)?;
     let farm = farms.farms[location.farm].read();
     let metadata = farm.sector(location.sector)?;
     let sector_id = SectorId::new(
@@ -324,7 +331,7 @@ async fn serve(
     // Reading from a plot builds a proof-of-space table: one at a time, on a blocking thread, with at
     // most `PLOT_READ_QUEUE` requests waiting for their turn.
     let plot_reads = Arc::new((Semaphore::new(PLOT_READ_QUEUE), Semaphore::new(1)));
-    let plots = Arc::new(Mutex::new(PlotIndex::default()));
+    let plots = Arc::new(PlotIndex::default());
     loop {
         let event = tokio::select! {
             () = stopped(&mut stop) => return,
@@ -370,7 +377,7 @@ async fn serve(
 async fn answer(
     dsn: &Dsn,
     farms: Arc<Farms>,
-    plots: Arc<Mutex<PlotIndex>>,
+    plots: Arc<PlotIndex>,
     plot_reads: &(Semaphore, Semaphore),
     metrics: &FarmerMetrics,
     chain: &ChainView,
@@ -416,7 +423,6 @@ async fn answer(
         let lookup = (farms.clone(), plots.clone());
         let held = tokio::task::spawn_blocking(move || {
             let (farms, plots) = lookup;
-            let mut plots = plots.lock().unwrap_or_else(PoisonError::into_inner);
             plots.current(&farms).contains_key(&index)
         })
         .await
@@ -438,10 +444,13 @@ async fn answer(
         }
     }
     debug!(target: "acre::dsn", %peer, piece = index.0, protocol = protocol.name(), found = piece.is_some(), "piece request");
-    let _ = dsn
-        .handle
-        .respond(responder, messages::encode(&PieceResponse { piece }))
-        .await;
+    let answer = if protocol == Protocol::CachedPiece {
+        // Not cached here: the answer names the peers this farmer knows nearest to the piece's key.
+        acre_network::dsn::cached_piece_answer(&dsn.handle, index, piece, peer).await
+    } else {
+        messages::encode(&PieceResponse { piece })
+    };
+    let _ = dsn.handle.respond(responder, answer).await;
 }
 
 /// Answers a segment-headers request from the farmer's view of the history (what a node without peers

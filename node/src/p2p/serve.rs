@@ -43,6 +43,10 @@ pub(super) async fn answer(shared: &Arc<Shared>, network: &NetworkHandle, reques
         data,
         responder,
     } = request;
+    if protocol == Protocol::CachedPiece {
+        cached_piece(shared, network, peer, &data, responder).await;
+        return;
+    }
     let reader = Arc::clone(shared);
     let answer = tokio::task::spawn_blocking(move || respond(&reader, protocol, &data)).await;
     match answer {
@@ -55,6 +59,31 @@ pub(super) async fn answer(shared: &Arc<Shared>, network: &NetworkHandle, reques
         }
         Ok(Err(Refusal::Unserved)) | Err(_) => {}
     }
+}
+
+/// A `cached-piece` request: the stored piece, or the peers this node knows nearest to its key.
+async fn cached_piece(
+    shared: &Arc<Shared>,
+    network: &NetworkHandle,
+    peer: acre_network::PeerId,
+    data: &[u8],
+    responder: acre_network::Responder,
+) {
+    let Ok(request) =
+        messages::decode::<PieceRequest>("piece request", data, Protocol::CachedPiece.max_request())
+    else {
+        let _ = network.report(peer, Fault::Undecodable).await;
+        return;
+    };
+    let reader = Arc::clone(shared);
+    let index = PieceIndex(request.index);
+    let piece =
+        tokio::task::spawn_blocking(move || reader.chain.db().read().ok()?.get::<Pieces>(&index).ok()?)
+            .await
+            .ok()
+            .flatten();
+    let answer = acre_network::dsn::cached_piece_answer(network, index, piece, peer).await;
+    let _ = network.respond(responder, answer).await;
 }
 
 fn respond(shared: &Shared, protocol: Protocol, data: &[u8]) -> Result<Vec<u8>, Refusal> {
@@ -89,7 +118,7 @@ fn respond(shared: &Shared, protocol: Protocol, data: &[u8]) -> Result<Vec<u8>, 
             };
             Ok(messages::encode(&SegmentHeadersResponse { headers }))
         }
-        // The node's store is its cache: both are a cheap read.
+        // The node's store is its plot and its cache (`cached-piece` is answered by `cached_piece`).
         Protocol::Piece | Protocol::CachedPiece => {
             let request: PieceRequest =
                 messages::decode("piece request", data, protocol.max_request()).map_err(undecodable)?;
