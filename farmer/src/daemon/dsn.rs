@@ -236,17 +236,21 @@ struct Location {
     offset: PieceOffset,
 }
 
-/// Which plotted sector holds each piece, rebuilt when a farm changed.
+/// Where each plotted piece is.
+type Locations = Arc<HashMap<PieceIndex, Location>>;
+
+/// Which plotted sector holds each piece, rebuilt when a farm changed (with the farms' generation it was
+/// built for).
 #[derive(Default)]
 struct PlotIndex {
-    built: Mutex<Option<(u64, Arc<HashMap<PieceIndex, Location>>)>>,
+    built: Mutex<Option<(u64, Locations)>>,
 }
 
 impl PlotIndex {
     /// The index of the farms' current plots: the one built, or a new one if the plots changed since.
     /// The lock is held only to look and to store, never across the rebuild (which reads every farm's
     /// sector metadata): concurrent readers of an up-to-date index never wait for it.
-    fn current(&self, farms: &Farms) -> Arc<HashMap<PieceIndex, Location>> {
+    fn current(&self, farms: &Farms) -> Locations {
         let generation = farms.generation();
         if let Some((built, index)) = &*self.built.lock().unwrap_or_else(PoisonError::into_inner)
             && *built == generation
