@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use acre_benches::authoring::{AuthoredChain, author};
-use acre_benches::{env_number, sync_from};
+use acre_benches::{env_number, store_chain, sync_from};
 use acre_consensus::{BlockNumber, SegmentHeader};
 use acre_network::messages::{
     self, CachedPieceResponse, PieceRequest, PieceResponse, SegmentHeadersRequest, SegmentHeadersResponse,
@@ -40,13 +40,7 @@ struct History {
 
 /// Imports the authored chain into a fresh database under `dir` and archives it as a node would.
 fn archive(authored: &AuthoredChain, dir: &Path) -> History {
-    let chain = Chain::open(authored.spec.clone(), Some(&dir.join(acre_node::DATABASE_FILE)))
-        .expect("opens the source database");
-    for (header, body) in &authored.blocks {
-        chain
-            .import(header, body, &authored.timekeeper)
-            .expect("an authored block imports");
-    }
+    let chain = store_chain(authored, dir);
     let best = BlockNumber(authored.blocks.len() as u64);
     ArchiveState::restore(chain.db(), &authored.spec.params, best).expect("archives");
     let read = chain.db().read().expect("reads");

@@ -14,40 +14,19 @@ use std::path::Path;
 use std::time::Duration;
 
 use acre_benches::authoring::{AuthoredChain, author};
-use acre_benches::{env_number, loopback_node, sync_from};
+use acre_benches::{env_number, store_chain, sync_from_node};
 use acre_consensus::BlockNumber;
+use acre_node::ChainSpec;
 use acre_node::archiving::ArchiveState;
-use acre_node::{Chain, ChainSpec, Node};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
 /// Stores and archives the authored chain in a database under `dir`; returns the segment count.
 fn store(authored: &AuthoredChain, dir: &Path) -> u64 {
-    let chain = Chain::open(authored.spec.clone(), Some(&dir.join(acre_node::DATABASE_FILE)))
-        .expect("opens the source database");
-    for (header, body) in &authored.blocks {
-        chain
-            .import(header, body, &authored.timekeeper)
-            .expect("an authored block imports");
-    }
+    let chain = store_chain(authored, dir);
     let best = BlockNumber(authored.blocks.len() as u64);
     ArchiveState::restore(chain.db(), &authored.spec.params, best)
         .expect("archives")
         .segment_count()
-}
-
-/// One sync of the whole chain from a fresh database; returns the time it took.
-async fn sync_once(spec: &ChainSpec, source_dir: &Path, blocks: u64, snap: bool) -> Duration {
-    let source = Node::start(loopback_node(spec, source_dir, Vec::new()))
-        .await
-        .expect("the source node starts");
-    let mut address = Vec::new();
-    while address.is_empty() {
-        address = source.peer_addresses().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let elapsed = sync_from(spec, address, blocks, snap).await;
-    source.stop().await;
-    elapsed
 }
 
 fn benches(c: &mut Criterion) {
@@ -88,7 +67,7 @@ fn benches(c: &mut Criterion) {
             b.iter_custom(|times| {
                 (0..times)
                     .map(|_| {
-                        let took = runtime.block_on(sync_once(&spec, source_dir.path(), blocks, snap));
+                        let took = runtime.block_on(sync_from_node(&spec, source_dir.path(), blocks, snap));
                         runs.push(took);
                         took
                     })

@@ -14,40 +14,13 @@
 //! in this run) over the time sync took. Proving and verifying both scale with the iterations, while
 //! the rest of import does not, so the multiple at fewer iterations is a lower bound for the dev chain's.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use acre_benches::authoring::{AuthoredChain, author};
-use acre_benches::{env_number, loopback_node, sync_from};
+use acre_benches::authoring::author;
+use acre_benches::{env_number, store_chain, sync_from_node};
 use acre_consensus::pot::{PotSeed, prove};
-use acre_node::{Chain, ChainSpec, Node};
+use acre_node::ChainSpec;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-
-/// Stores the authored chain in a database under `dir` (the source node's).
-fn store(authored: &AuthoredChain, dir: &Path) {
-    let chain = Chain::open(authored.spec.clone(), Some(&dir.join(acre_node::DATABASE_FILE)))
-        .expect("opens the source database");
-    for (header, body) in &authored.blocks {
-        chain
-            .import(header, body, &authored.timekeeper)
-            .expect("an authored block imports");
-    }
-}
-
-/// One sync of the whole chain from a fresh database; returns the time it took.
-async fn sync_once(spec: &ChainSpec, source_dir: &Path, blocks: u64) -> Duration {
-    let source = Node::start(loopback_node(spec, source_dir, Vec::new()))
-        .await
-        .expect("the source node starts");
-    let mut address = Vec::new();
-    while address.is_empty() {
-        address = source.peer_addresses().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let elapsed = sync_from(spec, address, blocks, false).await;
-    source.stop().await;
-    elapsed
-}
 
 fn benches(c: &mut Criterion) {
     let count = env_number("ACRE_BENCH_SYNC_BLOCKS", 2_000) as usize;
@@ -59,7 +32,7 @@ fn benches(c: &mut Criterion) {
     spec.params.min_sector_lifetime = 1_000_000;
     let authored = author(spec.clone(), count, "sync bench");
     let source_dir = tempfile::tempdir().expect("temp dir");
-    store(&authored, source_dir.path());
+    store_chain(&authored, source_dir.path());
 
     // The chain's own pace: its slots at one slot's proving time, measured now.
     let seed = PotSeed([1; 16]);
@@ -87,7 +60,8 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|times| {
             (0..times)
                 .map(|_| {
-                    let took = runtime.block_on(sync_once(&spec, source_dir.path(), count as u64));
+                    let took =
+                        runtime.block_on(sync_from_node(&spec, source_dir.path(), count as u64, false));
                     runs.push(took);
                     took
                 })

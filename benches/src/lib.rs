@@ -98,3 +98,37 @@ pub async fn sync_from(
     node.stop().await;
     elapsed
 }
+
+/// Stores an authored chain in a fresh node database under `dir` (a source node's), importing every
+/// block as the node does; returns the chain.
+pub fn store_chain(authored: &authoring::AuthoredChain, dir: &std::path::Path) -> acre_node::Chain {
+    let chain = acre_node::Chain::open(authored.spec.clone(), Some(&dir.join(acre_node::DATABASE_FILE)))
+        .expect("opens the source database");
+    for (header, body) in &authored.blocks {
+        chain
+            .import(header, body, &authored.timekeeper)
+            .expect("an authored block imports");
+    }
+    chain
+}
+
+/// Starts a source node on the database in `source_dir`, syncs an empty node from it (snap-syncing if
+/// `snap`) until its best block is at least `blocks`, stops both and returns the sync's time.
+pub async fn sync_from_node(
+    spec: &acre_node::ChainSpec,
+    source_dir: &std::path::Path,
+    blocks: u64,
+    snap: bool,
+) -> std::time::Duration {
+    let source = acre_node::Node::start(loopback_node(spec, source_dir, Vec::new()))
+        .await
+        .expect("the source node starts");
+    let mut address = Vec::new();
+    while address.is_empty() {
+        address = source.peer_addresses().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let elapsed = sync_from(spec, address, blocks, snap).await;
+    source.stop().await;
+    elapsed
+}

@@ -66,6 +66,14 @@ fn command_in(netns: Option<&str>, binary: PathBuf) -> Command {
 }
 
 impl ClusterNode {
+    /// The value of metric `name` (its full exposition name, `_total` included) from its `/metrics`.
+    pub fn metric(&self, name: &str) -> f64 {
+        let body = crate::http_get(self.metrics_port, "/metrics");
+        body.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from the metrics"))
+    }
+
     /// Its peer-to-peer address (without a peer id: dialled as it is).
     pub fn p2p_address(&self) -> String {
         format!("/ip4/{}/tcp/{}", self.host, self.p2p_port)

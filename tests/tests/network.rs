@@ -63,13 +63,6 @@ async fn slots_to_agree(cluster: &Cluster) -> u64 {
     }
 }
 
-fn metric(node: &ClusterNode, name: &str) -> f64 {
-    let body = acre_tests::http_get(node.metrics_port, "/metrics");
-    body.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from the metrics"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_a_killed_one_rejoins() {
     let started = std::time::Instant::now();
@@ -128,7 +121,7 @@ async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_
         .await;
     for follower in [one, two] {
         assert!(
-            metric(&cluster.nodes[follower], "acre_pot_slots_fetched_total") >= 1.0,
+            cluster.nodes[follower].metric("acre_pot_slots_fetched_total") >= 1.0,
             "follower {follower} caught up by fetching proof of time"
         );
     }
@@ -151,7 +144,7 @@ async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_
         })
         .await;
     assert!(
-        metric(node3, "acre_blocks_synced_total") >= (target / 2) as f64,
+        node3.metric("acre_blocks_synced_total") >= (target / 2) as f64,
         "the late node's blocks came by sync"
     );
     let network = node3.network().await;
@@ -225,8 +218,8 @@ async fn four_nodes_and_two_farmers_author_one_chain_a_late_node_full_syncs_and_
                     .await
                     .expect("farmer_piece");
                 assert!(piece.is_some(), "piece 1 of segment 0 was found");
-                metric(node1, "acre_dsn_pieces_total{source=\"peer\"}")
-                    + metric(node1, "acre_dsn_pieces_total{source=\"reconstructed\"}")
+                node1.metric("acre_dsn_pieces_total{source=\"peer\"}")
+                    + node1.metric("acre_dsn_pieces_total{source=\"reconstructed\"}")
                     >= 1.0
             },
         )
@@ -329,8 +322,8 @@ async fn dsn_serves_history_without_the_nodes(
         .clone()
         .expect("segment 0 is archived");
     let header = SegmentHeader::decode(&header.0).expect("a segment header");
-    let before = metric(node1, "acre_dsn_pieces_total{source=\"peer\"}")
-        + metric(node1, "acre_dsn_pieces_total{source=\"reconstructed\"}");
+    let before = node1.metric("acre_dsn_pieces_total{source=\"peer\"}")
+        + node1.metric("acre_dsn_pieces_total{source=\"reconstructed\"}");
     for position in 0..params.pieces_per_segment() {
         let index = SegmentIndex(0).piece_index(
             &params,
@@ -348,12 +341,12 @@ async fn dsn_serves_history_without_the_nodes(
             .verify(&params, &header.segment_root, index.position(&params))
             .unwrap_or_else(|error| panic!("piece {index} does not verify: {error}"));
     }
-    let after = metric(node1, "acre_dsn_pieces_total{source=\"peer\"}")
-        + metric(node1, "acre_dsn_pieces_total{source=\"reconstructed\"}");
+    let after = node1.metric("acre_dsn_pieces_total{source=\"peer\"}")
+        + node1.metric("acre_dsn_pieces_total{source=\"reconstructed\"}");
     eprintln!(
         "segment 0 through the DSN: {} pieces from farmers or rebuilt; rebuilt in all: {}",
         after - before,
-        metric(node1, "acre_dsn_pieces_total{source=\"reconstructed\"}")
+        node1.metric("acre_dsn_pieces_total{source=\"reconstructed\"}")
     );
     assert!(
         after - before >= f64::from(params.pieces_per_segment()),

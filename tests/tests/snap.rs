@@ -6,16 +6,9 @@
 use std::time::{Duration, Instant};
 
 use acre_rpc_api::ChainApiClient;
-use acre_tests::cluster::{Cluster, ClusterNode, NodeOptions};
+use acre_tests::cluster::{Cluster, NodeOptions};
 
 const REWARD: &str = "1111111111111111111111111111111111111111111111111111111111111111";
-
-fn metric(node: &ClusterNode, name: &str) -> f64 {
-    let body = acre_tests::http_get(node.metrics_port, "/metrics");
-    body.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from the metrics"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_started_after_three_segments_snap_syncs() {
@@ -70,7 +63,7 @@ async fn a_node_started_after_three_segments_snap_syncs() {
     );
     assert!(log.contains("snap sync done"), "snap sync finished");
     assert!(
-        metric(node, "acre_snap_sync_accounts_total") >= 1.0,
+        node.metric("acre_snap_sync_accounts_total") >= 1.0,
         "the snapshot's accounts were counted"
     );
     // It holds no block below the snapshot: history that old is the DSN's.

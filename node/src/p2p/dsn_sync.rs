@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
-use acre_consensus::blocks::decode_archived_block;
+use acre_consensus::blocks::{Body, Header, decode_archived_block};
 use acre_consensus::{BlockNumber, SegmentHeader};
 use acre_network::messages::{self, MAX_SEGMENT_HEADERS, SegmentHeadersRequest, SegmentHeadersResponse};
 use acre_network::{Fault, PeerId, PeerInfo, Protocol};
@@ -96,33 +96,7 @@ pub(super) async fn run(shared: &Arc<Shared>, p2p: &Arc<P2p>, peers: &[PeerInfo]
     let mut imported = 0;
     for header in &headers[first..] {
         let segment = header.segment_index.0;
-        let pieces = p2p
-            .pieces
-            .segment(header, &StoredPieces(shared))
-            .await
-            .map_err(|error| Stop::Segment {
-                segment,
-                reason: error.to_string(),
-            })?;
-        let params = shared.chain.params().clone();
-        let header_copy = *header;
-        let recovered = tokio::task::spawn_blocking(move || recover_segment(&params, &header_copy, &pieces))
-            .await
-            .map_err(|error| Stop::Segment {
-                segment,
-                reason: format!("the recovering task failed: {error}"),
-            })?
-            .map_err(|error| Stop::Segment {
-                segment,
-                reason: error.to_string(),
-            })?;
-        let blocks = reconstructor
-            .add_segment(header, &recovered.segment_bytes())
-            .map_err(|error| Stop::Segment {
-                segment,
-                reason: error.to_string(),
-            })?;
-        for (number, bytes) in blocks {
+        for (number, bytes) in rebuild(shared, p2p, &mut reconstructor, header).await? {
             if number <= shared.chain.best().0.number {
                 continue;
             }
@@ -130,19 +104,15 @@ pub(super) async fn run(shared: &Arc<Shared>, p2p: &Arc<P2p>, peers: &[PeerInfo]
                 segment,
                 reason: format!("block #{}: {error}", number.0),
             })?;
-            match shared.import(block_header, body).await {
-                Ok(_) => {
-                    imported += 1;
-                    shared.metrics.blocks_synced.inc();
-                }
-                Err(ImportError::AlreadyKnown(_)) => {}
-                Err(error) => {
-                    return Err(Stop::Import {
-                        number: number.0,
-                        segment,
-                        error,
-                    });
-                }
+            if import(shared, block_header, body)
+                .await
+                .map_err(|error| Stop::Import {
+                    number: number.0,
+                    segment,
+                    error,
+                })?
+            {
+                imported += 1;
             }
         }
         tracing::info!(
@@ -159,6 +129,45 @@ pub(super) async fn run(shared: &Arc<Shared>, p2p: &Arc<P2p>, peers: &[PeerInfo]
         "DSN sync done"
     );
     Ok(imported)
+}
+
+/// The blocks segment `header` completes (after those `reconstructor` saw), its pieces fetched through
+/// the DSN getter (each verified against the header) and the segment recovered from any half of them.
+pub(super) async fn rebuild(
+    shared: &Arc<Shared>,
+    p2p: &P2p,
+    reconstructor: &mut BlockReconstructor,
+    header: &SegmentHeader,
+) -> Result<Vec<(BlockNumber, Vec<u8>)>, Stop> {
+    let segment = header.segment_index.0;
+    let failed = |reason: String| Stop::Segment { segment, reason };
+    let pieces = p2p
+        .pieces
+        .segment(header, &StoredPieces(shared))
+        .await
+        .map_err(|error| failed(error.to_string()))?;
+    let params = shared.chain.params().clone();
+    let header_copy = *header;
+    let recovered = tokio::task::spawn_blocking(move || recover_segment(&params, &header_copy, &pieces))
+        .await
+        .map_err(|error| failed(format!("the recovering task failed: {error}")))?
+        .map_err(|error| failed(error.to_string()))?;
+    reconstructor
+        .add_segment(header, &recovered.segment_bytes())
+        .map_err(|error| failed(error.to_string()))
+}
+
+/// Imports a block rebuilt from archived history through the ordinary pipeline; whether it was new
+/// (counted as synced).
+pub(super) async fn import(shared: &Arc<Shared>, header: Header, body: Body) -> Result<bool, ImportError> {
+    match shared.import(header, body).await {
+        Ok(_) => {
+            shared.metrics.blocks_synced.inc();
+            Ok(true)
+        }
+        Err(ImportError::AlreadyKnown(_)) => Ok(false),
+        Err(error) => Err(error),
+    }
 }
 
 /// The last block `header`'s segment completes (a block whose tail is in the next segment is not).

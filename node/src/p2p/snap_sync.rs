@@ -26,10 +26,10 @@ use acre_consensus::state_tree::{StateKey, Witness, next_key};
 use acre_consensus::{BlockNumber, SegmentHeader, codec};
 use acre_network::messages::{self, MAX_STATE_ENTRIES, StateRequest, StateResponse};
 use acre_network::{Fault, PeerId, PeerInfo, Protocol};
-use acre_storage::reconstruction::{BlockReconstructor, recover_segment};
+use acre_storage::reconstruction::BlockReconstructor;
 
+use super::P2p;
 use super::dsn_sync::{self, chained_headers, complete_through, last_header_by_majority};
-use super::{P2p, StoredPieces};
 use crate::chain::{BlockContext, Snapshot};
 use crate::error::{Error, ImportError};
 use crate::service::Shared;
@@ -46,7 +46,7 @@ const MAX_CONTEXT_VOTERS: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub(super) enum Stop {
     #[error(transparent)]
-    Headers(#[from] dsn_sync::Stop),
+    History(#[from] dsn_sync::Stop),
     #[error("segment {segment}: {reason}")]
     Segment { segment: u64, reason: String },
     #[error("no majority of peers agrees on the context of block {0}")]
@@ -109,7 +109,7 @@ pub(super) async fn run(shared: &Arc<Shared>, p2p: &Arc<P2p>, peers: &[PeerInfo]
     let mut blocks = Vec::new();
     let mut reconstructor = BlockReconstructor::new();
     for header in &headers[headers.len() - 2..] {
-        blocks.extend(rebuild(shared, p2p, &mut reconstructor, header).await?);
+        blocks.extend(dsn_sync::rebuild(shared, p2p, &mut reconstructor, header).await?);
     }
     let base_position = blocks
         .iter()
@@ -140,10 +140,10 @@ pub(super) async fn run(shared: &Arc<Shared>, p2p: &Arc<P2p>, peers: &[PeerInfo]
         segments: headers[..headers.len() - 1].to_vec(),
     };
     let installing = Arc::clone(shared);
-    let installed = snapshot.clone();
-    tokio::task::spawn_blocking(move || installing.chain.install_snapshot(&installed))
-        .await
-        .map_err(|error| Error::Corrupt(format!("the install task failed: {error}")))??;
+    let snapshot =
+        tokio::task::spawn_blocking(move || installing.chain.install_snapshot(&snapshot).map(|()| snapshot))
+            .await
+            .map_err(|error| Error::Corrupt(format!("the install task failed: {error}")))??;
     shared.installed_snapshot(&snapshot.header, &snapshot.body, &snapshot.context);
     shared
         .metrics
@@ -153,19 +153,13 @@ pub(super) async fn run(shared: &Arc<Shared>, p2p: &Arc<P2p>, peers: &[PeerInfo]
     let mut imported = 0;
     for block in &blocks[base_position + 1..] {
         let (header, body) = decoded(block)?;
-        match shared.import(header, body).await {
-            Ok(_) => {
-                imported += 1;
-                shared.metrics.blocks_synced.inc();
-            }
-            Err(ImportError::AlreadyKnown(_)) => {}
-            Err(error) => {
-                return Err(Stop::Import {
-                    number: block.0.0,
-                    error,
-                });
-            }
-        }
+        let new = dsn_sync::import(shared, header, body)
+            .await
+            .map_err(|error| Stop::Import {
+                number: block.0.0,
+                error,
+            })?;
+        imported += u64::from(new);
     }
     tracing::info!(
         base = base_number.0,
@@ -179,31 +173,6 @@ pub(super) async fn run(shared: &Arc<Shared>, p2p: &Arc<P2p>, peers: &[PeerInfo]
         base: base_number,
         imported,
     })
-}
-
-/// The blocks segment `header` completes, its pieces fetched through the DSN getter.
-async fn rebuild(
-    shared: &Arc<Shared>,
-    p2p: &P2p,
-    reconstructor: &mut BlockReconstructor,
-    header: &SegmentHeader,
-) -> Result<Vec<(BlockNumber, Vec<u8>)>, Stop> {
-    let segment = header.segment_index.0;
-    let failed = |reason: String| Stop::Segment { segment, reason };
-    let pieces = p2p
-        .pieces
-        .segment(header, &StoredPieces(shared))
-        .await
-        .map_err(|error| failed(error.to_string()))?;
-    let params = shared.chain.params().clone();
-    let header_copy = *header;
-    let recovered = tokio::task::spawn_blocking(move || recover_segment(&params, &header_copy, &pieces))
-        .await
-        .map_err(|error| failed(format!("the recovering task failed: {error}")))?
-        .map_err(|error| failed(error.to_string()))?;
-    reconstructor
-        .add_segment(header, &recovered.segment_bytes())
-        .map_err(|error| failed(error.to_string()))
 }
 
 /// The base block's context that a strict majority of the peers answering agree on (byte for byte, and
