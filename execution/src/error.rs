@@ -76,4 +76,35 @@ pub enum ExecutionError {
     /// A balance would overflow.
     #[error("balance of {0} would overflow")]
     Overflow(Address),
+    /// No operator has this id.
+    #[error("no operator {0}")]
+    UnknownOperator(u64),
+    /// The operator is deregistered or slashed: it takes no deposits, withdrawals or rewards.
+    #[error("operator {0} is not registered")]
+    OperatorNotRegistered(u64),
+    /// A nomination tax over 100 percent.
+    #[error("a nomination tax of {0} % is over 100 %")]
+    NominationTax(u8),
+    /// A stake below the minimum (an operator's, a new nominator's, or what an owner would keep).
+    #[error("a stake of {amount} is below the minimum of {minimum}")]
+    StakeTooLow {
+        /// The stake.
+        amount: u128,
+        /// The least allowed.
+        minimum: u128,
+    },
+    /// The account holds nothing with this operator.
+    #[error("not a nominator of operator {0}")]
+    NotANominator(u64),
+    /// A withdrawal of more shares than are held and not already being withdrawn (or of none).
+    #[error("cannot withdraw {asked} shares of the {held} free")]
+    InsufficientShares {
+        /// Shares held and not being withdrawn.
+        held: u128,
+        /// Shares asked for.
+        asked: u128,
+    },
+    /// A pool's amount would overflow.
+    #[error("a staking amount would overflow")]
+    StakeOverflow,
 }

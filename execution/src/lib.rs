@@ -8,12 +8,13 @@
 //! `verify_strict` signatures before they touch state ([`transaction`]); the transition itself
 //! ([`runtime`]) is a pure function of a [`RuntimeConfig`] ([`config`]) over an [`state::AccountStore`]
 //! ([`state`]; errors in [`error`]), so the node,
-//! tests and fraud-proof tooling run exactly the same code. Domains' pluggable execution modules will join
-//! this crate.
+//! tests and fraud-proof tooling run exactly the same code. Domains start here with their operators'
+//! staking pools ([`staking`]); their pluggable execution modules will join this crate.
 
 pub mod config;
 pub mod error;
 pub mod runtime;
+pub mod staking;
 pub mod state;
 pub mod transaction;
 
