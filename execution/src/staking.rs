@@ -261,9 +261,10 @@ impl Staking {
     /// least the operator's minimum.
     pub fn nominate(&mut self, id: OperatorId, who: Address, amount: Balance) -> Result<(), ExecutionError> {
         let operator = self.registered_mut(id)?;
-        let is_new = operator.nominators.get(&who).is_none_or(|nominator| {
-            nominator.shares == 0 && nominator.pending_deposit == 0
-        });
+        let is_new = operator
+            .nominators
+            .get(&who)
+            .is_none_or(|nominator| nominator.shares == 0 && nominator.pending_deposit == 0);
         if is_new && amount < operator.minimum_nominator_stake {
             return Err(ExecutionError::StakeTooLow {
                 amount,
@@ -292,14 +293,18 @@ impl Staking {
     pub fn withdraw(&mut self, id: OperatorId, who: Address, shares: u128) -> Result<(), ExecutionError> {
         let min_operator_stake = self.params.min_operator_stake;
         let operator = self.registered_mut(id)?;
-        let (total_stake, total_shares, owner) = (operator.total_stake, operator.total_shares, operator.owner);
+        let (total_stake, total_shares, owner) =
+            (operator.total_stake, operator.total_shares, operator.owner);
         let nominator = operator
             .nominators
             .get_mut(&who)
             .ok_or(ExecutionError::NotANominator(id.0))?;
         let free = nominator.shares - nominator.withdrawing;
         if shares == 0 || shares > free {
-            return Err(ExecutionError::InsufficientShares { held: free, asked: shares });
+            return Err(ExecutionError::InsufficientShares {
+                held: free,
+                asked: shares,
+            });
         }
         if who == owner {
             let left = mul_div(free - shares, total_stake, total_shares).unwrap_or(0);
@@ -362,7 +367,8 @@ impl Staking {
         for (who, nominator) in &mut operator.nominators {
             if nominator.withdrawing > 0 {
                 let shares = std::mem::take(&mut nominator.withdrawing);
-                let stake = mul_div(shares, price.stake, price.shares).ok_or(ExecutionError::StakeOverflow)?;
+                let stake =
+                    mul_div(shares, price.stake, price.shares).ok_or(ExecutionError::StakeOverflow)?;
                 let storage = mul_div(nominator.storage_deposit, shares, nominator.shares)
                     .ok_or(ExecutionError::StakeOverflow)?;
                 let refund = mul_div(operator.storage_fund, storage, operator.storage_deposits).unwrap_or(0);
@@ -403,7 +409,12 @@ impl Staking {
 
     /// Pays `who` its withdrawals from operator `id` that unlocked by domain block `head` (the caller
     /// credits it); after deregistration, everything it held in the pool once that unlocks.
-    pub fn unlock(&mut self, id: OperatorId, who: Address, head: DomainBlockNumber) -> Result<Balance, ExecutionError> {
+    pub fn unlock(
+        &mut self,
+        id: OperatorId,
+        who: Address,
+        head: DomainBlockNumber,
+    ) -> Result<Balance, ExecutionError> {
         let mut paid = 0;
         if let Some(waiting) = self.withdrawals.get_mut(&(id, who)) {
             waiting.retain(|withdrawal| {
@@ -423,8 +434,12 @@ impl Staking {
             && let Some(nominator) = operator.nominators.remove(&who)
         {
             let stake = mul_div(nominator.shares, operator.total_stake, operator.total_shares).unwrap_or(0);
-            let refund =
-                mul_div(operator.storage_fund, nominator.storage_deposit, operator.storage_deposits).unwrap_or(0);
+            let refund = mul_div(
+                operator.storage_fund,
+                nominator.storage_deposit,
+                operator.storage_deposits,
+            )
+            .unwrap_or(0);
             operator.total_shares -= nominator.shares;
             operator.total_stake -= stake;
             operator.storage_deposits -= nominator.storage_deposit;
@@ -452,7 +467,8 @@ impl Staking {
         if operator.status == OperatorStatus::Slashed {
             return Ok(0);
         }
-        let burned = operator.total_stake + operator.storage_fund + operator.pending_deposits + operator.epoch_rewards;
+        let burned =
+            operator.total_stake + operator.storage_fund + operator.pending_deposits + operator.epoch_rewards;
         operator.status = OperatorStatus::Slashed;
         operator.total_stake = 0;
         operator.total_shares = 0;
@@ -471,7 +487,10 @@ impl Staking {
             .operators
             .values()
             .map(|operator| {
-                operator.total_stake + operator.storage_fund + operator.pending_deposits + operator.epoch_rewards
+                operator.total_stake
+                    + operator.storage_fund
+                    + operator.pending_deposits
+                    + operator.epoch_rewards
             })
             .sum();
         let waiting: Balance = self
