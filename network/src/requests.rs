@@ -66,7 +66,10 @@ impl Protocol {
     /// The largest response.
     pub fn max_response(self) -> usize {
         match self {
-            Self::BlockRange | Self::State => 16 << 20,
+            Self::BlockRange => 16 << 20,
+            // A full page of 2,048 accounts with its witness is about 300 KiB. The bound also caps what a
+            // hostile page of one-byte witness items decodes to (about 66 bytes an item in memory).
+            Self::State => 1 << 20,
             Self::SegmentHeaders => 1 << 20,
             Self::Piece | Self::CachedPiece => 2 << 20,
             Self::PotSlots => crate::messages::PotSlotsResponse::MAX_SIZE,
