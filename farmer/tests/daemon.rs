@@ -876,11 +876,15 @@ async fn a_failing_drive_disables_its_farm_and_the_other_keeps_farming() {
     fail::remove("plot-read");
     drop(faults);
     let after = acre_farmer::daemon::ledger::now_ms();
-    wait_until("a win of the healthy farm after the failure", timeout, || {
-        tally(&healthy, after).accepted > 0
-    })
+    // Disabled stays disabled (until restart), even with the disk readable again: slots keep coming
+    // and the failing farm skips them, while the healthy farm wins. (The healthy farm can win within a
+    // slot of `after`, before the failing farm has skipped one, so wait for both.)
+    wait_until(
+        "a win of the healthy farm and a skip of the disabled one after the failure",
+        timeout,
+        || tally(&healthy, after).accepted > 0 && tally(&failing, after).skipped_disabled > 0,
+    )
     .await;
-    // Disabled stays disabled (until restart), even with the disk readable again.
     let skipped = tally(&failing, after);
     assert_eq!(skipped.audited, 0, "{skipped:?}");
     assert!(skipped.skipped_disabled > 0, "{skipped:?}");
