@@ -62,7 +62,9 @@ async fn authors_blocks_moves_balances_pays_rewards_and_survives_a_restart() {
     let node = start_node(test_spec(), dir.path()).await;
     let client = Arc::new(client(&node).await);
     let farmer = spawn_farmer(Arc::clone(&client), 6).await;
-    wait_for_block(&client, 3, Duration::from_secs(90)).await;
+    // Generous: under a loaded two-core CI the farmer can miss slots for a while before its first
+    // block (seen once at 90 s); the test is about what the blocks do, not how soon they come.
+    wait_for_block(&client, 3, Duration::from_secs(180)).await;
 
     let bob = Address::of(&dev_key("bob"));
     let tx = transfer("alice", bob, 1_000, FEE, 0);
