@@ -24,7 +24,18 @@ use crate::staking::{Balance, DomainBlockNumber};
 
 /// The registered execution modules a domain can instantiate (DOMAINS.md 2).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum ModuleId {
@@ -51,7 +62,7 @@ pub struct BlockContext {
 }
 
 /// One step of a block's execution: what one trace entry follows from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub enum Step<'a, T> {
     /// The block's initialization (its inherents); its root is the trace's first entry.
     Initialize(&'a BlockContext),
@@ -67,6 +78,15 @@ pub enum Step<'a, T> {
     /// The block's finalization; its root is the trace's last entry and the block's state root.
     Finalize(&'a BlockContext),
 }
+
+// By hand: a derive would ask `T: Copy`, but a step only borrows its transaction.
+impl<T> Clone for Step<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Step<'_, T> {}
 
 /// What one transaction did in a block. A failing transaction is charged and recorded; it never aborts
 /// the block.
