@@ -118,26 +118,33 @@ pub fn in_tx_range(signer: &[u8], vrf_output: &[u8; 32], tx_range: u128) -> bool
 }
 
 /// A valid bundle's digest: the Merkle root of `H(tx) ‖ signer` leaves.
-fn bundle_digest(transactions: &[(Vec<u8>, Option<Vec<u8>>)]) -> Blake3Hash {
+fn bundle_digest<T>(transactions: &[Judged<T>]) -> Blake3Hash {
     let leaves: Vec<_> = transactions
         .iter()
-        .map(|(bytes, signer)| {
-            let mut leaf = transaction_hash(bytes).0.to_vec();
-            leaf.extend(signer.as_deref().unwrap_or_default());
+        .map(|judged| {
+            let mut leaf = transaction_hash(&judged.bytes).0.to_vec();
+            leaf.extend(judged.signer.as_deref().unwrap_or_default());
             merkle::leaf(&leaf)
         })
         .collect();
     Blake3Hash(merkle::root(&leaves))
 }
 
+/// A transaction of a valid bundle: its bytes, decoded, and its signer.
+#[derive(Debug, Clone)]
+struct Judged<T> {
+    bytes: Vec<u8>,
+    transaction: T,
+    signer: Option<Vec<u8>>,
+}
+
 /// Judges one bundle against `parent` (step 2); on success returns its decoded transactions.
-#[allow(clippy::type_complexity)]
 fn judge<M: ExecutionModule>(
     module: &M,
     parent: &M::State,
     inboxed: &InboxBundle<'_>,
     tx_range: u128,
-) -> Result<Vec<(Vec<u8>, M::Transaction, Option<Vec<u8>>)>, (InvalidBundleKind, u32)> {
+) -> Result<Vec<Judged<M::Transaction>>, (InvalidBundleKind, u32)> {
     let index = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
     let mut decoded = Vec::with_capacity(inboxed.bundle.body.len());
     for (i, bytes) in inboxed.bundle.body.iter().enumerate() {
@@ -168,9 +175,10 @@ fn judge<M: ExecutionModule>(
         .iter()
         .cloned()
         .zip(decoded)
-        .map(|(bytes, transaction)| {
-            let signer = module.signer(&transaction);
-            (bytes, transaction, signer)
+        .map(|(bytes, transaction)| Judged {
+            signer: module.signer(&transaction),
+            bytes,
+            transaction,
         })
         .collect())
 }
@@ -203,18 +211,13 @@ pub fn derive_block<M: ExecutionModule>(
 ) -> Result<DerivedBlock<M::State>, ExecutionError> {
     let mut inboxed = Vec::with_capacity(bundles.len());
     let mut seen = BTreeSet::new();
-    let mut list: Vec<(Vec<u8>, M::Transaction, Option<Vec<u8>>)> = Vec::new();
+    let mut list: Vec<Judged<M::Transaction>> = Vec::new();
     for bundle in bundles {
         let validity = match judge(module, parent_state, bundle, tx_range) {
             Ok(transactions) => {
-                let digest = bundle_digest(
-                    &transactions
-                        .iter()
-                        .map(|(bytes, _, signer)| (bytes.clone(), signer.clone()))
-                        .collect::<Vec<_>>(),
-                );
+                let digest = bundle_digest(&transactions);
                 for transaction in transactions {
-                    if seen.insert(transaction_hash(&transaction.0)) {
+                    if seen.insert(transaction_hash(&transaction.bytes)) {
                         list.push(transaction);
                     }
                 }
@@ -228,17 +231,17 @@ pub fn derive_block<M: ExecutionModule>(
         });
     }
     // Step 4: one slot per transaction, named by its signer; each slot takes its signer's next.
-    let slots: Vec<Option<Vec<u8>>> = list.iter().map(|(_, _, signer)| signer.clone()).collect();
-    let mut queues: BTreeMap<Option<Vec<u8>>, VecDeque<(Vec<u8>, M::Transaction)>> = BTreeMap::new();
-    for (bytes, transaction, signer) in list {
-        queues.entry(signer).or_default().push_back((bytes, transaction));
+    let slots: Vec<Option<Vec<u8>>> = list.iter().map(|judged| judged.signer.clone()).collect();
+    let mut queues: BTreeMap<Option<Vec<u8>>, VecDeque<Judged<M::Transaction>>> = BTreeMap::new();
+    for judged in list {
+        queues.entry(judged.signer.clone()).or_default().push_back(judged);
     }
     let mut bytes = Vec::with_capacity(slots.len());
     let mut transactions = Vec::with_capacity(slots.len());
     for slot in shuffled_slots(&slots, &consensus.pot_output) {
-        if let Some((raw, transaction)) = queues.get_mut(&slot).and_then(VecDeque::pop_front) {
-            bytes.push(raw);
-            transactions.push(transaction);
+        if let Some(judged) = queues.get_mut(&slot).and_then(VecDeque::pop_front) {
+            bytes.push(judged.bytes);
+            transactions.push(judged.transaction);
         }
     }
     let number = DomainBlockNumber(parent_header.number.0 + 1);
