@@ -118,10 +118,26 @@ pub enum HashContext {
     PieceKey,
     /// A peer's DSN key: `H(dsn_peer_ctx, peer id bytes)`, XORed with piece keys for distance.
     DsnPeerKey,
+    /// A key in a domain's state tree: `H(domain_key_ctx, kind byte ‖ data)` (each module its kinds).
+    DomainStateKey,
+    /// A domain transaction's hash: `H(domain_tx_ctx, encoded transaction)` (extrinsics roots, duplicates).
+    DomainTransaction,
+    /// A domain transaction signer's hash, for the bundle's transaction range: `H(signer_ctx, signer)`.
+    DomainSigner,
+    /// A bundle header's hash: what the operator signs.
+    BundleHeader,
+    /// A bundle's hash: `H(bundle_ctx, encoding)`.
+    Bundle,
+    /// A domain block header's hash.
+    DomainBlock,
+    /// An execution receipt's hash.
+    Receipt,
+    /// The seed of a domain block's transaction shuffle: `H(shuffle_ctx, PoT output)`.
+    DomainShuffle,
 }
 
 impl HashContext {
-    const ALL: [Self; 21] = [
+    const ALL: [Self; 29] = [
         Self::MerkleNode,
         Self::MerkleLeaf,
         Self::Record,
@@ -143,6 +159,14 @@ impl HashContext {
         Self::Vote,
         Self::PieceKey,
         Self::DsnPeerKey,
+        Self::DomainStateKey,
+        Self::DomainTransaction,
+        Self::DomainSigner,
+        Self::BundleHeader,
+        Self::Bundle,
+        Self::DomainBlock,
+        Self::Receipt,
+        Self::DomainShuffle,
     ];
 
     /// The `derive_key` context string: globally unique, hard-coded, never reused for another purpose.
@@ -169,6 +193,14 @@ impl HashContext {
             Self::Vote => "acre 2026-11-30 vote v1",
             Self::PieceKey => "acre 2026-11-30 piece key v1",
             Self::DsnPeerKey => "acre 2026-11-30 dsn peer key v1",
+            Self::DomainStateKey => "acre 2026-12-01 domain state key v1",
+            Self::DomainTransaction => "acre 2026-12-01 domain transaction v1",
+            Self::DomainSigner => "acre 2026-12-01 domain signer v1",
+            Self::BundleHeader => "acre 2026-12-01 bundle header v1",
+            Self::Bundle => "acre 2026-12-01 bundle v1",
+            Self::DomainBlock => "acre 2026-12-01 domain block v1",
+            Self::Receipt => "acre 2026-12-01 execution receipt v1",
+            Self::DomainShuffle => "acre 2026-12-01 domain shuffle v1",
         }
     }
 

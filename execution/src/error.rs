@@ -107,4 +107,264 @@ pub enum ExecutionError {
     /// A pool's amount would overflow.
     #[error("a staking amount would overflow")]
     StakeOverflow,
+    /// An operator id already taken.
+    #[error("operator {0} already exists")]
+    OperatorExists(u64),
+
+    // Domains: the registry and operators.
+    /// No domain has this id.
+    #[error("no domain {0}")]
+    UnknownDomain(u32),
+    /// A domain name that is empty or too long.
+    #[error("a domain name of {len} bytes (1 to {max} allowed)")]
+    DomainName {
+        /// Its length.
+        len: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// A bundle slot probability that is zero or above one.
+    #[error("bundle slot probability {numerator}/{denominator} is not in (0, 1]")]
+    SlotProbability {
+        /// n.
+        numerator: u64,
+        /// d.
+        denominator: u64,
+    },
+    /// Too many initial balances.
+    #[error("{count} initial balances (at most {max})")]
+    TooManyInitialBalances {
+        /// How many.
+        count: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// An EVM domain without a chain id.
+    #[error("an EVM domain needs a chain id")]
+    MissingChainId,
+    /// A domain account of an impossible length.
+    #[error("a domain account of {len} bytes")]
+    DomainAccount {
+        /// Its length.
+        len: usize,
+    },
+    /// Bundle limits above the block's.
+    #[error("bundle limits (size {size}, weight {weight}) exceed the domain block's")]
+    BundleLimits {
+        /// The size limit.
+        size: u32,
+        /// The weight limit.
+        weight: u64,
+    },
+    /// The domain's allow list does not name this owner.
+    #[error("{0} may not operate on this domain")]
+    NotAllowedToOperate(Address),
+    /// Nothing has unlocked for this holder yet.
+    #[error("nothing to unlock from operator {0} yet")]
+    NothingToUnlock(u64),
+    /// Only an operator's owner may deregister it.
+    #[error("only the owner of operator {0} may do this")]
+    NotOperatorOwner(u64),
+    /// Not a valid sr25519 public key.
+    #[error("not a valid sr25519 operator key")]
+    InvalidOperatorKey,
+
+    // Bundles, in the order consensus checks them (DOMAINS.md 5).
+    /// A bundle format this chain does not know.
+    #[error("unsupported bundle version {version}")]
+    UnsupportedBundleVersion {
+        /// The version found.
+        version: u8,
+    },
+    /// More transactions than any bundle may hold.
+    #[error("a bundle of {count} transactions (at most {max})")]
+    BundleTooManyTransactions {
+        /// How many.
+        count: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// The operator does not stake on the bundle's domain.
+    #[error("operator {operator} is not an operator of domain {domain}")]
+    OperatorNotOnDomain {
+        /// The operator.
+        operator: u64,
+        /// The domain.
+        domain: u32,
+    },
+    /// The domain is more than one block ahead of its receipts and the bundle carries transactions.
+    #[error("receipts are {gap} domain blocks behind: only receipt-only bundles are accepted")]
+    ReceiptGap {
+        /// Domain blocks without receipts.
+        gap: u64,
+    },
+    /// The operator's storage fund cannot pay the bundle's storage fee.
+    #[error("storage fee {fee} exceeds the operator's storage fund of {fund}")]
+    StorageFeeUnpayable {
+        /// The fee.
+        fee: u128,
+        /// The fund.
+        fund: u128,
+    },
+    /// The domain is frozen.
+    #[error("domain {0} is frozen")]
+    DomainFrozen(u32),
+    /// The header's size is not the body's.
+    #[error("bundle declares {declared} bytes, its body has {actual}")]
+    BundleSizeMismatch {
+        /// Declared.
+        declared: u32,
+        /// Actual.
+        actual: u32,
+    },
+    /// The body is over the domain's bundle size limit.
+    #[error("bundle body of {size} bytes (at most {max})")]
+    BundleTooLarge {
+        /// Its size.
+        size: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// The declared weight is over the domain's bundle weight limit.
+    #[error("bundle weight {weight} (at most {max})")]
+    BundleTooHeavy {
+        /// Its weight.
+        weight: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The header's extrinsics root is not the body's.
+    #[error("the bundle's extrinsics root does not match its body")]
+    ExtrinsicsRootMismatch,
+    /// The operator has no election stake this epoch (new, deregistered or slashed).
+    #[error("operator {0} is not electable this epoch")]
+    OperatorNotElectable(u64),
+    /// The operator's signature over the bundle header does not verify.
+    #[error("bad bundle signature")]
+    BadBundleSignature,
+    /// A second bundle of one operator for one slot in a block.
+    #[error("operator {operator} equivocated: two bundles for slot {slot}")]
+    BundleEquivocation {
+        /// The operator.
+        operator: u64,
+        /// The slot.
+        slot: u64,
+    },
+    /// A slot not after the operator's newest bundle slot in an earlier block.
+    #[error("bundle slot {slot} is not after the operator's last bundle slot {last}")]
+    BundleSlotReused {
+        /// The bundle's slot.
+        slot: u64,
+        /// The operator's last.
+        last: u64,
+    },
+    /// A slot beyond the authoring delay past the block's.
+    #[error("bundle slot {slot} is in the future of block slot {block_slot}")]
+    BundleFromFuture {
+        /// The bundle's slot.
+        slot: u64,
+        /// The block's slot.
+        block_slot: u64,
+    },
+    /// A slot older than the bundle longevity allows.
+    #[error("bundle slot {slot} is older than {oldest}")]
+    BundleTooOld {
+        /// The bundle's slot.
+        slot: u64,
+        /// The oldest allowed.
+        oldest: u64,
+    },
+    /// The header's PoT output is not the chain's for that slot.
+    #[error("the bundle's PoT output is not the chain's for slot {slot}")]
+    BundlePot {
+        /// The slot.
+        slot: u64,
+    },
+    /// The VRF proof does not verify.
+    #[error("bad bundle election VRF")]
+    BadVrf,
+    /// The VRF output is not below the operator's threshold.
+    #[error("operator {0} was not elected in the bundle's slot")]
+    BundleThreshold(u64),
+
+    // Receipts (DOMAINS.md 7).
+    /// A receipt beyond the head's successor.
+    #[error("receipt {number} is in the future")]
+    ReceiptInFuture {
+        /// Its domain number.
+        number: u64,
+    },
+    /// A receipt at or below the confirmed one.
+    #[error("receipt {number} is already pruned")]
+    ReceiptPruned {
+        /// Its domain number.
+        number: u64,
+    },
+    /// An unknown receipt at a known number (a fork: a fraud proof must come first).
+    #[error("receipt {number} starts a new branch")]
+    ReceiptNewBranch {
+        /// Its domain number.
+        number: u64,
+    },
+    /// A known receipt below the head.
+    #[error("receipt {number} is stale")]
+    ReceiptStale {
+        /// Its domain number.
+        number: u64,
+    },
+    /// A second, different new head receipt in one block.
+    #[error("receipt {number} conflicts with another new head in this block")]
+    ReceiptConflictsInBlock {
+        /// Its domain number.
+        number: u64,
+    },
+    /// The receipt names a consensus block that is not this branch's.
+    #[error("receipt {number} names a consensus block not on this chain")]
+    ReceiptConsensusHash {
+        /// Its domain number.
+        number: u64,
+    },
+    /// The receipt's bundles are not the execution inbox's.
+    #[error("receipt {number}'s bundles do not match the execution inbox")]
+    ReceiptInbox {
+        /// Its domain number.
+        number: u64,
+    },
+    /// The receipt's parent is not in the block tree.
+    #[error("receipt {number}'s parent is unknown")]
+    ReceiptUnknownParent {
+        /// Its domain number.
+        number: u64,
+    },
+    /// The trace root is not the trace's Merkle root.
+    #[error("the receipt's trace root is not its trace's")]
+    ReceiptTraceRoot,
+    /// The final state root is not the trace's last entry.
+    #[error("the receipt's final state root is not its trace's last entry")]
+    ReceiptFinalStateRoot,
+
+    // Domain transactions and module execution.
+    /// A domain transaction for another domain.
+    #[error("the transaction is for another domain")]
+    WrongDomainChain,
+    /// A domain transaction's signature does not verify.
+    #[error("bad domain transaction signature")]
+    BadDomainSignature,
+    /// A domain transaction's nonce is not the sender's next.
+    #[error("domain transaction nonce {got}, expected {expected}")]
+    DomainNonce {
+        /// What the rule requires.
+        expected: u64,
+        /// What was found.
+        got: u64,
+    },
+    /// A domain transaction's sender cannot pay for it.
+    #[error("the sender cannot pay for the domain transaction")]
+    DomainFunds,
+    /// A step's witness does not cover a key the step touches.
+    #[error("the witness does not cover a key the step touches")]
+    WitnessIncomplete,
+    /// A witness value does not match its leaf (or does not decode).
+    #[error("a witness value does not match the witness")]
+    WitnessValue,
 }

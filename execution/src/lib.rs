@@ -12,6 +12,7 @@
 //! staking pools ([`staking`]); their pluggable execution modules will join this crate.
 
 pub mod config;
+pub mod domains;
 pub mod error;
 pub mod runtime;
 pub mod staking;

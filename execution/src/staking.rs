@@ -168,8 +168,6 @@ pub struct Staking {
     pub params: StakingParams,
     /// The pools.
     pub operators: BTreeMap<OperatorId, Operator>,
-    /// The next operator's id.
-    pub next_operator: u64,
     /// The current epoch.
     pub epoch: EpochIndex,
     /// Each pool's share price at the end of each epoch.
@@ -193,7 +191,6 @@ impl Staking {
         Self {
             params,
             operators: BTreeMap::new(),
-            next_operator: 0,
             epoch: EpochIndex(0),
             share_prices: BTreeMap::new(),
             withdrawals: BTreeMap::new(),
@@ -214,16 +211,19 @@ impl Staking {
         Ok(operator)
     }
 
-    /// Registers an operator whose owner deposits `amount` (the caller takes it from the owner); its
-    /// stake counts from the end of the epoch.
+    /// Registers operator `id` (allocated by the caller: ids are global across domains, pools are per
+    /// domain) whose owner deposits `amount` (the caller takes it from the owner); its stake counts from
+    /// the end of the epoch.
+    #[allow(clippy::too_many_arguments)]
     pub fn register(
         &mut self,
+        id: OperatorId,
         owner: Address,
         signing_key: [u8; 32],
         amount: Balance,
         nomination_tax: u8,
         minimum_nominator_stake: Balance,
-    ) -> Result<OperatorId, ExecutionError> {
+    ) -> Result<(), ExecutionError> {
         if nomination_tax > 100 {
             return Err(ExecutionError::NominationTax(nomination_tax));
         }
@@ -233,8 +233,9 @@ impl Staking {
                 minimum: self.params.min_operator_stake,
             });
         }
-        let id = OperatorId(self.next_operator);
-        self.next_operator += 1;
+        if self.operators.contains_key(&id) {
+            return Err(ExecutionError::OperatorExists(id.0));
+        }
         self.operators.insert(
             id,
             Operator {
@@ -252,8 +253,7 @@ impl Staking {
                 nominators: BTreeMap::new(),
             },
         );
-        self.deposit(id, owner, amount)?;
-        Ok(id)
+        self.deposit(id, owner, amount)
     }
 
     /// `who` deposits `amount` with operator `id` (the caller takes it from `who`): the storage part
@@ -478,6 +478,21 @@ impl Staking {
         operator.epoch_rewards = 0;
         operator.nominators.clear();
         Ok(burned)
+    }
+
+    /// Takes a bundle's storage fee of `amount` from operator `id`'s storage fund (the caller credits the
+    /// block author).
+    pub fn charge_storage_fee(&mut self, id: OperatorId, amount: Balance) -> Result<(), ExecutionError> {
+        let operator = self.operator_mut(id)?;
+        operator.storage_fund =
+            operator
+                .storage_fund
+                .checked_sub(amount)
+                .ok_or(ExecutionError::StorageFeeUnpayable {
+                    fee: amount,
+                    fund: operator.storage_fund,
+                })?;
+        Ok(())
     }
 
     /// Everything the pools and the unlock queue hold: what callers paid in plus rewards, less what was

@@ -17,8 +17,9 @@ fn a_worked_epoch_deposits_rewards_and_withdraws_at_the_epochs_price() {
     let mut staking = Staking::new(params());
     let owner = address(1);
     let nominator = address(2);
-    let id = staking
-        .register(owner, [7; 32], 100 * ACRE, 10, ACRE)
+    let id = OperatorId(0);
+    staking
+        .register(id, owner, [7; 32], 100 * ACRE, 10, ACRE)
         .expect("registers");
     // A fifth to the storage fund, the rest becomes shares 1:1 at the first epoch's end.
     assert_eq!(staking.operators[&id].storage_fund, 20 * ACRE);
@@ -80,19 +81,24 @@ fn every_refusal_has_its_error() {
     let mut staking = Staking::new(params());
     let owner = address(1);
     assert_eq!(
-        staking.register(owner, [0; 32], ACRE, 5, ACRE),
+        staking.register(OperatorId(0), owner, [0; 32], ACRE, 5, ACRE),
         Err(ExecutionError::StakeTooLow {
             amount: ACRE,
             minimum: 10 * ACRE
         })
     );
     assert_eq!(
-        staking.register(owner, [0; 32], 10 * ACRE, 101, ACRE),
+        staking.register(OperatorId(0), owner, [0; 32], 10 * ACRE, 101, ACRE),
         Err(ExecutionError::NominationTax(101))
     );
-    let id = staking
-        .register(owner, [0; 32], 10 * ACRE, 5, 2 * ACRE)
+    let id = OperatorId(0);
+    staking
+        .register(id, owner, [0; 32], 10 * ACRE, 5, 2 * ACRE)
         .expect("registers");
+    assert_eq!(
+        staking.register(id, owner, [0; 32], 10 * ACRE, 5, 2 * ACRE),
+        Err(ExecutionError::OperatorExists(0))
+    );
     assert_eq!(
         staking.nominate(id, address(2), ACRE),
         Err(ExecutionError::StakeTooLow {
@@ -192,6 +198,7 @@ proptest! {
         let initial: Balance = accounts.values().sum();
         let (mut minted, mut burned) = (0u128, 0u128);
         let mut head = DomainBlockNumber(0);
+        let mut next_id = 0u64;
         for op in ops {
             let ids: Vec<OperatorId> = staking.operators.keys().copied().collect();
             let pick = |index: u8| (!ids.is_empty()).then(|| ids[usize::from(index) % ids.len()]);
@@ -203,7 +210,8 @@ proptest! {
             match op {
                 Op::Register { who, amount, tax } => {
                     let owner = address(who);
-                    if accounts[&owner] >= amount && staking.register(owner, [who; 32], amount, tax, ACRE).is_ok() {
+                    if accounts[&owner] >= amount && staking.register(OperatorId(next_id), owner, [who; 32], amount, tax, ACRE).is_ok() {
+                        next_id += 1;
                         *accounts.get_mut(&owner).expect("account") -= amount;
                     }
                 }
