@@ -17,8 +17,8 @@ use acre_execution::{
     apply_transaction,
 };
 use acre_rpc_api::{
-    AccountInfo, Balance, BlockInfo, ChainApiServer, ChainHead, FarmerReport, Hex32, HexBytes, NetworkInfo,
-    NodeApiServer, PeerSummary, RawBlock, SyncInfo, error, error_codes,
+    AccountInfo, Balance, BlockInfo, ChainApiServer, ChainHead, DomainsInfo, FarmerReport, Hex32, HexBytes,
+    NetworkInfo, NodeApiServer, NominatorInfo, PeerSummary, RawBlock, SyncInfo, error, error_codes,
 };
 use ed25519_dalek::SigningKey;
 use jsonrpsee::core::{SubscriptionResult, async_trait};
@@ -230,6 +230,18 @@ impl ChainApiServer for MockNode {
 
     async fn next_nonce(&self, address: Hex32) -> Result<u64, ErrorObjectOwned> {
         Ok(self.chain().pooled.account(&Address(address.0)).nonce)
+    }
+
+    async fn domains(&self) -> Result<Option<DomainsInfo>, ErrorObjectOwned> {
+        Ok(None)
+    }
+
+    async fn nominator(
+        &self,
+        _operator: u64,
+        _address: Hex32,
+    ) -> Result<Option<NominatorInfo>, ErrorObjectOwned> {
+        Ok(None)
     }
 
     async fn submit_transaction(&self, transaction: HexBytes) -> Result<Hex32, ErrorObjectOwned> {
@@ -635,7 +647,7 @@ fn fees_below_the_chains_minimum_are_refused_with_the_minimum() {
         "1",
     ]));
     assert!(
-        refused.contains("fee 1 is below the minimum of 1201"),
+        refused.contains("fee 1 is below the minimum of 1202"),
         "{refused}"
     );
 }

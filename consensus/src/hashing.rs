@@ -134,10 +134,14 @@ pub enum HashContext {
     Receipt,
     /// The seed of a domain block's transaction shuffle: `H(shuffle_ctx, PoT output)`.
     DomainShuffle,
+    /// The consensus state root when domains exist: `H(state_ctx, accounts root ‖ H(value_ctx, registry))`.
+    ConsensusState,
+    /// A domain's chain identity, what its transactions sign for: `H(chain_ctx, genesis hash ‖ domain id)`.
+    DomainChain,
 }
 
 impl HashContext {
-    const ALL: [Self; 29] = [
+    const ALL: [Self; 31] = [
         Self::MerkleNode,
         Self::MerkleLeaf,
         Self::Record,
@@ -167,6 +171,8 @@ impl HashContext {
         Self::DomainBlock,
         Self::Receipt,
         Self::DomainShuffle,
+        Self::ConsensusState,
+        Self::DomainChain,
     ];
 
     /// The `derive_key` context string: globally unique, hard-coded, never reused for another purpose.
@@ -201,6 +207,8 @@ impl HashContext {
             Self::DomainBlock => "acre 2026-12-01 domain block v1",
             Self::Receipt => "acre 2026-12-01 execution receipt v1",
             Self::DomainShuffle => "acre 2026-12-01 domain shuffle v1",
+            Self::ConsensusState => "acre 2026-12-01 consensus state v1",
+            Self::DomainChain => "acre 2026-12-01 domain chain v1",
         }
     }
 

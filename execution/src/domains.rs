@@ -43,3 +43,37 @@ use serde::{Deserialize, Serialize};
 pub struct DomainId(pub u32);
 
 pub use crate::staking::{DomainBlockNumber, OperatorId};
+
+use acre_consensus::hashing::{self, Blake3Hash, HashContext};
+
+use crate::domains::balances::BalancesModule;
+use crate::domains::module::{ExecutionModule, ModuleId};
+use crate::domains::registry::DomainConfig;
+use crate::error::ExecutionError;
+
+/// A domain's chain identity, what its transactions sign for: `H(chain_ctx, consensus genesis hash ‖
+/// domain id LE)`. A domain transaction never verifies on another domain or another network.
+pub fn domain_chain(consensus_genesis: &Blake3Hash, id: DomainId) -> Blake3Hash {
+    let mut data = [0u8; 36];
+    data[..32].copy_from_slice(&consensus_genesis.0);
+    data[32..].copy_from_slice(&id.0.to_le_bytes());
+    hashing::hash(HashContext::DomainChain, &data)
+}
+
+/// The state root of a new domain's genesis (its module's genesis with the initial balances): what its
+/// genesis receipt commits to. It does not depend on the consensus chain's genesis hash (a module's
+/// chain identity only checks signatures), so a chain spec's genesis domains have roots before the
+/// genesis block has a hash.
+pub fn genesis_state_root(config: &DomainConfig) -> Result<Blake3Hash, ExecutionError> {
+    match config.module {
+        ModuleId::Balances => {
+            let module = BalancesModule {
+                chain: Blake3Hash::ZERO,
+            };
+            let state = module.genesis(&config.initial_balances)?;
+            Ok(module.state_root(&state))
+        }
+        ModuleId::Evm => Err(ExecutionError::ModuleUnavailable("evm")),
+        ModuleId::AutoId => Err(ExecutionError::ModuleUnavailable("auto-id")),
+    }
+}

@@ -112,6 +112,12 @@ pub enum ExecutionError {
     OperatorExists(u64),
 
     // Domains: the registry and operators.
+    /// A domain call on a chain whose state has no domain registry.
+    #[error("this chain has no domains")]
+    NoDomains,
+    /// The module cannot be instantiated by this runtime yet.
+    #[error("the {0} module is not available on this chain")]
+    ModuleUnavailable(&'static str),
     /// No domain has this id.
     #[error("no domain {0}")]
     UnknownDomain(u32),

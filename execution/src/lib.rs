@@ -24,5 +24,5 @@ pub use error::ExecutionError;
 pub use runtime::{
     BlockOutcome, TransactionOutcome, apply_block, apply_transaction, check_transaction, precheck_transaction,
 };
-pub use state::{Account, AccountStore, InMemoryAccounts, account_key, state_root};
-pub use transaction::{Address, SignedTransaction, Transfer};
+pub use state::{Account, AccountStore, InMemoryAccounts, InMemoryState, account_key, state_root};
+pub use transaction::{Address, Call, DomainCall, SignedTransaction, Transaction, Transfer};

@@ -1,5 +1,8 @@
 //! The consensus chain's state transition (spec section 8).
 //!
+//! A transaction is a transfer or a domains call (registering a domain or an operator, nominating,
+//! withdrawing, unlocking; DOMAINS.md 2 and 3), applied to the domain registry the state carries.
+//!
 //! A block applies its transactions in order, each all-or-nothing, then credits the block reward and all
 //! fees to the solution's reward address and `vote_reward` to each included vote's reward address. Any
 //! failing transaction makes the block invalid (the transaction pool filters them before authoring), so
@@ -16,10 +19,13 @@
 //!
 //! So total issuance changes by exactly the rewards minted minus what is burnt ([`BlockOutcome`]).
 
+use acre_consensus::BlockNumber;
+
 use crate::config::RuntimeConfig;
+use crate::domains::genesis_state_root;
 use crate::error::ExecutionError;
-use crate::state::AccountStore;
-use crate::transaction::{Address, SignedTransaction};
+use crate::state::{Account, AccountStore};
+use crate::transaction::{Address, Call, DomainCall, SignedTransaction};
 
 /// What one transaction did besides moving its amount.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,10 +55,10 @@ pub fn precheck_transaction(config: &RuntimeConfig, tx: &SignedTransaction) -> R
             got: tx.genesis_hash,
         });
     }
-    let minimum = config.minimum_fee(SignedTransaction::ENCODED_SIZE);
-    if tx.transfer.fee < minimum {
+    let minimum = config.minimum_fee(tx.encoded_len());
+    if tx.transaction.fee < minimum {
         return Err(ExecutionError::FeeTooLow {
-            fee: tx.transfer.fee,
+            fee: tx.transaction.fee,
             minimum,
         });
     }
@@ -66,67 +72,171 @@ pub fn apply_transaction(
     tx: &SignedTransaction,
 ) -> Result<TransactionOutcome, ExecutionError> {
     check_transaction(config, tx)?;
-    let transfer = &tx.transfer;
-    let sender = transfer.from;
-    let mut from = state.account(&sender);
-    if transfer.nonce != from.nonce {
+    let transaction = &tx.transaction;
+    let sender = transaction.from;
+    let from = state.account(&sender);
+    if transaction.nonce != from.nonce {
         return Err(ExecutionError::BadNonce {
             sender,
             expected: from.nonce,
-            got: transfer.nonce,
+            got: transaction.nonce,
         });
     }
-    let next_nonce = from
-        .nonce
-        .checked_add(1)
-        .ok_or(ExecutionError::NonceExhausted(sender))?;
-    let needed = transfer
-        .amount
-        .checked_add(transfer.fee)
-        .ok_or(ExecutionError::Overflow(sender))?;
-    let mut remaining = from
-        .balance
-        .checked_sub(needed)
-        .ok_or(ExecutionError::InsufficientBalance {
-            sender,
-            balance: from.balance,
-            needed,
-        })?;
+    let debit = Debit {
+        sender,
+        from,
+        next_nonce: from
+            .nonce
+            .checked_add(1)
+            .ok_or(ExecutionError::NonceExhausted(sender))?,
+        fee: transaction.fee,
+    };
+    match &transaction.call {
+        Call::Transfer { to, amount } => apply_transfer(state, config, debit, *to, *amount),
+        Call::Domain(call) => apply_domain_call(state, config, debit, transaction.debit(), call),
+    }
+}
+
+/// The sender's side of a transaction whose nonce checked out.
+#[derive(Debug, Clone, Copy)]
+struct Debit {
+    sender: Address,
+    from: Account,
+    next_nonce: u64,
+    fee: u128,
+}
+
+impl Debit {
+    /// The sender's balance after paying the fee and `amount`.
+    fn remaining(&self, amount: u128) -> Result<u128, ExecutionError> {
+        let needed = amount
+            .checked_add(self.fee)
+            .ok_or(ExecutionError::Overflow(self.sender))?;
+        self.from
+            .balance
+            .checked_sub(needed)
+            .ok_or(ExecutionError::InsufficientBalance {
+                sender: self.sender,
+                balance: self.from.balance,
+                needed,
+            })
+    }
+
+    /// Writes the sender back with `remaining` (burning it as dust below the existential deposit) and
+    /// the next nonce.
+    fn settle(
+        mut self,
+        state: &mut impl AccountStore,
+        config: &RuntimeConfig,
+        mut remaining: u128,
+    ) -> TransactionOutcome {
+        let burnt = if remaining < config.existential_deposit {
+            std::mem::take(&mut remaining)
+        } else {
+            0
+        };
+        self.from.balance = remaining;
+        self.from.nonce = self.next_nonce;
+        state.set_account(self.sender, self.from);
+        TransactionOutcome { fee: self.fee, burnt }
+    }
+}
+
+fn apply_transfer(
+    state: &mut impl AccountStore,
+    config: &RuntimeConfig,
+    debit: Debit,
+    to: Address,
+    amount: u128,
+) -> Result<TransactionOutcome, ExecutionError> {
+    let mut remaining = debit.remaining(amount)?;
     // Every check happens before the first write, so a failing transaction changes nothing.
-    let recipient = if transfer.to == sender {
+    let recipient = if to == debit.sender {
         // A self-transfer only pays the fee; the amount cannot overflow what was just debited.
-        remaining += transfer.amount;
+        remaining += amount;
         None
     } else {
-        let mut to = state.account(&transfer.to);
-        if !to.is_live() && transfer.amount < config.existential_deposit {
+        let mut account = state.account(&to);
+        if !account.is_live() && amount < config.existential_deposit {
             return Err(ExecutionError::BelowExistentialDeposit {
-                recipient: transfer.to,
-                amount: transfer.amount,
+                recipient: to,
+                amount,
                 deposit: config.existential_deposit,
             });
         }
-        to.balance = to
+        account.balance = account
             .balance
-            .checked_add(transfer.amount)
-            .ok_or(ExecutionError::Overflow(transfer.to))?;
-        Some(to)
+            .checked_add(amount)
+            .ok_or(ExecutionError::Overflow(to))?;
+        Some(account)
     };
-    let burnt = if remaining < config.existential_deposit {
-        std::mem::take(&mut remaining)
-    } else {
-        0
-    };
-    from.balance = remaining;
-    from.nonce = next_nonce;
-    state.set_account(sender, from);
-    if let Some(to) = recipient {
-        state.set_account(transfer.to, to);
+    let outcome = debit.settle(state, config, remaining);
+    if let Some(account) = recipient {
+        state.set_account(to, account);
     }
-    Ok(TransactionOutcome {
-        fee: transfer.fee,
-        burnt,
-    })
+    Ok(outcome)
+}
+
+/// A domains call: the sender pays the fee and what the call takes (a stake, a domain's initial
+/// balances), the registry changes, and an unlock pays the sender. The registry change is made on a copy
+/// and kept only when the whole call succeeds, so a failing call changes nothing.
+fn apply_domain_call(
+    state: &mut impl AccountStore,
+    config: &RuntimeConfig,
+    debit: Debit,
+    taken: u128,
+    call: &DomainCall,
+) -> Result<TransactionOutcome, ExecutionError> {
+    let mut remaining = debit.remaining(taken)?;
+    let (number, parent) = state.current_block();
+    let sender = debit.sender;
+    let domains = state.domains_mut().ok_or(ExecutionError::NoDomains)?;
+    let mut registry = domains.clone();
+    let paid = match call {
+        DomainCall::Instantiate(domain) => {
+            let root = genesis_state_root(domain)?;
+            // A domain refers to the newest consensus block whose hash is known: the parent of the
+            // block creating it (docs/decisions.md).
+            let created_at = BlockNumber::new(number.get().saturating_sub(1));
+            registry.instantiate(sender, domain.clone(), created_at, parent, root)?;
+            0
+        }
+        DomainCall::RegisterOperator {
+            domain,
+            signing_key,
+            amount,
+            nomination_tax,
+            minimum_nominator_stake,
+        } => {
+            registry.register_operator(
+                *domain,
+                sender,
+                *signing_key,
+                *amount,
+                *nomination_tax,
+                *minimum_nominator_stake,
+            )?;
+            0
+        }
+        DomainCall::Nominate { operator, amount } => {
+            registry.nominate(*operator, sender, *amount)?;
+            0
+        }
+        DomainCall::Withdraw { operator, shares } => {
+            registry.withdraw(*operator, sender, *shares)?;
+            0
+        }
+        DomainCall::Unlock { operator } => registry.unlock(*operator, sender)?,
+        DomainCall::Deregister { operator } => {
+            registry.deregister(*operator, sender)?;
+            0
+        }
+    };
+    remaining = remaining
+        .checked_add(paid)
+        .ok_or(ExecutionError::Overflow(sender))?;
+    *domains = registry;
+    Ok(debit.settle(state, config, remaining))
 }
 
 /// What applying a block produced.
@@ -166,7 +276,7 @@ pub fn apply_block(
         outcome.burnt = outcome
             .burnt
             .checked_add(applied.burnt)
-            .ok_or(ExecutionError::Overflow(tx.transfer.from))?;
+            .ok_or(ExecutionError::Overflow(tx.transaction.from))?;
     }
     let author_credit = config
         .block_reward
@@ -224,5 +334,7 @@ fn credit(
     Ok(true)
 }
 
+#[cfg(test)]
+mod domain_tests;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
+use acre_consensus::BlockNumber;
+use acre_consensus::hashing::Blake3Hash;
+
+use crate::domains::registry::{DomainParams, Domains};
 use crate::transaction::Address;
 
 /// One account.
@@ -36,6 +40,63 @@ pub trait AccountStore {
     /// Replaces the account at `address`. Storing the default account removes the entry, so "absent"
     /// and "zero" have one representation (and one state root).
     fn set_account(&mut self, address: Address, account: Account);
+    /// The domain registry, for domain calls; `None` where the chain has no domains (their calls fail
+    /// with [`crate::ExecutionError::NoDomains`]).
+    fn domains_mut(&mut self) -> Option<&mut Domains> {
+        None
+    }
+    /// The block being applied: its number and its parent's hash (what a domain created in it refers
+    /// to).
+    fn current_block(&self) -> (BlockNumber, Blake3Hash) {
+        (BlockNumber::new(0), Blake3Hash::ZERO)
+    }
+}
+
+/// Accounts, the domain registry and the block being applied, in memory: the runtime's whole state for
+/// tests and tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InMemoryState {
+    /// The accounts.
+    pub accounts: InMemoryAccounts,
+    /// The domain registry.
+    pub domains: Domains,
+    /// The block being applied (number, parent hash).
+    pub block: (BlockNumber, Blake3Hash),
+}
+
+impl InMemoryState {
+    /// No accounts, no domains.
+    pub fn new(params: DomainParams) -> Self {
+        Self {
+            accounts: InMemoryAccounts::default(),
+            domains: Domains::new(params),
+            block: (BlockNumber::new(0), Blake3Hash::ZERO),
+        }
+    }
+
+    /// Every balance on consensus: accounts plus what the domains hold (pools, unlocks, domain
+    /// balances).
+    pub fn total_issuance(&self) -> u128 {
+        self.accounts.total_issuance().saturating_add(self.domains.held())
+    }
+}
+
+impl AccountStore for InMemoryState {
+    fn account(&self, address: &Address) -> Account {
+        self.accounts.account(address)
+    }
+
+    fn set_account(&mut self, address: Address, account: Account) {
+        self.accounts.set_account(address, account);
+    }
+
+    fn domains_mut(&mut self) -> Option<&mut Domains> {
+        Some(&mut self.domains)
+    }
+
+    fn current_block(&self) -> (BlockNumber, Blake3Hash) {
+        self.block
+    }
 }
 
 /// Accounts in a sorted map, holding no default (empty) entries.

@@ -19,7 +19,7 @@ use acre_consensus::equivocation::EquivocationProof;
 use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::pot::PotSeed;
 use acre_consensus::{BlockNumber, ProtocolParams, SegmentHeader, codec};
-use acre_execution::{Address, InMemoryAccounts};
+use acre_execution::{Address, InMemoryAccounts, SignedTransaction};
 use acre_storage::chain_index::{BlockMeta, ChainIndex};
 use acre_storage::db::Database;
 use acre_storage::db::tables::{Bodies, Headers};
@@ -152,7 +152,7 @@ impl Chain {
                 .get::<BlockContexts>(&best.hash)?
                 .ok_or_else(|| Error::Corrupt("the best block has no context".into()))?,
         )?;
-        let best_state = state::load_best(&read)?;
+        let best_state = state::load_best(&read, &best.hash)?;
         drop(read);
         let archive = ArchiveState::restore(&db, &params, best.number)?;
         tracing::info!(
@@ -253,6 +253,28 @@ impl Chain {
         acre_execution::AccountStore::account(&self.lock().best_state, address)
     }
 
+    /// The best block's domain registry (`None` on a chain without domains).
+    pub fn domains(&self) -> Option<Arc<acre_execution::domains::registry::Domains>> {
+        self.lock().best_state.domains().cloned()
+    }
+
+    /// Whether `tx` would apply on top of the best state if its sender's earlier nonces applied first:
+    /// what the transaction pool asks of a domains call before admitting it. Runs on a copy (O(1) to
+    /// take), outside the chain lock.
+    pub fn check_call(&self, tx: &SignedTransaction) -> Result<(), acre_execution::ExecutionError> {
+        let (mut state, best) = {
+            let inner = self.lock();
+            (inner.best_state.clone(), inner.best)
+        };
+        let sender = tx.transaction.from;
+        let mut account = acre_execution::AccountStore::account(&state, &sender);
+        account.nonce = tx.transaction.nonce;
+        acre_execution::AccountStore::set_account(&mut state, sender, account);
+        state.begin_block(BlockNumber(best.number.0 + 1), best.hash);
+        let runtime = self.spec.runtime_config(self.genesis_hash);
+        acre_execution::runtime::apply_transaction(&mut state, &runtime, tx).map(|_| ())
+    }
+
     /// Segment headers by index.
     pub fn segment_header(&self, index: u64) -> Option<SegmentHeader> {
         self.segments().get(usize::try_from(index).ok()?).copied()
@@ -319,6 +341,8 @@ fn init_genesis(db: &Database, params: &ProtocolParams, genesis: &Genesis) -> Re
     tx.put::<BlockContexts>(&hash, &codec::encode(&context))?;
     tx.put::<BlockDiffs>(&hash, &state::encode_diff(&changes))?;
     state::write_changes(&tx, &changes, true)?;
+    let registry = state::BranchState::default().with_domains(genesis.domains.clone());
+    state::write_registry(&tx, &hash, &registry)?;
     crate::archiving::store_segment(&tx, &segment)?;
     tx.commit()?;
     Ok(())

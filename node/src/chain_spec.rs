@@ -22,6 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::state;
 
+mod domains;
+
+pub use domains::{DomainBalance, DomainPreset, DomainsSpec, GenesisDomain, GenesisOperator};
+
 /// Names of the built-in dev accounts, endowed in the `dev` spec. Their keys are public knowledge.
 pub const DEV_ACCOUNTS: [&str; 2] = ["alice", "bob"];
 
@@ -78,6 +82,10 @@ pub struct ChainSpec {
     pub existential_deposit: Balance,
     /// Accounts funded at genesis.
     pub endowments: Vec<Endowment>,
+    /// Domains: the rules' numbers and the genesis domains. A chain without this section has no
+    /// domain registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domains: Option<DomainsSpec>,
 }
 
 /// The genesis block and state of a spec.
@@ -89,6 +97,8 @@ pub struct Genesis {
     pub body: Body,
     /// The endowed accounts.
     pub state: InMemoryAccounts,
+    /// The domain registry at genesis (chains with domains).
+    pub domains: Option<acre_execution::domains::registry::Domains>,
 }
 
 /// The canonical encoding genesis commits to.
@@ -124,6 +134,7 @@ impl ChainSpec {
                     balance: Balance(DEV_ENDOWMENT),
                 })
                 .collect(),
+            domains: None,
         }
     }
 
@@ -174,6 +185,9 @@ impl ChainSpec {
                 "endowment of {} is {}, below the existential deposit {}",
                 endowment.address, endowment.balance.0, self.existential_deposit.0
             )));
+        }
+        if let Some(domains) = &self.domains {
+            domains.registry()?;
         }
         Ok(())
     }
@@ -233,8 +247,15 @@ impl ChainSpec {
                 .map(|endowment| (endowment.address.0, endowment.balance.0))
                 .collect(),
         };
+        let domains = self.domains.as_ref().map(DomainsSpec::registry).transpose()?;
+        // The registry follows the rest of the spec only where there is one, so chains without
+        // domains keep their genesis.
+        let mut encoded = codec::encode(&canonical);
+        if let Some(domains) = &domains {
+            encoded.extend(codec::encode(domains));
+        }
         let body = Body {
-            transactions: vec![codec::encode(&canonical)],
+            transactions: vec![encoded],
             ..Body::default()
         };
         let unsealed = UnsealedHeader {
@@ -246,7 +267,9 @@ impl ChainSpec {
             solution: None,
             solution_range: initial_solution_range(&self.params),
             next_solution_range: None,
-            state_root: state::root(&state),
+            state_root: state::BranchState::from_accounts(state.0.iter().map(|(a, b)| (*a, *b)))
+                .with_domains(domains.clone())
+                .root(),
             body_root: body.root(),
         };
         Ok(Genesis {
@@ -256,6 +279,7 @@ impl ChainSpec {
             },
             body,
             state,
+            domains,
         })
     }
 }

@@ -268,6 +268,10 @@ pub enum PoolError {
         /// The lowest fee in the full pool.
         lowest_fee: u128,
     },
+    /// A domains call the best state refuses (an unknown operator, a stake below the minimum, a
+    /// deregistration by someone else, ...).
+    #[error("refused: {0}")]
+    Refused(ExecutionError),
 }
 
 impl PoolError {
@@ -285,6 +289,7 @@ impl PoolError {
         "replacement_underpriced",
         "sender_limit",
         "pool_full",
+        "refused",
     ];
 
     /// A short, stable name of the reason (the metrics label).
@@ -302,6 +307,7 @@ impl PoolError {
             Self::ReplacementUnderpriced { .. } => "replacement_underpriced",
             Self::SenderLimit { .. } => "sender_limit",
             Self::PoolFull { .. } => "pool_full",
+            Self::Refused(_) => "refused",
         }
     }
 }

@@ -433,10 +433,12 @@ async fn on_pot(
 fn on_transaction(shared: &Shared, message: &GossipMessage) -> Validity {
     let chain = &shared.chain;
     let config = chain.spec().runtime_config(chain.genesis_hash());
-    match shared
-        .pool
-        .submit(&message.data, &config, |address| chain.account(address))
-    {
+    match shared.pool.submit_with(
+        &message.data,
+        &config,
+        |address| chain.account(address),
+        |tx| chain.check_call(tx),
+    ) {
         Ok(_) => {
             shared.metrics.txpool_size.set(shared.pool.len() as u64);
             Validity::Accept

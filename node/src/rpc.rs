@@ -5,6 +5,7 @@
 //! error object carrying one of `acre_rpc_api::error_codes`; nothing a client sends can panic the node.
 
 mod access;
+mod domains;
 mod server;
 
 pub use access::{ANY_ORIGIN, RpcAccess};
@@ -21,9 +22,9 @@ use acre_rpc_api::error_codes::{
     BAD_ENCODING, INTERNAL, INVALID_BLOCK, INVALID_SEAL, INVALID_SOLUTION, INVALID_TRANSACTION, INVALID_VOTE,
 };
 use acre_rpc_api::{
-    AccountInfo, Balance, BlockInfo, BlockSeal, ChainApiServer, ChainHead, FarmerApiServer, FarmerInfo,
-    FarmerReport, FarmerStatus, Hex32, HexBytes, NetworkInfo, NodeApiServer, RawBlock, SolutionSubmission,
-    SyncInfo, VoteSubmission, error,
+    AccountInfo, Balance, BlockInfo, BlockSeal, ChainApiServer, ChainHead, DomainsInfo, FarmerApiServer,
+    FarmerInfo, FarmerReport, FarmerStatus, Hex32, HexBytes, NetworkInfo, NodeApiServer, NominatorInfo,
+    RawBlock, SolutionSubmission, SyncInfo, VoteSubmission, error,
 };
 use acre_storage::db::tables::Pieces;
 use jsonrpsee::PendingSubscriptionSink;
@@ -331,7 +332,12 @@ impl ChainApiServer for Rpc {
         let config = chain.spec().runtime_config(chain.genesis_hash());
         let hash = node
             .pool
-            .submit(&transaction.0, &config, |address| chain.account(address))
+            .submit_with(
+                &transaction.0,
+                &config,
+                |address| chain.account(address),
+                |tx| chain.check_call(tx),
+            )
             .map_err(|err| {
                 node.metrics.txpool_rejected(err.reason());
                 error(INVALID_TRANSACTION, err.to_string())
@@ -344,6 +350,26 @@ impl ChainApiServer for Rpc {
             )));
         tracing::debug!(%hash, "transaction admitted");
         Ok(Hex32(hash.0))
+    }
+
+    async fn domains(&self) -> Result<Option<DomainsInfo>, ErrorObjectOwned> {
+        let node = self.node()?;
+        Ok(node
+            .chain
+            .domains()
+            .map(|domains| domains::domains_info(&domains)))
+    }
+
+    async fn nominator(
+        &self,
+        operator: u64,
+        address: Hex32,
+    ) -> Result<Option<NominatorInfo>, ErrorObjectOwned> {
+        let node = self.node()?;
+        Ok(node
+            .chain
+            .domains()
+            .and_then(|domains| domains::nominator_info(&domains, operator, Address(address.0))))
     }
 
     async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {

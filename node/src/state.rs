@@ -1,4 +1,4 @@
-//! The consensus chain's account state as the node stores it.
+//! The consensus chain's account state (and domain registry) as the node stores it.
 //!
 //! The database holds the accounts of the best block (table [`Accounts`]) and, per block, the
 //! [`AccountChange`]s the block made (table [`BlockDiffs`]). The state of any other stored block is reached
@@ -15,14 +15,20 @@
 //! rebuilds only the paths of the accounts it changed, and the root is cached, so per-block state work
 //! grows with the block, not with the number of accounts. On open the tree is rebuilt once from the
 //! [`Accounts`] table (linear in the accounts, once per start).
+//!
+//! A chain with domains (a `domains` section in its spec) also has a domain registry, stored whole per
+//! version ([`Registries`], content-addressed) and referenced per block ([`BlockRegistries`]): it is
+//! small and changes only with domains calls, so a reference per block costs less than diffs would.
 
-use acre_consensus::codec;
-use acre_consensus::hashing::Blake3Hash;
+use acre_consensus::hashing::{Blake3Hash, HashContext};
+use acre_consensus::{BlockNumber, codec};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use acre_consensus::state_tree::{
     PersistentStateTree, RangeError, StateKey, Witness, value_hash, verify_range,
 };
+use acre_execution::domains::registry::Domains;
 use acre_execution::{Account, AccountStore, Address, InMemoryAccounts};
 use acre_storage::db::{ReadTx, WriteTx};
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -35,6 +41,17 @@ acre_storage::table!(
 acre_storage::table!(
     /// The account changes each block made, by block hash.
     BlockDiffs: "block-diffs", Blake3Hash => Vec<u8>
+);
+
+acre_storage::table!(
+    /// Domain registries by the hash of their encoding (content-addressed: blocks that leave the
+    /// registry alone share one entry).
+    Registries: "domain-registries", Blake3Hash => Vec<u8>
+);
+
+acre_storage::table!(
+    /// The registry after each block, by block hash (chains with domains only).
+    BlockRegistries: "block-registries", Blake3Hash => Blake3Hash
 );
 
 /// One account's change in one block.
@@ -79,6 +96,9 @@ pub fn diff(before: &InMemoryAccounts, after: &InMemoryAccounts) -> Vec<AccountC
 ///
 /// [`AccountStore`] writes collect in a pending set; [`BranchState::commit`] moves them into the tree in
 /// one batch and returns what changed. Reads see pending writes.
+///
+/// A chain with domains also carries its domain registry, one value shared between clones until a
+/// domains call writes it (copy on write); see [`BranchState::root`].
 #[derive(Debug, Clone, Default)]
 pub struct BranchState {
     /// Non-default accounts by state key, each in its leaf with its address (a state key is a hash of
@@ -86,6 +106,17 @@ pub struct BranchState {
     tree: PersistentStateTree<(Address, Account)>,
     /// Writes since the last commit.
     pending: BTreeMap<Address, Account>,
+    /// The domain registry and its value hash (stale while `registry_dirty`), where the chain has one.
+    registry: Option<(Arc<Domains>, Blake3Hash)>,
+    /// Whether the registry was written since the last commit.
+    registry_dirty: bool,
+    /// The block being applied (number, parent hash).
+    block: (BlockNumber, Blake3Hash),
+}
+
+/// The value hash of a registry: `H(value_ctx, borsh(registry))`.
+pub fn registry_hash(domains: &Domains) -> Blake3Hash {
+    value_hash(&codec::encode(domains))
 }
 
 impl BranchState {
@@ -113,8 +144,47 @@ impl BranchState {
         }));
     }
 
-    /// Moves the pending writes into the tree; returns the accounts that changed, by address.
+    /// The same state carrying `domains` as its registry.
+    pub fn with_domains(mut self, domains: Option<Domains>) -> Self {
+        self.registry = domains.map(|domains| {
+            let hash = registry_hash(&domains);
+            (Arc::new(domains), hash)
+        });
+        self.registry_dirty = false;
+        self
+    }
+
+    /// The domain registry, where the chain has one.
+    pub fn domains(&self) -> Option<&Arc<Domains>> {
+        self.registry.as_ref().map(|(domains, _)| domains)
+    }
+
+    /// The committed registry's value hash.
+    pub fn registry_hash(&self) -> Option<Blake3Hash> {
+        debug_assert!(!self.registry_dirty, "hash of an uncommitted registry");
+        self.registry.as_ref().map(|(_, hash)| *hash)
+    }
+
+    /// Replaces the registry (moving along the block tree), keeping the one held when its hash is
+    /// `hash` already.
+    pub fn set_registry(&mut self, registry: Option<(Arc<Domains>, Blake3Hash)>) {
+        self.registry = registry;
+        self.registry_dirty = false;
+    }
+
+    /// Starts applying block `number` on `parent` (what domains created in it refer to).
+    pub fn begin_block(&mut self, number: BlockNumber, parent: Blake3Hash) {
+        self.block = (number, parent);
+    }
+
+    /// Moves the pending writes into the tree (and rehashes a written registry); returns the accounts
+    /// that changed, by address.
     pub fn commit(&mut self) -> Vec<AccountChange> {
+        if std::mem::take(&mut self.registry_dirty)
+            && let Some((domains, hash)) = &mut self.registry
+        {
+            *hash = registry_hash(domains);
+        }
         let pending = std::mem::take(&mut self.pending);
         let changes: Vec<AccountChange> = pending
             .into_iter()
@@ -131,9 +201,21 @@ impl BranchState {
         changes
     }
 
-    /// The state root of the committed accounts (O(1)). Pending writes are not in it: commit first.
+    /// The state root (O(1)). Pending writes are not in it: commit first.
+    ///
+    /// Without domains it is the accounts' root. With a registry it is
+    /// `H(consensus_state_ctx, accounts root ‖ registry value hash)`: the registry is one value, so a
+    /// header commits to every domain, operator pool and receipt (docs/decisions.md).
     pub fn root(&self) -> Blake3Hash {
         debug_assert!(self.pending.is_empty(), "root of a state with uncommitted writes");
+        match &self.registry {
+            None => self.tree.root(),
+            Some((_, hash)) => combined_root(&self.tree.root(), hash),
+        }
+    }
+
+    /// The accounts' root alone (what snap sync's account pages are proved against).
+    pub fn accounts_root(&self) -> Blake3Hash {
         self.tree.root()
     }
 
@@ -229,6 +311,54 @@ impl AccountStore for BranchState {
     fn set_account(&mut self, address: Address, account: Account) {
         self.pending.insert(address, account);
     }
+
+    fn domains_mut(&mut self) -> Option<&mut Domains> {
+        let (domains, _) = self.registry.as_mut()?;
+        self.registry_dirty = true;
+        Some(Arc::make_mut(domains))
+    }
+
+    fn current_block(&self) -> (BlockNumber, Blake3Hash) {
+        self.block
+    }
+}
+
+/// The state root of a chain with domains: `H(consensus_state_ctx, accounts root ‖ registry hash)`.
+pub fn combined_root(accounts: &Blake3Hash, registry: &Blake3Hash) -> Blake3Hash {
+    let mut data = [0u8; 64];
+    data[..32].copy_from_slice(&accounts.0);
+    data[32..].copy_from_slice(&registry.0);
+    acre_consensus::hashing::hash(HashContext::ConsensusState, &data)
+}
+
+/// Stores the registry `state` holds as the one after `block` (nothing for a chain without domains).
+pub fn write_registry(
+    tx: &WriteTx,
+    block: &Blake3Hash,
+    state: &BranchState,
+) -> Result<(), acre_storage::Error> {
+    let Some((domains, hash)) = &state.registry else {
+        return Ok(());
+    };
+    if tx.get::<Registries>(hash)?.is_none() {
+        tx.put::<Registries>(hash, &codec::encode(domains.as_ref()))?;
+    }
+    tx.put::<BlockRegistries>(block, hash)
+}
+
+/// The registry after `block`, with its hash (`None` on a chain without domains).
+pub fn read_registry(
+    read: &ReadTx,
+    block: &Blake3Hash,
+) -> Result<Option<(Arc<Domains>, Blake3Hash)>, crate::Error> {
+    let Some(hash) = read.get::<BlockRegistries>(block)? else {
+        return Ok(None);
+    };
+    let bytes = read
+        .get::<Registries>(&hash)?
+        .ok_or_else(|| crate::Error::Corrupt(format!("no domain registry {hash} for block {block}")))?;
+    let domains: Domains = codec::decode_bounded("domain registry", &bytes, usize::MAX)?;
+    Ok(Some((Arc::new(domains), hash)))
 }
 
 /// Encodes a block's changes.
@@ -244,14 +374,17 @@ pub fn read_diff(read: &ReadTx, block: &Blake3Hash) -> Result<Vec<AccountChange>
     Ok(codec::decode_bounded("state diff", &bytes, usize::MAX)?)
 }
 
-/// Loads the best block's accounts and builds their tree (linear in the accounts: once per start).
-pub fn load_best(read: &ReadTx) -> Result<BranchState, crate::Error> {
+/// Loads the best block's accounts and builds their tree (linear in the accounts: once per start), and
+/// its registry.
+pub fn load_best(read: &ReadTx, best: &Blake3Hash) -> Result<BranchState, crate::Error> {
     let mut accounts = Vec::new();
     for (_, bytes) in read.all::<Accounts>()? {
         let (address, account): (Address, Account) = codec::decode_bounded("account", &bytes, 128)?;
         accounts.push((address, account));
     }
-    Ok(BranchState::from_accounts(accounts))
+    let mut state = BranchState::from_accounts(accounts);
+    state.set_registry(read_registry(read, best)?);
+    Ok(state)
 }
 
 /// Moves the stored best state by `changes` (applied, or reverted when `forward` is false).

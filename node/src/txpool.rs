@@ -1,4 +1,4 @@
-//! The transaction pool: signed transfers waiting for a block, bounded against hostile senders.
+//! The transaction pool: signed transactions waiting for a block, bounded against hostile senders.
 //!
 //! Admission runs the cheap checks first, without the pool's lock: decode (size-bounded, version), chain,
 //! fee floor, then state lookups in the best state (nonce not stale and within [`PoolLimits::nonce_window`]
@@ -28,7 +28,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use acre_consensus::hashing::Blake3Hash;
 use acre_execution::{
-    Account, Address, ExecutionError, RuntimeConfig, SignedTransaction, precheck_transaction,
+    Account, Address, Call, ExecutionError, RuntimeConfig, SignedTransaction, precheck_transaction,
 };
 
 use crate::error::PoolError;
@@ -70,12 +70,12 @@ struct Entry {
 type FeeKey = (u128, Reverse<u64>, Address, u64);
 
 fn fee_key(entry: &Entry) -> FeeKey {
-    let transfer = &entry.tx.transfer;
+    let transaction = &entry.tx.transaction;
     (
-        transfer.fee,
+        transaction.fee,
         Reverse(entry.sequence),
-        transfer.from,
-        transfer.nonce,
+        transaction.from,
+        transaction.nonce,
     )
 }
 
@@ -95,7 +95,7 @@ impl Pending {
             sequence: self.next_sequence,
         };
         self.next_sequence += 1;
-        let (sender, nonce) = (entry.tx.transfer.from, entry.tx.transfer.nonce);
+        let (sender, nonce) = (entry.tx.transaction.from, entry.tx.transaction.nonce);
         self.remove(&sender, nonce);
         self.by_fee.insert(fee_key(&entry));
         self.by_sender.entry(sender).or_default().insert(nonce, entry);
@@ -182,44 +182,62 @@ impl TxPool {
         config: &RuntimeConfig,
         account: impl Fn(&Address) -> Account,
     ) -> Result<Blake3Hash, PoolError> {
+        self.submit_with(bytes, config, account, |_| Ok(()))
+    }
+
+    /// [`TxPool::submit`], with `check_call` run on a domains call once its signature verified: the
+    /// node applies it to a copy of the best state, so a call the registry refuses (an unknown operator,
+    /// a stake below the minimum, a deregistration by someone else) is refused at submission with its
+    /// reason rather than silently left out of every block.
+    pub fn submit_with(
+        &self,
+        bytes: &[u8],
+        config: &RuntimeConfig,
+        account: impl Fn(&Address) -> Account,
+        check_call: impl FnOnce(&SignedTransaction) -> Result<(), ExecutionError>,
+    ) -> Result<Blake3Hash, PoolError> {
         let tx = SignedTransaction::decode(bytes).map_err(PoolError::Undecodable)?;
         precheck_transaction(config, &tx).map_err(|error| match error {
             ExecutionError::WrongChain { expected, got } => PoolError::WrongChain { expected, got },
             ExecutionError::FeeTooLow { fee, minimum } => PoolError::FeeTooLow { fee, minimum },
             other => PoolError::Undecodable(other),
         })?;
-        let transfer = &tx.transfer;
-        let sender = account(&transfer.from);
-        if transfer.nonce < sender.nonce {
+        let transaction = &tx.transaction;
+        let sender = account(&transaction.from);
+        if transaction.nonce < sender.nonce {
             return Err(PoolError::StaleNonce {
                 expected: sender.nonce,
-                got: transfer.nonce,
+                got: transaction.nonce,
             });
         }
-        if transfer.nonce - sender.nonce >= self.limits.nonce_window {
+        if transaction.nonce - sender.nonce >= self.limits.nonce_window {
             return Err(PoolError::NonceTooFarAhead {
                 next: sender.nonce,
                 window: self.limits.nonce_window,
-                got: transfer.nonce,
+                got: transaction.nonce,
             });
         }
-        let needed = transfer.amount.saturating_add(transfer.fee);
+        let needed = transaction.debit().saturating_add(transaction.fee);
         if needed > sender.balance {
             return Err(PoolError::InsufficientBalance {
                 balance: sender.balance,
                 needed,
             });
         }
-        if transfer.to != transfer.from
-            && transfer.amount < config.existential_deposit
-            && !account(&transfer.to).is_live()
+        if let Some((to, amount)) = transaction.recipient()
+            && to != transaction.from
+            && amount < config.existential_deposit
+            && !account(&to).is_live()
         {
             return Err(PoolError::BelowExistentialDeposit {
-                amount: transfer.amount,
+                amount,
                 deposit: config.existential_deposit,
             });
         }
         tx.verify(&config.genesis_hash).map_err(PoolError::BadSignature)?;
+        if matches!(transaction.call, Call::Domain(_)) {
+            check_call(&tx).map_err(PoolError::Refused)?;
+        }
         let hash = tx.hash();
         self.admit(tx, hash, sender.balance)?;
         Ok(hash)
@@ -228,7 +246,7 @@ impl TxPool {
     /// The checks that need the pool, and the insertion, under one short hold of the lock.
     fn admit(&self, tx: SignedTransaction, hash: Blake3Hash, balance: u128) -> Result<(), PoolError> {
         let limits = &self.limits;
-        let (from, nonce, fee) = (tx.transfer.from, tx.transfer.nonce, tx.transfer.fee);
+        let (from, nonce, fee) = (tx.transaction.from, tx.transaction.nonce, tx.transaction.fee);
         let mut pending = self.lock();
         let run = pending.by_sender.get(&from);
         let replacing = run.and_then(|run| run.get(&nonce));
@@ -236,7 +254,7 @@ impl TxPool {
             if existing.hash == hash {
                 return Err(PoolError::AlreadyPending(hash));
             }
-            let pending_fee = existing.tx.transfer.fee;
+            let pending_fee = existing.tx.transaction.fee;
             let bump = (pending_fee.saturating_mul(limits.replacement_bump_percent) / 100).max(1);
             let minimum = pending_fee.saturating_add(bump);
             if fee < minimum {
@@ -246,9 +264,15 @@ impl TxPool {
         let earlier: u128 = run
             .into_iter()
             .flat_map(|run| run.range(..nonce))
-            .map(|(_, entry)| entry.tx.transfer.amount.saturating_add(entry.tx.transfer.fee))
+            .map(|(_, entry)| {
+                entry
+                    .tx
+                    .transaction
+                    .debit()
+                    .saturating_add(entry.tx.transaction.fee)
+            })
             .fold(0, u128::saturating_add);
-        let needed = earlier.saturating_add(tx.transfer.amount.saturating_add(fee));
+        let needed = earlier.saturating_add(tx.transaction.debit().saturating_add(fee));
         if needed > balance {
             return Err(PoolError::InsufficientBalance { balance, needed });
         }
@@ -300,14 +324,14 @@ impl TxPool {
         let mut heap: BinaryHeap<(u128, Reverse<usize>, usize)> = runs
             .iter()
             .enumerate()
-            .filter_map(|(index, run)| run.first().map(|tx| (tx.transfer.fee, Reverse(index), 0)))
+            .filter_map(|(index, run)| run.first().map(|tx| (tx.transaction.fee, Reverse(index), 0)))
             .collect();
         let mut chosen = Vec::with_capacity(runs.iter().map(Vec::len).sum());
         while let Some((_, Reverse(index), position)) = heap.pop() {
             let run = &runs[index];
             chosen.push(run[position].clone());
             if let Some(next) = run.get(position + 1) {
-                heap.push((next.transfer.fee, Reverse(index), position + 1));
+                heap.push((next.transaction.fee, Reverse(index), position + 1));
             }
         }
         chosen
@@ -340,7 +364,9 @@ impl TxPool {
         pending
             .run(address, account_nonce)
             .last()
-            .map_or(account_nonce, |entry| entry.tx.transfer.nonce.saturating_add(1))
+            .map_or(account_nonce, |entry| {
+                entry.tx.transaction.nonce.saturating_add(1)
+            })
     }
 
     /// Number of pending transactions.

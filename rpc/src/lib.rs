@@ -15,8 +15,10 @@
 
 #[cfg(feature = "config-file")]
 pub mod config_file;
+mod domains;
 mod types;
 
+pub use domains::*;
 pub use types::*;
 
 use jsonrpsee::core::SubscriptionResult;
@@ -152,6 +154,18 @@ pub trait ChainApi {
     /// Submits an encoded signed transaction to the pool; returns its hash.
     #[method(name = "submitTransaction")]
     async fn submit_transaction(&self, transaction: HexBytes) -> Result<Hex32, ErrorObjectOwned>;
+
+    /// The domains, their operators and pools in the best state (`null` on a chain without domains).
+    #[method(name = "domains")]
+    async fn domains(&self) -> Result<Option<DomainsInfo>, ErrorObjectOwned>;
+
+    /// `address`'s position with `operator` in the best state (`null` if it has none).
+    #[method(name = "nominator")]
+    async fn nominator(
+        &self,
+        operator: u64,
+        address: Hex32,
+    ) -> Result<Option<NominatorInfo>, ErrorObjectOwned>;
 
     /// A notification for every new best block.
     #[subscription(name = "subscribeNewHeads" => "newHead", unsubscribe = "unsubscribeNewHeads", item = BlockInfo)]

@@ -335,13 +335,14 @@ fn transaction(rng: &mut ChaCha8Rng) -> SignedTransaction {
     SignedTransaction {
         version: SignedTransaction::VERSION,
         genesis_hash: hash(rng),
-        transfer: Transfer {
+        transaction: Transfer {
             from: Address(rng.random()),
             to: Address(rng.random()),
             amount: rng.random(),
             fee: rng.random(),
             nonce: rng.random(),
-        },
+        }
+        .into(),
         signature,
     }
 }

@@ -12,7 +12,7 @@ use jsonrpsee::core::client::Subscription;
 use super::{NodeArgs, connect, node_error, parse_address};
 use crate::keys;
 
-/// The default fee: above the dev chain's minimum (1,000 + 1 per byte × 201 bytes).
+/// The default fee: above the dev chain's minimum (1,000 + 1 per byte × 202 bytes).
 const DEFAULT_FEE: u128 = 10_000;
 
 /// Arguments of `acre transfer`.
@@ -27,8 +27,8 @@ pub(crate) struct TransferArgs {
     /// Amount to move (decimal, up to 2^128 - 1).
     #[arg(long)]
     amount: u128,
-    /// Fee paid to the block's author: at least the chain's `min_fee + byte_fee × 201` (the dev chain's
-    /// minimum is 1201; the node names the minimum when it refuses a lower fee).
+    /// Fee paid to the block's author: at least the chain's `min_fee + byte_fee × 202` (the dev chain's
+    /// minimum is 1202; the node names the minimum when it refuses a lower fee).
     #[arg(long, default_value_t = DEFAULT_FEE)]
     fee: u128,
     /// The sender's nonce [default: the next nonce the node reports, counting the sender's transactions

@@ -23,7 +23,7 @@ fn config() -> RuntimeConfig {
 
 /// The least fee a transaction pays under [`config`].
 fn min_fee() -> u128 {
-    config().minimum_fee(SignedTransaction::ENCODED_SIZE)
+    config().minimum_fee(SignedTransaction::TRANSFER_SIZE)
 }
 
 fn key(seed: u8) -> SigningKey {
@@ -122,7 +122,7 @@ fn fees_below_the_minimum_are_refused() {
         apply_transaction(&mut state, &config(), &cheap),
         Err(ExecutionError::FeeTooLow {
             fee: min_fee() - 1,
-            minimum: 1000 + SignedTransaction::ENCODED_SIZE as u128,
+            minimum: 1000 + SignedTransaction::TRANSFER_SIZE as u128,
         })
     );
     let free = pay(&alice, Address([2; 32]), DEPOSIT, 0, 0);
@@ -157,10 +157,10 @@ fn transactions_for_another_chain_or_version_are_refused() {
         })
     );
     let mut future = pay(&alice, Address([2; 32]), DEPOSIT, min_fee(), 0);
-    future.version = 2;
+    future.version = 3;
     assert_eq!(
         apply_transaction(&mut state, &config(), &future),
-        Err(ExecutionError::UnsupportedVersion { version: 2 })
+        Err(ExecutionError::UnsupportedVersion { version: 3 })
     );
 }
 
@@ -178,7 +178,7 @@ fn bad_signatures_and_invalid_senders_are_refused() {
     let mut not_a_key = [0xff; 32];
     not_a_key[31] = 0x7f;
     let mut tx = pay(&alice, Address([2; 32]), DEPOSIT, min_fee(), 0);
-    tx.transfer.from = Address(not_a_key);
+    tx.transaction.from = Address(not_a_key);
     assert!(matches!(
         apply_transaction(&mut state, &config(), &tx),
         Err(ExecutionError::InvalidSender(_) | ExecutionError::BadSignature(_))

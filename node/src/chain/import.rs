@@ -90,6 +90,7 @@ impl Chain {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut after = self.state_at(&unsealed.parent_hash)?;
+        after.begin_block(unsealed.number, unsealed.parent_hash);
         apply_block(
             &mut after,
             &self.spec.runtime_config(self.genesis_hash),
@@ -140,6 +141,7 @@ impl Chain {
         let outcome = index.import_with(header, body, |tx, outcome| {
             tx.put::<BlockContexts>(&hash, &context_bytes)?;
             tx.put::<BlockDiffs>(&hash, &state::encode_diff(&changes))?;
+            state::write_registry(tx, &hash, &after)?;
             seen::record(tx, &block_key, &StoredClaim::Block(hash))?;
             for (key, claim) in &vote_claims {
                 seen::record(tx, key, claim)?;
@@ -208,6 +210,13 @@ impl Chain {
         }
         for hash in forward.iter().rev() {
             state.apply(&state::read_diff(&read, hash).map_err(internal)?);
+        }
+        // The registry is stored whole per block: take the target's unless it is the one held.
+        if state.domains().is_some() {
+            let registry = state::read_registry(&read, target).map_err(internal)?;
+            if registry.as_ref().map(|(_, hash)| *hash) != state.registry_hash() {
+                state.set_registry(registry);
+            }
         }
         Ok(state)
     }

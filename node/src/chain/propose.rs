@@ -96,6 +96,8 @@ impl Chain {
             .collect();
 
         let runtime = self.spec.runtime_config(self.genesis_hash);
+        let mut base_state = base_state;
+        base_state.begin_block(number, parent.hash);
         let mut scratch = base_state.clone();
         let mut included = Vec::new();
         let mut size = 0usize;

@@ -21,7 +21,7 @@ fn config() -> RuntimeConfig {
 }
 
 fn min_fee() -> u128 {
-    config().minimum_fee(SignedTransaction::ENCODED_SIZE)
+    config().minimum_fee(SignedTransaction::TRANSFER_SIZE)
 }
 
 fn key(index: u32) -> SigningKey {
@@ -70,7 +70,7 @@ fn limits(capacity: usize) -> PoolLimits {
 fn nonces(pool: &TxPool, nonce: u64) -> Vec<u64> {
     pool.candidates(accounts(nonce))
         .iter()
-        .map(|tx| tx.transfer.nonce)
+        .map(|tx| tx.transaction.nonce)
         .collect()
 }
 
@@ -93,15 +93,15 @@ fn pool_refuses_garbage_unknown_versions_and_bad_signatures() {
     let alice = key(1);
     let pool = TxPool::new(8);
     assert!(matches!(
-        pool.submit(&[1, 2, 3], &config(), accounts(0)),
+        pool.submit(&[SignedTransaction::VERSION, 2, 3], &config(), accounts(0)),
         Err(PoolError::Undecodable(ExecutionError::Malformed(_)))
     ));
     let mut future = tx(&alice, 0, min_fee());
-    future[0] = 2;
+    future[0] = 3;
     assert!(matches!(
         pool.submit(&future, &config(), accounts(0)),
         Err(PoolError::Undecodable(ExecutionError::UnsupportedVersion {
-            version: 2
+            version: 3
         }))
     ));
     let mut forged = tx(&alice, 0, min_fee());
@@ -247,7 +247,7 @@ fn pool_replaces_a_pending_nonce_only_for_a_clearly_higher_fee() {
         .expect("replaces");
     assert_eq!(pool.len(), 1);
     let candidates = pool.candidates(accounts(0));
-    assert_eq!(candidates[0].transfer.fee, fee + 1000);
+    assert_eq!(candidates[0].transaction.fee, fee + 1000);
 }
 
 #[test]
@@ -291,7 +291,7 @@ fn a_full_pool_evicts_its_cheapest_transaction_for_a_better_paying_one() {
     let senders: Vec<Address> = pool
         .candidates(accounts(0))
         .iter()
-        .map(|tx| tx.transfer.from)
+        .map(|tx| tx.transaction.from)
         .collect();
     assert_eq!(senders, vec![Address::of(&key(1)), Address::of(&key(3))]);
 }
@@ -324,7 +324,7 @@ fn candidates_put_the_best_paying_first_and_keep_each_senders_order() {
     let order: Vec<(Address, u64)> = pool
         .candidates(accounts(0))
         .iter()
-        .map(|tx| (tx.transfer.from, tx.transfer.nonce))
+        .map(|tx| (tx.transaction.from, tx.transaction.nonce))
         .collect();
     let (one, two) = (Address::of(&key(1)), Address::of(&key(2)));
     assert_eq!(order, vec![(two, 0), (one, 0), (one, 1)]);
