@@ -1,4 +1,5 @@
-//! `acre balance`, `acre transfer`, `acre chain`, `acre block`: the chain client.
+//! `acre balance`, `acre transfer`, `acre operator`, `acre domain`, `acre chain`, `acre block`: the chain
+//! client.
 //!
 //! Each command opens one WebSocket connection to a node (`--node`, default `ws://127.0.0.1:9944`, or
 //! `ACRE_NODE`), calls the typed `chain_*` methods of [`acre_rpc_api::ChainApiClient`] and prints the answer
@@ -7,6 +8,7 @@
 //! canonical bytes. Every failure names the node's URL; a refusal shows the node's own message and code.
 
 mod display;
+mod operator;
 mod transfer;
 
 use std::path::Path;
@@ -56,6 +58,12 @@ pub(crate) enum Command {
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// Stake on domains: register an operator, nominate, withdraw, unlock, deregister, status.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
+    /// Domains on the chain.
+    #[command(subcommand)]
+    Domain(DomainCommand),
     /// Print a block by number (canonical chain) or by hash (any stored block).
     Block {
         /// A block number (decimal) or a block hash (64 hex characters).
@@ -69,12 +77,27 @@ pub(crate) enum Command {
     },
 }
 
+/// `acre domain ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DomainCommand {
+    /// Print every domain with its operators and pools.
+    Status {
+        /// Print the node's `DomainsInfo` JSON on one line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
 /// Runs a client command; the caller provides the tokio runtime.
 pub(crate) async fn run(command: Command) -> Result<()> {
     match command {
         Command::Balance { address, json, node } => balance(&node.node, &address, json).await,
         Command::Transfer(args) => transfer::transfer(args).await,
         Command::Chain { json, node } => chain(&node.node, json).await,
+        Command::Operator(command) => operator::run(command).await,
+        Command::Domain(DomainCommand::Status { json, node }) => operator::domains(&node.node, json).await,
         Command::Block { block, json, node } => block_info(&node.node, block, json).await,
     }
 }

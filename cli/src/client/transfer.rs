@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use acre_execution::{Address, SignedTransaction, Transfer};
+use acre_execution::{Address, SignedTransaction, Transaction, Transfer};
 use acre_rpc_api::{BlockInfo, ChainApiClient, Hex32, HexBytes};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -18,38 +18,65 @@ const DEFAULT_FEE: u128 = 10_000;
 /// Arguments of `acre transfer`.
 #[derive(Debug, Args)]
 pub(crate) struct TransferArgs {
-    /// The sender's key file (the sender is its public key).
-    #[arg(long)]
-    key: PathBuf,
     /// The recipient: 64 hex characters (an ed25519 public key) or a key file.
     #[arg(long)]
     to: String,
     /// Amount to move (decimal, up to 2^128 - 1).
     #[arg(long)]
     amount: u128,
+    #[command(flatten)]
+    tx: TxArgs,
+}
+
+/// What every command that signs a transaction takes.
+#[derive(Debug, Args)]
+pub(crate) struct TxArgs {
+    /// The sender's key file (the sender is its public key).
+    #[arg(long)]
+    pub(super) key: PathBuf,
     /// Fee paid to the block's author: at least the chain's `min_fee + byte_fee × 202` (the dev chain's
     /// minimum is 1202; the node names the minimum when it refuses a lower fee).
     #[arg(long, default_value_t = DEFAULT_FEE)]
-    fee: u128,
+    pub(super) fee: u128,
     /// The sender's nonce [default: the next nonce the node reports, counting the sender's transactions
     /// already waiting in its pool, so transfers can be sent back to back].
     #[arg(long)]
-    nonce: Option<u64>,
+    pub(super) nonce: Option<u64>,
     /// Wait until a new best block includes the transaction and print its number.
     #[arg(long)]
-    wait: bool,
+    pub(super) wait: bool,
     /// With `--wait`, give up after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    timeout: u64,
+    pub(super) timeout: u64,
     #[command(flatten)]
-    node: NodeArgs,
+    pub(super) node: NodeArgs,
 }
 
 /// Signs and submits the transfer; prints its hash (and with `--wait`, the including block).
 pub(super) async fn transfer(args: TransferArgs) -> Result<()> {
+    let to = parse_address(&args.to).context("the recipient")?;
+    let amount = args.amount;
+    submit(&args.tx, |from, nonce, fee| {
+        Transfer {
+            from,
+            to,
+            amount,
+            fee,
+            nonce,
+        }
+        .into()
+    })
+    .await
+}
+
+/// Signs the transaction `build` makes (from the sender, its nonce and the fee) for the node's chain,
+/// submits it and prints its hash (and with `--wait`, the including block).
+pub(super) async fn submit(
+    args: &TxArgs,
+    build: impl FnOnce(Address, u64, u128) -> Transaction,
+) -> Result<()> {
     let node = args.node.node.as_str();
     let key = keys::read(&args.key)?;
-    let to = parse_address(&args.to).context("the recipient")?;
     let from = Address::of(&key);
     let client = connect(node).await?;
     // The signature covers the chain's genesis hash: a transfer signed for this node's chain is invalid on
@@ -67,13 +94,7 @@ pub(super) async fn transfer(args: TransferArgs) -> Result<()> {
             .map_err(|error| node_error(node, "reading the sender's next nonce", error))?,
     };
     let transaction = SignedTransaction::sign(
-        Transfer {
-            from,
-            to,
-            amount: args.amount,
-            fee: args.fee,
-            nonce,
-        },
+        build(from, nonce, args.fee),
         acre_consensus::Blake3Hash(genesis_hash.0),
         &key,
     );

@@ -121,6 +121,17 @@ pub fn is_elected(output: &[u8; 32], threshold: u128) -> bool {
     election_value(output) < threshold
 }
 
+/// The operator (sr25519) keypair derived from a 32-byte account secret:
+/// `MiniSecretKey(blake3::derive_key("acre operator key v1", secret))`, expanded the ed25519 way. One
+/// key file then serves both as the owner's consensus account and as its operator's signing key, and
+/// the two never share key material.
+pub fn operator_keypair(secret: &[u8; 32]) -> schnorrkel::Keypair {
+    let seed = blake3::derive_key("acre operator key v1", secret);
+    schnorrkel::MiniSecretKey::from_bytes(&seed)
+        .map(|key| key.expand_to_keypair(schnorrkel::ExpansionMode::Ed25519))
+        .unwrap_or_else(|_| unreachable!("a mini secret key is any 32 bytes"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,7 +141,7 @@ fn a_domain_is_instantiated_and_staked_on_through_transactions() {
     apply_transaction(&mut state, &config, &tx).expect("unlocks");
     let paid = balance(&state, 3) + FEE - before;
     // The nominator's stake, less its storage-fund share, comes back.
-    assert!(paid >= 40 * ACRE && paid <= 50 * ACRE, "paid {paid}");
+    assert!((40 * ACRE..=50 * ACRE).contains(&paid), "paid {paid}");
     assert_eq!(state.total_issuance(), total - 5 * FEE);
 }
 

@@ -9,4 +9,5 @@ mod binary;
 mod branch_rules;
 mod chain;
 mod crash;
+mod domains;
 mod reorg;
