@@ -12,12 +12,15 @@
 //! - [`receipt`]: execution receipts and the block tree.
 //! - [`derive`]: a domain block from a consensus block's bundles, the same on every domain node.
 //! - [`module`]: the [`ExecutionModule`](module::ExecutionModule) trait a domain runtime implements;
-//!   [`balances`] is the smallest one.
+//!   [`balances`] is the smallest one; `evm` (feature `evm`, in progress) runs Ethereum transactions on
+//!   revm.
 
 pub mod balances;
 pub mod bundle;
 pub mod derive;
 pub mod election;
+#[cfg(feature = "evm")]
+pub mod evm;
 pub mod module;
 pub mod receipt;
 pub mod registry;

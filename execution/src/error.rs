@@ -373,4 +373,105 @@ pub enum ExecutionError {
     /// A witness value does not match its leaf (or does not decode).
     #[error("a witness value does not match the witness")]
     WitnessValue,
+
+    // The EVM module (`domains::evm`).
+    /// An EVM transaction larger than the module accepts (checked before decoding).
+    #[error("EVM transaction of {size} bytes exceeds the limit of {max}")]
+    EvmTransactionTooLarge {
+        /// Its size in bytes.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An EVM transaction's bytes are not a canonical EIP-2718 envelope.
+    #[error("undecodable EVM transaction: {reason}")]
+    EvmTransactionDecode {
+        /// What the decoder reported.
+        reason: String,
+    },
+    /// An EVM transaction of a type the module does not execute (blob and set-code transactions).
+    #[error("unsupported EVM transaction type {ty}")]
+    EvmUnsupportedTransactionType {
+        /// The EIP-2718 type byte.
+        ty: u8,
+    },
+    /// An EVM transaction's signature recovers no signer (malformed or high-s signature).
+    #[error("bad EVM transaction signature")]
+    EvmBadSignature,
+    /// A legacy EVM transaction without an EIP-155 chain id (replayable on every chain).
+    #[error("EVM transaction without a chain id")]
+    EvmMissingChainId,
+    /// An EVM transaction for another chain id.
+    #[error("EVM transaction for chain id {got}, this domain's is {expected}")]
+    EvmWrongChainId {
+        /// The domain's chain id.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// An EVM transaction's nonce is not the sender's next.
+    #[error("EVM transaction nonce {got}, expected {expected}")]
+    EvmNonce {
+        /// The sender's next nonce.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    #[cfg(feature = "evm")]
+    /// The sender cannot pay `gas_limit × max_fee + value`.
+    #[error("EVM sender has {balance}, the transaction may cost {needed}")]
+    EvmInsufficientFunds {
+        /// The sender's balance (after the earlier transactions of the sequence).
+        balance: alloy_primitives::U256,
+        /// The transaction's maximum cost.
+        needed: alloy_primitives::U256,
+    },
+    /// An EVM transaction's gas limit above the block gas limit.
+    #[error("EVM transaction gas limit {gas_limit} exceeds the block gas limit {block_gas_limit}")]
+    EvmGasLimitAboveBlock {
+        /// The transaction's gas limit.
+        gas_limit: u64,
+        /// The module's block gas limit.
+        block_gas_limit: u64,
+    },
+    /// An EVM transaction's maximum fee per gas below the base fee.
+    #[error("EVM transaction max fee per gas {max_fee} is below the base fee {base_fee}")]
+    EvmFeeBelowBaseFee {
+        /// The transaction's maximum fee per gas.
+        max_fee: u128,
+        /// The module's base fee.
+        base_fee: u128,
+    },
+    /// An EIP-1559 transaction whose priority fee exceeds its maximum fee.
+    #[error("EVM transaction priority fee {priority_fee} exceeds its max fee {max_fee}")]
+    EvmPriorityFeeAboveMaxFee {
+        /// The maximum priority fee per gas.
+        priority_fee: u128,
+        /// The maximum fee per gas.
+        max_fee: u128,
+    },
+    /// `gas_limit × max_fee + value` does not fit in 256 bits.
+    #[error("EVM transaction cost overflows")]
+    EvmCostOverflow,
+    /// The module's base fee does not fit revm's 64-bit block base fee.
+    #[error("EVM base fee {base_fee} does not fit in 64 bits")]
+    EvmBaseFeeTooLarge {
+        /// The configured base fee.
+        base_fee: u128,
+    },
+    /// An EVM state entry of the wrong kind under a key (a corrupt state).
+    #[error("corrupt EVM state entry")]
+    EvmStateCorrupt,
+    /// revm failed for a reason that is not the transaction's (a bug or a corrupt state).
+    #[error("EVM execution failed: {reason}")]
+    EvmInternal {
+        /// What revm reported.
+        reason: String,
+    },
+    /// A read-only call or gas estimate that revm rejects before executing it.
+    #[error("invalid EVM call: {reason}")]
+    EvmInvalidCall {
+        /// What revm reported.
+        reason: String,
+    },
 }
