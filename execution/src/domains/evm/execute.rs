@@ -129,7 +129,7 @@ impl EvmModule {
         entries: E,
     ) -> Result<Evm<E>, ExecutionError> {
         Ok(Context::mainnet()
-            .with_db(StateDb { entries })
+            .with_db(StateDb::new(entries))
             .with_cfg(self.cfg())
             .with_block(self.block_env(context)?)
             .build_mainnet())
@@ -211,7 +211,7 @@ impl EvmModule {
         let mut block = self.block_env(context)?;
         block.basefee = 0;
         let mut evm = Context::mainnet()
-            .with_db(StateDb { entries: state })
+            .with_db(StateDb::new(state))
             .with_cfg(cfg)
             .with_block(block)
             .build_mainnet();
@@ -282,7 +282,7 @@ pub(super) fn apply_transaction<E: Entries>(
     match evm.transact(transaction.tx_env()) {
         Ok(ExecResultAndState { result, state }) => {
             let database = &mut evm.ctx.journaled_state.database;
-            let changes = diff_changes(&database.entries, &state)?;
+            let changes = diff_changes(&database.entries, &mut database.keys, &state)?;
             database.entries.apply(changes)?;
             let gas_used = result.tx_gas_used();
             let price = transaction.effective_gas_price(base_fee);

@@ -17,6 +17,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
+use alloy_primitives::map::{AddressMap, HashMap};
 use alloy_primitives::{Address, B256, KECCAK256_EMPTY, U256};
 use borsh::{BorshDeserialize, BorshSerialize};
 use revm::state::{AccountInfo, Bytecode};
@@ -125,6 +126,33 @@ pub fn environment_key() -> StateKey {
     key(3, &[])
 }
 
+/// A memo of state keys for one revm instance (a block or a step): revm asks for the same accounts
+/// (senders, the fee collector, a hot contract) and slots again and again, and the diff needs their
+/// keys once more, while a key costs a BLAKE3 compression.
+#[derive(Debug, Default)]
+pub(super) struct KeyCache {
+    accounts: AddressMap<StateKey>,
+    slots: HashMap<(Address, U256), StateKey>,
+}
+
+impl KeyCache {
+    /// [`account_key`], memoised.
+    pub(super) fn account(&mut self, address: &Address) -> StateKey {
+        *self
+            .accounts
+            .entry(*address)
+            .or_insert_with(|| account_key(address))
+    }
+
+    /// [`storage_key`], memoised.
+    pub(super) fn slot(&mut self, address: &Address, slot: &U256) -> StateKey {
+        *self
+            .slots
+            .entry((*address, *slot))
+            .or_insert_with(|| storage_key(address, slot))
+    }
+}
+
 /// A change of one key: its new entry, `None` to remove it.
 pub(super) type EntryChange = (StateKey, Option<Entry>);
 
@@ -217,12 +245,12 @@ impl Entries for RecordingEntries {
     }
 }
 
-/// The account at `address` (`None`: empty).
+/// The account under `key` (`None`: empty).
 pub(super) fn read_account(
     entries: &impl Entries,
-    address: &Address,
+    key: &StateKey,
 ) -> Result<Option<AccountEntry>, ExecutionError> {
-    match entries.read(&account_key(address))? {
+    match entries.read(key)? {
         None => Ok(None),
         Some(Entry::Account(account)) => Ok(Some(account)),
         Some(_) => Err(ExecutionError::EvmStateCorrupt),
@@ -235,6 +263,7 @@ pub(super) fn read_account(
 /// in the same transaction can self-destruct, so it has no other slots).
 pub(super) fn diff_changes(
     entries: &impl Entries,
+    keys: &mut KeyCache,
     diff: &revm::state::EvmState,
 ) -> Result<Vec<EntryChange>, ExecutionError> {
     let mut changes = Vec::new();
@@ -242,14 +271,14 @@ pub(super) fn diff_changes(
         if !account.is_touched() {
             continue;
         }
-        let address_key = account_key(address);
+        let address_key = keys.account(address);
         if account.is_selfdestructed() {
             changes.push((address_key, None));
             changes.extend(
                 account
                     .storage
                     .keys()
-                    .map(|slot| (storage_key(address, slot), None)),
+                    .map(|slot| (keys.slot(address, slot), None)),
             );
             continue;
         }
@@ -257,7 +286,7 @@ pub(super) fn diff_changes(
             if value.is_changed() {
                 let present = value.present_value();
                 changes.push((
-                    storage_key(address, slot),
+                    keys.slot(address, slot),
                     (!present.is_zero()).then(|| Entry::Storage(present.to_le_bytes())),
                 ));
             }

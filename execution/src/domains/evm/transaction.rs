@@ -167,7 +167,7 @@ impl EvmTransaction {
     }
 
     /// The transaction as revm's transaction environment.
-    pub(super) fn tx_env(&self) -> TxEnv {
+    pub fn tx_env(&self) -> TxEnv {
         TxEnv {
             tx_type: self.tx_type(),
             caller: self.signer,
