@@ -130,22 +130,9 @@ struct WitnessEntries {
 
 impl Entries for WitnessEntries {
     fn read(&self, key: &StateKey) -> Result<Option<Entry>, ExecutionError> {
-        let Some(hash) = self
-            .witness
-            .tree
-            .get(key)
-            .map_err(|_| ExecutionError::WitnessIncomplete)?
-        else {
+        let Some(bytes) = self.witness.value(key)? else {
             return Ok(None);
         };
-        let bytes = self
-            .witness
-            .values
-            .get(key)
-            .ok_or(ExecutionError::WitnessIncomplete)?;
-        if value_hash(bytes) != hash {
-            return Err(ExecutionError::WitnessValue);
-        }
         codec::decode_bounded("balances entry", bytes, MAX_TRANSACTION_SIZE)
             .map(Some)
             .map_err(|_| ExecutionError::WitnessValue)

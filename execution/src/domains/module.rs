@@ -126,6 +126,25 @@ pub struct StepWitness {
     pub values: BTreeMap<StateKey, Vec<u8>>,
 }
 
+impl StepWitness {
+    /// The pre-state value of `key`, checked against its leaf hash: `None` where the witness shows the
+    /// key absent, an error where it does not cover the key or carries a value that does not match.
+    pub fn value(&self, key: &StateKey) -> Result<Option<&[u8]>, ExecutionError> {
+        let Some(hash) = self
+            .tree
+            .get(key)
+            .map_err(|_| ExecutionError::WitnessIncomplete)?
+        else {
+            return Ok(None);
+        };
+        let bytes = self.values.get(key).ok_or(ExecutionError::WitnessIncomplete)?;
+        if acre_consensus::state_tree::value_hash(bytes) != hash {
+            return Err(ExecutionError::WitnessValue);
+        }
+        Ok(Some(bytes))
+    }
+}
+
 /// A domain runtime. Implementations are pure: the same inputs give the same outputs on every machine.
 pub trait ExecutionModule: Send + Sync {
     /// The module's registry id.

@@ -188,22 +188,9 @@ pub(super) struct WitnessEntries {
 
 impl Entries for WitnessEntries {
     fn read(&self, key: &StateKey) -> Result<Option<Entry>, ExecutionError> {
-        let Some(hash) = self
-            .witness
-            .tree
-            .get(key)
-            .map_err(|_| ExecutionError::WitnessIncomplete)?
-        else {
+        let Some(bytes) = self.witness.value(key)? else {
             return Ok(None);
         };
-        let bytes = self
-            .witness
-            .values
-            .get(key)
-            .ok_or(ExecutionError::WitnessIncomplete)?;
-        if value_hash(bytes) != hash {
-            return Err(ExecutionError::WitnessValue);
-        }
         codec::decode_bounded("EVM state entry", bytes, MAX_ENTRY_SIZE)
             .map(Some)
             .map_err(|_| ExecutionError::WitnessValue)
