@@ -12,8 +12,8 @@
 //! - [`receipt`]: execution receipts and the block tree.
 //! - [`derive`]: a domain block from a consensus block's bundles, the same on every domain node.
 //! - [`module`]: the [`ExecutionModule`](module::ExecutionModule) trait a domain runtime implements;
-//!   [`balances`] is the smallest one; `evm` (feature `evm`, in progress) runs Ethereum transactions on
-//!   revm.
+//!   [`balances`] is the smallest one; `evm` (feature `evm`, on by default) runs Ethereum
+//!   transactions on revm.
 
 pub mod balances;
 pub mod bundle;
@@ -76,6 +76,14 @@ pub fn genesis_state_root(config: &DomainConfig) -> Result<Blake3Hash, Execution
             let state = module.genesis(&config.initial_balances)?;
             Ok(module.state_root(&state))
         }
+        #[cfg(feature = "evm")]
+        ModuleId::Evm => {
+            let chain_id = config.evm_chain_id.ok_or(ExecutionError::MissingChainId)?;
+            let module = evm::EvmModule::for_domain(chain_id);
+            let state = module.genesis(&config.initial_balances)?;
+            Ok(module.state_root(&state))
+        }
+        #[cfg(not(feature = "evm"))]
         ModuleId::Evm => Err(ExecutionError::ModuleUnavailable("evm")),
         ModuleId::AutoId => Err(ExecutionError::ModuleUnavailable("auto-id")),
     }

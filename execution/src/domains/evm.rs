@@ -57,6 +57,12 @@ pub const FEE_COLLECTOR: Address = address!("0x000000000000000000000000000000000
 /// per-transaction gas cap, which Osaka would add).
 pub const SPEC: SpecId = SpecId::PRAGUE;
 
+/// The block gas limit of every EVM domain (Ethereum mainnet's long-standing 30M).
+pub const BLOCK_GAS_LIMIT: u64 = 30_000_000;
+
+/// The base fee per gas of every EVM domain: 1 gwei, fixed (no EIP-1559 adjustment yet).
+pub const BASE_FEE: u128 = 1_000_000_000;
+
 /// An EVM domain's module: its chain id and block parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvmModule {
@@ -69,6 +75,15 @@ pub struct EvmModule {
 }
 
 impl EvmModule {
+    /// The module of an EVM domain with `chain_id`: the protocol's block gas limit and base fee.
+    pub fn for_domain(chain_id: u64) -> Self {
+        Self {
+            chain_id,
+            block_gas_limit: BLOCK_GAS_LIMIT,
+            base_fee: BASE_FEE,
+        }
+    }
+
     /// Executes a block with one receipt per transaction (what the module trait's
     /// [`execute_block`](ExecutionModule::execute_block) returns, plus receipts and gas used).
     pub fn execute_block_with_receipts(
