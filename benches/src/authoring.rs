@@ -149,7 +149,7 @@ pub fn author(spec: ChainSpec, count: usize, label: &str) -> AuthoredChain {
             Vec::new()
         };
         let proposal = chain
-            .propose(slot, solution, &timekeeper, &candidates, &[])
+            .propose(slot, solution, &timekeeper, &candidates, &[], &[])
             .expect("proposes")
             .expect("the slot follows the best block and its proof of time is proved");
         let header = proposal.header.seal(&key);

@@ -158,21 +158,26 @@ pub struct Body {
     pub votes: Vec<SignedVote>,
     /// Proofs of equivocations, putting their keys on the branch's block-list (spec 8).
     pub equivocations: Vec<EquivocationProof>,
+    /// Encoded domain bundles (DOMAINS.md 5), opaque to this crate: the consensus runtime decodes and
+    /// checks them, in order, after the transactions.
+    pub bundles: Vec<Vec<u8>>,
 }
 
 impl Body {
-    /// `H(body_ctx, transactions root ‖ segment headers root ‖ votes root ‖ equivocations root)`, each a
-    /// Merkle root over hashed leaves of the items' canonical encodings.
+    /// `H(body_ctx, transactions root ‖ segment headers root ‖ votes root ‖ equivocations root ‖ bundles
+    /// root)`, each a Merkle root over hashed leaves of the items' canonical encodings (a transaction's
+    /// or a bundle's own bytes).
     pub fn root(&self) -> Blake3Hash {
         fn root_of<T>(items: &[T], encode: impl Fn(&T) -> Vec<u8>) -> [u8; 32] {
             let leaves: Vec<_> = items.iter().map(|item| merkle::leaf(&encode(item))).collect();
             merkle::root(&leaves)
         }
-        let mut roots = Vec::with_capacity(4 * 32);
+        let mut roots = Vec::with_capacity(5 * 32);
         roots.extend(root_of(&self.transactions, Clone::clone));
         roots.extend(root_of(&self.segment_headers, SegmentHeader::encode));
         roots.extend(root_of(&self.votes, codec::encode));
         roots.extend(root_of(&self.equivocations, codec::encode));
+        roots.extend(root_of(&self.bundles, Clone::clone));
         hashing::hash(HashContext::Body, &roots)
     }
 
@@ -253,6 +258,14 @@ mod tests {
             ..Body::default()
         };
         assert_ne!(a.root(), b.root());
+        // The same bytes as a bundle rather than a transaction make another body.
+        let c = Body {
+            bundles: a.transactions.clone(),
+            ..Body::default()
+        };
+        assert_ne!(a.root(), c.root());
+        assert_ne!(c.root(), Body::default().root());
+        assert_eq!(Body::decode(&c.encode()), Ok(c));
         assert_eq!(Body::decode(&a.encode()), Ok(a));
     }
 }

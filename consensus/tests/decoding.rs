@@ -109,10 +109,12 @@ fn body() -> impl Strategy<Value = Body> {
     (
         prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..6),
         prop::collection::vec(segment_header(), 0..3),
+        prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..3),
     )
-        .prop_map(|(transactions, segment_headers)| Body {
+        .prop_map(|(transactions, segment_headers, bundles)| Body {
             transactions,
             segment_headers,
+            bundles,
             ..Body::default()
         })
 }

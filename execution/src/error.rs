@@ -112,6 +112,14 @@ pub enum ExecutionError {
     OperatorExists(u64),
 
     // Domains: the registry and operators.
+    /// A block's bundle failed its checks (the inner error says which).
+    #[error("bundle {index}: {source}")]
+    InvalidBundle {
+        /// Its index in the block's bundles.
+        index: usize,
+        /// Why.
+        source: Box<ExecutionError>,
+    },
     /// A domain call on a chain whose state has no domain registry.
     #[error("this chain has no domains")]
     NoDomains,

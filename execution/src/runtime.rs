@@ -21,6 +21,8 @@
 
 use acre_consensus::BlockNumber;
 
+pub use bundles::{BundlesOutcome, apply_bundles};
+
 use crate::config::RuntimeConfig;
 use crate::domains::genesis_state_root;
 use crate::error::ExecutionError;
@@ -334,6 +336,7 @@ fn credit(
     Ok(true)
 }
 
+mod bundles;
 #[cfg(test)]
 mod domain_tests;
 #[cfg(test)]

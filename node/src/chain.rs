@@ -24,6 +24,7 @@ use acre_storage::chain_index::{BlockMeta, ChainIndex};
 use acre_storage::db::Database;
 use acre_storage::db::tables::{Bodies, Headers};
 
+mod bundles;
 mod history;
 mod import;
 mod propose;

@@ -52,6 +52,14 @@ pub enum ImportError {
         /// The underlying error.
         source: ExecutionError,
     },
+    /// A bundle does not decode.
+    #[error("bundle {index}: {source}")]
+    BundleEncoding {
+        /// Which one (counting from zero).
+        index: usize,
+        /// The underlying error.
+        source: ExecutionError,
+    },
     /// The state transition fails (bad signature, nonce, balance: a double spend lands here).
     #[error("state transition: {0}")]
     Execution(#[from] ExecutionError),
@@ -86,6 +94,7 @@ impl ImportError {
         "execution",
         "equivocation",
         "storage",
+        "bundle",
     ];
 
     /// A short, stable name for metrics (`acre_blocks_rejected_by_reason_total{reason}`).
@@ -112,6 +121,7 @@ impl ImportError {
                 BlockError::StateRoot { .. } => "state_root",
             },
             Self::TransactionEncoding { .. } => "transaction_encoding",
+            Self::BundleEncoding { .. } | Self::Execution(ExecutionError::InvalidBundle { .. }) => "bundle",
             Self::Execution(_) => "execution",
             Self::Equivocation(_) => "equivocation",
             Self::Storage(_) => "storage",
@@ -272,6 +282,26 @@ pub enum PoolError {
     /// deregistration by someone else, ...).
     #[error("refused: {0}")]
     Refused(ExecutionError),
+}
+
+/// Why the bundle pool refused a bundle.
+#[derive(Debug, Error)]
+pub enum BundlePoolError {
+    /// The bytes are not a bundle (malformed, oversize or an unknown version).
+    #[error("undecodable bundle: {0}")]
+    Undecodable(ExecutionError),
+    /// The best registry refuses it: unknown domain or operator, or a bad signature.
+    #[error("refused: {0}")]
+    Refused(ExecutionError),
+    /// This exact bundle is already pending.
+    #[error("bundle {0} is already pending")]
+    AlreadyPending(acre_consensus::Blake3Hash),
+    /// The pool is full.
+    #[error("the bundle pool is full ({capacity} bundles)")]
+    Full {
+        /// The pool's capacity.
+        capacity: usize,
+    },
 }
 
 impl PoolError {

@@ -369,7 +369,9 @@ pub(crate) fn import_fault(error: &ImportError) -> Option<Fault> {
         | ImportError::ForksArchivedHistory { .. }
         | ImportError::Equivocation(_)
         | ImportError::Storage(_) => None,
-        ImportError::Decode(_) | ImportError::TransactionEncoding { .. } => Some(Fault::Undecodable),
+        ImportError::Decode(_)
+        | ImportError::TransactionEncoding { .. }
+        | ImportError::BundleEncoding { .. } => Some(Fault::Undecodable),
         ImportError::Block(BlockError::Header(HeaderError::ProofOfTime(_))) => Some(Fault::InvalidPot),
         ImportError::Genesis | ImportError::Block(_) | ImportError::Execution(_) => Some(Fault::InvalidBlock),
     }

@@ -352,6 +352,16 @@ impl ChainApiServer for Rpc {
         Ok(Hex32(hash.0))
     }
 
+    async fn submit_bundle(&self, bundle: HexBytes) -> Result<Hex32, ErrorObjectOwned> {
+        let node = self.node()?;
+        let hash = node
+            .bundles
+            .submit(&bundle.0, |bundle| node.chain.check_bundle_submission(bundle))
+            .map_err(|err| error(INVALID_TRANSACTION, err.to_string()))?;
+        tracing::debug!(%hash, "bundle admitted");
+        Ok(Hex32(hash.0))
+    }
+
     async fn domains(&self) -> Result<Option<DomainsInfo>, ErrorObjectOwned> {
         let node = self.node()?;
         Ok(node

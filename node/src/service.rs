@@ -12,7 +12,7 @@ use std::time::Duration;
 use acre_consensus::blocks::{BlockHash, Body, Header};
 use acre_consensus::codec;
 use acre_consensus::equivocation::{EquivocationProof, SignedClaim};
-use acre_consensus::hashing::Blake3Hash;
+use acre_consensus::hashing::{self, Blake3Hash, HashContext};
 use acre_consensus::pot::slot_challenge;
 use acre_consensus::sectors::PublicKey;
 use acre_consensus::solutions::Solution;
@@ -27,6 +27,7 @@ use crate::error::ImportError;
 use crate::metrics::Metrics;
 use crate::timekeeper::Timekeeper;
 use crate::txpool::TxPool;
+use crate::txpool::bundles::BundlePool;
 
 /// How many recent slots accept solutions.
 const SLOT_BOOK_LEN: u64 = 64;
@@ -68,6 +69,8 @@ pub struct Shared {
     pub timekeeper: Timekeeper,
     /// Pending transactions.
     pub pool: TxPool,
+    /// Pending domain bundles.
+    pub bundles: BundlePool,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// New slots, for farmers.
@@ -228,6 +231,7 @@ impl Shared {
             chain,
             timekeeper,
             pool: TxPool::new(8192),
+            bundles: BundlePool::default(),
             metrics,
             slots: broadcast::channel(64).0,
             seal_requests: broadcast::channel(64).0,
@@ -391,6 +395,12 @@ impl Shared {
             self.metrics.best_block(imported.number.0);
             self.pool.prune(|address| self.chain.account(address));
             self.metrics.txpool_size.set(self.pool.len() as u64);
+            let included: std::collections::HashSet<_> = body
+                .bundles
+                .iter()
+                .map(|bytes| hashing::hash(HashContext::Bundle, bytes))
+                .collect();
+            self.bundles.remove(&included);
             let _ = self.heads.send(Self::block_info(header, body));
         }
         if let Ok(finalized) = self.chain.finalized() {
@@ -586,9 +596,15 @@ impl Shared {
                 let candidates = shared.pool.candidates(|address| shared.chain.account(address));
                 let best = shared.chain.best().0.hash;
                 let votes = shared.votes_for(&best);
-                shared
-                    .chain
-                    .propose(slot, solution, &shared.timekeeper, &candidates, &votes)
+                let bundles = shared.bundles.candidates();
+                let proposal =
+                    shared
+                        .chain
+                        .propose(slot, solution, &shared.timekeeper, &candidates, &votes, &bundles);
+                if let Ok(Some(proposal)) = &proposal {
+                    shared.bundles.remove(&proposal.dropped_bundles);
+                }
+                proposal
             })
             .await;
             let proposal = match proposal {

@@ -380,5 +380,6 @@ impl TxPool {
     }
 }
 
+pub mod bundles;
 #[cfg(test)]
 mod tests;

@@ -155,6 +155,12 @@ pub trait ChainApi {
     #[method(name = "submitTransaction")]
     async fn submit_transaction(&self, transaction: HexBytes) -> Result<Hex32, ErrorObjectOwned>;
 
+    /// Submits an encoded signed domain bundle to the node's bundle pool; returns its hash. Served only
+    /// by the farmer (trusted) RPC server, like `submitBlock`: a bundle may be megabytes, and operators
+    /// normally run inside the node (`acre-node --operator-id`).
+    #[method(name = "submitBundle")]
+    async fn submit_bundle(&self, bundle: HexBytes) -> Result<Hex32, ErrorObjectOwned>;
+
     /// The domains, their operators and pools in the best state (`null` on a chain without domains).
     #[method(name = "domains")]
     async fn domains(&self) -> Result<Option<DomainsInfo>, ErrorObjectOwned>;

@@ -380,6 +380,7 @@ impl Sim {
             segment_headers,
             votes,
             equivocations,
+            bundles: Vec::new(),
         };
         let header = UnsealedHeader {
             version: Header::VERSION,

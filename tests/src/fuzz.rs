@@ -355,6 +355,9 @@ fn body(rng: &mut ChaCha8Rng) -> Body {
         segment_headers: (0..rng.random_range(0..3)).map(|_| segment_header(rng)).collect(),
         votes: (0..rng.random_range(0..3)).map(|_| vote(rng)).collect(),
         equivocations: (0..rng.random_range(0..2)).map(|_| equivocation(rng)).collect(),
+        bundles: (0..rng.random_range(0..2))
+            .map(|_| (0..rng.random_range(0..64)).map(|_| rng.random()).collect())
+            .collect(),
     }
 }
 

@@ -188,6 +188,8 @@ pub struct BlockBundles {
 pub struct AcceptedBundle {
     /// The storage fee taken from the operator's storage fund, credited to the block author.
     pub storage_fee: Balance,
+    /// The bundle's verified VRF output (derivation measures the transaction range from it).
+    pub vrf_output: [u8; 32],
     /// The domain block the bundle went into.
     pub domain_number: DomainBlockNumber,
     /// A receipt confirmed by this bundle's new head, with its submitters and endorsers (their rewards

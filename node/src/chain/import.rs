@@ -19,6 +19,7 @@ use acre_consensus::chain_state::{check_block, check_state_root};
 use acre_consensus::codec;
 use acre_consensus::equivocation::SignedClaim;
 use acre_consensus::pot_chain::PotCache;
+use acre_execution::domains::bundle::Bundle;
 use acre_execution::{Address, SignedTransaction, apply_block};
 use acre_storage::chain_index::{BlockMeta, ChainIndex};
 use acre_storage::db::WriteTx;
@@ -89,15 +90,22 @@ impl Chain {
                     .map_err(|source| ImportError::TransactionEncoding { index, source })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let bundles = body
+            .bundles
+            .iter()
+            .enumerate()
+            .map(|(index, bytes)| {
+                Bundle::decode(bytes).map_err(|source| ImportError::BundleEncoding { index, source })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut after = self.state_at(&unsealed.parent_hash)?;
         after.begin_block(unsealed.number, unsealed.parent_hash);
-        apply_block(
-            &mut after,
-            &self.spec.runtime_config(self.genesis_hash),
-            Address(verdict.author_reward_address),
-            &voters,
-            &transactions,
-        )?;
+        let runtime = self.spec.runtime_config(self.genesis_hash);
+        let author = Address(verdict.author_reward_address);
+        apply_block(&mut after, &runtime, author, &voters, &transactions)?;
+        if !bundles.is_empty() {
+            self.apply_block_bundles(&mut after, &runtime, author, unsealed, &bundles)?;
+        }
         // O(touched accounts · depth): the parent's tree is shared, only the changed paths are rebuilt.
         let changes = after.commit();
         check_state_root(header, after.root())?;

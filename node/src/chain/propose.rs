@@ -6,12 +6,15 @@
 
 use std::collections::HashSet;
 
+use acre_consensus::blocks::MAX_BODY_SIZE;
 use acre_consensus::blocks::{Body, Header, UnsealedHeader};
 use acre_consensus::branch::{archiving_target, expected_segment_headers};
 use acre_consensus::equivocation::MAX_EQUIVOCATION_PROOFS_PER_BLOCK;
+use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::solutions::Solution;
 use acre_consensus::votes::{SignedVote, max_votes_per_block};
 use acre_consensus::{BlockNumber, SlotNumber};
+use acre_execution::domains::bundle::Bundle;
 use acre_execution::{Address, SignedTransaction, apply_block, apply_transaction};
 
 use super::{Chain, lock};
@@ -24,6 +27,9 @@ pub struct Proposal {
     pub header: UnsealedHeader,
     /// The body.
     pub body: Body,
+    /// Hashes of candidate bundles that can never be included (stale, or failing a check that time
+    /// cannot fix): the pool drops them.
+    pub dropped_bundles: HashSet<Blake3Hash>,
 }
 
 impl Chain {
@@ -38,6 +44,7 @@ impl Chain {
         pot: &crate::timekeeper::Timekeeper,
         candidates: &[SignedTransaction],
         votes: &[SignedVote],
+        bundles: &[Bundle],
     ) -> Result<Option<Proposal>, Error> {
         let (best, context, base_state) = {
             let inner = self.lock();
@@ -103,7 +110,7 @@ impl Chain {
         let mut size = 0usize;
         for tx in candidates {
             let encoded = tx.encode();
-            if size + encoded.len() > acre_consensus::blocks::MAX_BODY_SIZE / 2 {
+            if size + encoded.len() > MAX_BODY_SIZE / 2 {
                 break;
             }
             if apply_transaction(&mut scratch, &runtime, tx).is_ok() {
@@ -112,22 +119,10 @@ impl Chain {
             }
         }
         let mut after = base_state;
-        apply_block(
-            &mut after,
-            &runtime,
-            Address(solution.reward_address),
-            &voters,
-            &included,
-        )
-        .map_err(|error| Error::Corrupt(format!("a checked transaction failed: {error}")))?;
-        after.commit();
-        let body = Body {
-            transactions: included.iter().map(SignedTransaction::encode).collect(),
-            segment_headers,
-            votes: included_votes,
-            equivocations,
-        };
-        let header = UnsealedHeader {
+        let author = Address(solution.reward_address);
+        apply_block(&mut after, &runtime, author, &voters, &included)
+            .map_err(|error| Error::Corrupt(format!("a checked transaction failed: {error}")))?;
+        let mut header = UnsealedHeader {
             version: Header::VERSION,
             parent_hash: parent.hash,
             number,
@@ -136,9 +131,29 @@ impl Chain {
             solution: Some(solution),
             solution_range: era.solution_range,
             next_solution_range: (next_era != era).then_some(next_era.solution_range),
-            state_root: after.root(),
-            body_root: body.root(),
+            state_root: Blake3Hash::ZERO,
+            body_root: Blake3Hash::ZERO,
         };
-        Ok(Some(Proposal { header, body }))
+        let (included_bundles, dropped_bundles) =
+            self.select_bundles(&after, &header, bundles, runtime.byte_fee, MAX_BODY_SIZE / 4)?;
+        if !included_bundles.is_empty() {
+            self.apply_block_bundles(&mut after, &runtime, author, &header, &included_bundles)
+                .map_err(|error| Error::Corrupt(format!("a checked bundle failed: {error}")))?;
+        }
+        after.commit();
+        let body = Body {
+            transactions: included.iter().map(SignedTransaction::encode).collect(),
+            segment_headers,
+            votes: included_votes,
+            equivocations,
+            bundles: included_bundles.iter().map(Bundle::encode).collect(),
+        };
+        header.state_root = after.root();
+        header.body_root = body.root();
+        Ok(Some(Proposal {
+            header,
+            body,
+            dropped_bundles,
+        }))
     }
 }

@@ -3,7 +3,7 @@
 //! - The **public** server (default `127.0.0.1:9944`) serves what users and tools need: `chain_*` reads,
 //!   `chain_submitTransaction` and `chain_subscribeNewHeads`. A transaction is tiny, so requests are small.
 //! - The **farmer** server (default `127.0.0.1:9945`) additionally serves every `farmer_*` method (slots,
-//!   solutions, seals, segment headers, pieces) and `chain_submitBlock`: calls that cost the node real work
+//!   solutions, seals, segment headers, pieces), `chain_submitBlock` and `chain_submitBundle`: calls that cost the node real work
 //!   or steer authoring. It is for trusted local farmers, so the node refuses to put it on a non-loopback
 //!   address without an explicit opt-in ([`check_farmer_address`]). Requests may carry a whole block.
 //!
@@ -24,7 +24,7 @@ use crate::Error;
 use crate::service::Shared;
 
 /// `ChainApi` methods only the farmer server serves.
-pub const FARMER_ONLY_CHAIN_METHODS: [&str; 1] = ["chain_submitBlock"];
+pub const FARMER_ONLY_CHAIN_METHODS: [&str; 2] = ["chain_submitBlock", "chain_submitBundle"];
 
 /// A block travels as hex (twice its size) plus JSON framing.
 const BLOCK_MESSAGE_SIZE: u32 =

@@ -109,7 +109,7 @@ impl Farmer {
             };
             wait_until_proved(timekeeper, SlotNumber(slot.0 + params.block_authoring_delay));
             let proposal = chain
-                .propose(slot, solution, timekeeper, candidates, &[])
+                .propose(slot, solution, timekeeper, candidates, &[], &[])
                 .expect("proposes")
                 .expect("the slot follows the best block and its proof of time is proved");
             return (slot, proposal);

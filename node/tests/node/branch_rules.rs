@@ -234,6 +234,7 @@ fn votes_are_included_and_paid_and_an_equivocating_voter_is_blocklisted() {
             &timekeeper,
             &[],
             std::slice::from_ref(&vote),
+            &[],
         )
         .expect("proposes")
         .expect("proposal");

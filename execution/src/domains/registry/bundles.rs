@@ -22,6 +22,18 @@ impl Domains {
         context: &BundleContext<'_>,
         block: &BlockBundles,
     ) -> Result<Balance, ExecutionError> {
+        self.check_bundle_with_output(bundle, context, block)
+            .map(|(storage_fee, _)| storage_fee)
+    }
+
+    /// [`Domains::check_bundle`], also returning the verified VRF output (what derivation's transaction
+    /// range is measured from).
+    fn check_bundle_with_output(
+        &self,
+        bundle: &Bundle,
+        context: &BundleContext<'_>,
+        block: &BlockBundles,
+    ) -> Result<(Balance, [u8; 32]), ExecutionError> {
         let header = &bundle.header;
         if header.version != Bundle::VERSION {
             return Err(ExecutionError::UnsupportedBundleVersion {
@@ -127,7 +139,7 @@ impl Domains {
             return Err(ExecutionError::BundleThreshold(operator_id.0));
         }
         self.check_receipt(domain_id, bundle, context, block)?;
-        Ok(storage_fee)
+        Ok((storage_fee, output))
     }
 
     /// The receipt checks of DOMAINS.md 7 for a bundle's receipt.
@@ -190,7 +202,7 @@ impl Domains {
         context: &BundleContext<'_>,
         block: &mut BlockBundles,
     ) -> Result<AcceptedBundle, ExecutionError> {
-        let storage_fee = self.check_bundle(bundle, context, block)?;
+        let (storage_fee, vrf_output) = self.check_bundle_with_output(bundle, context, block)?;
         let header = &bundle.header;
         let (domain_id, operator_id) = (header.domain_id, header.operator_id);
         let (challenge_period, epoch_length) = (self.params.challenge_period, self.params.epoch_length);
@@ -257,6 +269,7 @@ impl Domains {
         }
         Ok(AcceptedBundle {
             storage_fee,
+            vrf_output,
             domain_number: head,
             confirmed,
             epoch_ended,
