@@ -37,11 +37,13 @@ pub enum Topic {
     Pot,
     /// Transactions for the pool.
     Transactions,
+    /// Domain bundles for the bundle pool.
+    Bundles,
 }
 
 impl Topic {
     /// Every topic, in a fixed order.
-    pub const ALL: [Self; 3] = [Self::Blocks, Self::Pot, Self::Transactions];
+    pub const ALL: [Self; 4] = [Self::Blocks, Self::Pot, Self::Transactions, Self::Bundles];
 
     /// The topic's short name.
     pub fn name(self) -> &'static str {
@@ -49,6 +51,7 @@ impl Topic {
             Self::Blocks => "blocks",
             Self::Pot => "pot",
             Self::Transactions => "transactions",
+            Self::Bundles => "bundles",
         }
     }
 
@@ -60,6 +63,8 @@ impl Topic {
             }
             Self::Pot => crate::messages::PotGossip::MAX_SIZE,
             Self::Transactions => 64 << 10,
+            // A bundle must fit in a block body.
+            Self::Bundles => acre_consensus::blocks::MAX_BODY_SIZE,
         }
     }
 }

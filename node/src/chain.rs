@@ -259,6 +259,30 @@ impl Chain {
         self.lock().best_state.domains().cloned()
     }
 
+    /// The domain registry after block `hash` (`None` on a chain without domains or for an unknown
+    /// block).
+    pub fn domains_at(
+        &self,
+        hash: &BlockHash,
+    ) -> Result<Option<Arc<acre_execution::domains::registry::Domains>>, Error> {
+        let read = self.db.read()?;
+        Ok(state::read_registry(&read, hash)?.map(|(domains, _)| domains))
+    }
+
+    /// The proof-of-time output of block `hash`'s slot (`None` for genesis or an unknown block).
+    pub fn slot_output(&self, hash: &BlockHash) -> Result<Option<acre_consensus::pot::PotOutput>, Error> {
+        let Some(context) = self.context(hash)? else {
+            return Ok(None);
+        };
+        let child = &context.child;
+        let back = child.pot_covered_slot.0.saturating_sub(child.slot.0);
+        Ok(usize::try_from(back)
+            .ok()
+            .and_then(|back| child.pot_recent_outputs.len().checked_sub(back + 1))
+            .and_then(|index| child.pot_recent_outputs.get(index))
+            .copied())
+    }
+
     /// Whether `tx` would apply on top of the best state if its sender's earlier nonces applied first:
     /// what the transaction pool asks of a domains call before admitting it. Runs on a copy (O(1) to
     /// take), outside the chain lock.

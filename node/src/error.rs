@@ -135,6 +135,9 @@ pub enum Error {
     /// The chain spec is invalid.
     #[error("chain spec: {0}")]
     ChainSpec(String),
+    /// The domain operator cannot do its work (a wrong key, an unknown domain, ...).
+    #[error("operator: {0}")]
+    Operator(String),
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] acre_storage::Error),

@@ -7,7 +7,8 @@
 //! - [`timekeeper`]: proof of time on a dedicated thread, the chain's clock;
 //! - [`service`]: slot announcements, farmers' solutions and seals, block authoring;
 //! - [`archiving`]: confirmed blocks into segments and pieces, finality;
-//! - [`txpool`], [`rpc`] (jsonrpsee over WebSocket, the `acre-rpc-api` contract: a public server and a
+//! - [`operator`]: a domain run beside consensus (derive domain blocks, produce bundles when elected);
+//! - [`txpool`] (with the bundle pool), [`rpc`] (jsonrpsee over WebSocket, the `acre-rpc-api` contract: a public server and a
 //!   loopback farmer server) and [`metrics`]
 //!   (Prometheus text on `/metrics`); [`error`] holds the node's error types.
 //!
@@ -22,6 +23,7 @@ pub mod error;
 pub mod farmers;
 pub mod http;
 pub mod metrics;
+pub mod operator;
 pub mod p2p;
 pub mod rpc;
 pub mod service;

@@ -38,7 +38,9 @@ use acre_rpc_api::{NetworkInfo, PeerSummary};
 use acre_storage::db::tables::Pieces;
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
-use crate::error::{Error, ImportError, PoolError};
+use acre_execution::ExecutionError;
+
+use crate::error::{BundlePoolError, Error, ImportError, PoolError};
 use crate::metrics::GossipLabel;
 use crate::service::Shared;
 use crate::timekeeper::Followed;
@@ -83,6 +85,8 @@ pub enum Outbound {
     Block(Arc<(Header, Body)>),
     /// A transaction admitted to the pool from RPC.
     Transaction(Arc<Vec<u8>>),
+    /// A bundle this node's operator produced (or admitted from RPC).
+    Bundle(Arc<Vec<u8>>),
 }
 
 /// The node's network side, shared with RPC.
@@ -244,6 +248,7 @@ async fn run(
                     publish(&network, Topic::Blocks, bytes).await;
                 }
                 Ok(Outbound::Transaction(bytes)) => publish(&network, Topic::Transactions, bytes.to_vec()).await,
+                Ok(Outbound::Bundle(bytes)) => publish(&network, Topic::Bundles, bytes.to_vec()).await,
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "announcements lagged behind");
                 }
@@ -337,6 +342,7 @@ async fn on_event(
                 Topic::Blocks => on_block(shared, hints, &message).await,
                 Topic::Pot => on_pot(shared, network, catch_up, &message).await,
                 Topic::Transactions => on_transaction(shared, &message),
+                Topic::Bundles => on_bundle(shared, &message),
             };
             if let Validity::Reject(fault) = validity {
                 tracing::warn!(peer = %message.from, topic = topic.name(), reason = fault.reason(), "gossip refused");
@@ -429,6 +435,20 @@ async fn on_pot(
             tracing::warn!(peer = %message.from, %invalid, "invalid proof of time");
             Validity::Reject(Fault::InvalidPot)
         }
+    }
+}
+
+fn on_bundle(shared: &Shared, message: &GossipMessage) -> Validity {
+    match shared.bundles.submit(&message.data, |bundle| {
+        shared.chain.check_bundle_submission(bundle)
+    }) {
+        Ok(_) => Validity::Accept,
+        Err(BundlePoolError::Undecodable(_)) => Validity::Reject(Fault::Undecodable),
+        Err(BundlePoolError::Refused(ExecutionError::BadBundleSignature)) => {
+            Validity::Reject(Fault::InvalidTransaction)
+        }
+        // An unknown operator or domain (our state may be behind), a duplicate, a full pool.
+        Err(_) => Validity::Ignore,
     }
 }
 

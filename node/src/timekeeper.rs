@@ -290,6 +290,11 @@ impl Timekeeper {
         state.proved == state.first_slot() + state.slots.len() as u64 - 1
     }
 
+    /// A receiver of the newest proved slot.
+    pub fn subscribe_newest(&self) -> watch::Receiver<SlotNumber> {
+        self.newest.subscribe()
+    }
+
     /// The newest proved slot.
     pub fn newest_slot(&self) -> SlotNumber {
         let state = lock(&self.state);

@@ -1,0 +1,177 @@
+//! The operator: a domain run beside consensus (`acre-node --domain-id N --operator-id N
+//! --operator-key FILE`).
+//!
+//! Two duties, both driven by the consensus node's own events:
+//! - **Follow** the best consensus chain: for each canonical block carrying bundles of the domain,
+//!   derive the domain block they define (DOMAINS.md 6) and keep it with its receipt; on a consensus
+//!   reorg, drop the domain blocks whose consensus blocks left the best chain and derive again. Every
+//!   receipt another operator put on chain is compared with our own; a mismatch is logged at ERROR
+//!   (fraud proofs, the next step, will act on it).
+//! - **Produce** a bundle in each slot the operator wins (schnorrkel VRF over the slot's challenge,
+//!   stake-weighted threshold, DOMAINS.md 4): pending domain transactions in the VRF's transaction range
+//!   within the domain's limits, and the receipt consensus expects next (a new head when we are ahead of
+//!   it, else an endorsement of the current head). The bundle goes into this node's bundle pool and
+//!   out over gossip.
+//!
+//! What the domain *is* (the EVM, balances, ...) sits behind [`DomainExecutor`]: derivation is pure
+//! ([`DomainExecutor::derive`] takes `&self`), so an executor shared with RPC readers is locked only to
+//! read the head and to append.
+
+mod follow;
+mod produce;
+
+use std::sync::{Arc, RwLock};
+
+use acre_consensus::BlockNumber;
+use acre_consensus::hashing::Blake3Hash;
+use acre_execution::domains::derive::{ConsensusFacts, InboxBundle};
+use acre_execution::domains::receipt::ExecutionReceipt;
+use acre_execution::domains::{DomainId, OperatorId};
+use schnorrkel::Keypair;
+use tokio::sync::watch;
+
+use crate::error::Error;
+use crate::service::Shared;
+
+pub use follow::{Follower, SLOT_MILLIS};
+
+/// A domain's chain as an operator keeps it.
+pub trait DomainExecutor: Send + Sync + 'static {
+    /// A derived block, ready to append.
+    type Block: Send;
+
+    /// The head domain block's number.
+    fn head_number(&self) -> u64;
+
+    /// Our receipt of domain block `number` (block 0's is the domain's genesis receipt).
+    fn receipt(&self, number: u64) -> Option<&ExecutionReceipt>;
+
+    /// The derived block following the head, defined by a consensus block with `facts` and the
+    /// domain's `bundles` in it.
+    fn derive(&self, facts: &ConsensusFacts, bundles: &[InboxBundle<'_>]) -> Result<Self::Block, Error>;
+
+    /// The receipt of a derived block.
+    fn block_receipt(block: &Self::Block) -> &ExecutionReceipt;
+
+    /// Appends a derived block (it must follow the head).
+    fn push(&mut self, block: Self::Block) -> Result<(), Error>;
+
+    /// Drops the blocks above `number`.
+    fn revert_to(&mut self, number: u64);
+
+    /// Pending transactions for a bundle whose VRF output is `vrf_output`: only signers within
+    /// `tx_range` of it, within `max_size` bytes and `max_weight`; with their total weight.
+    fn bundle_body(
+        &self,
+        vrf_output: &[u8; 32],
+        tx_range: u128,
+        max_size: u32,
+        max_weight: u64,
+    ) -> (Vec<Vec<u8>>, u64);
+}
+
+/// Which operator this node runs, and its key.
+pub struct OperatorConfig {
+    /// The domain.
+    pub domain_id: DomainId,
+    /// The operator.
+    pub operator_id: OperatorId,
+    /// Its sr25519 keypair (bundle signatures and the election VRF).
+    pub keypair: Keypair,
+}
+
+impl std::fmt::Debug for OperatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorConfig")
+            .field("domain_id", &self.domain_id)
+            .field("operator_id", &self.operator_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the domain's latest block came from on consensus: what the follower checks is still
+/// canonical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsensusPoint {
+    /// The consensus block number.
+    pub number: BlockNumber,
+    /// Its hash.
+    pub hash: Blake3Hash,
+}
+
+/// Runs the operator until `shutdown` flips: follows each new best block and produces a bundle in each
+/// slot it wins.
+pub async fn run<E: DomainExecutor>(
+    shared: Arc<Shared>,
+    config: OperatorConfig,
+    executor: Arc<RwLock<E>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut follower = match Follower::new(&shared.chain, config.domain_id) {
+        Ok(follower) => follower,
+        Err(error) => {
+            tracing::error!(%error, domain = config.domain_id.0, "the operator cannot start");
+            return;
+        }
+    };
+    let mut newest = shared.timekeeper.subscribe_newest();
+    let mut heads = shared.heads.subscribe();
+    tracing::info!(
+        domain = config.domain_id.0,
+        operator = config.operator_id.0,
+        "operator started"
+    );
+    loop {
+        let slot = tokio::select! {
+            changed = newest.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                Some(*newest.borrow_and_update())
+            }
+            head = heads.recv() => {
+                if matches!(head, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+                None
+            }
+            _ = shutdown.changed() => return,
+        };
+        let task_shared = Arc::clone(&shared);
+        let task_executor = Arc::clone(&executor);
+        let followed = tokio::task::spawn_blocking(move || {
+            let result = follower.follow(&task_shared.chain, &task_executor);
+            (follower, result)
+        })
+        .await;
+        match followed {
+            Ok((back, result)) => {
+                follower = back;
+                if let Err(error) = result {
+                    tracing::error!(%error, domain = config.domain_id.0, "following consensus failed");
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "the operator's follow task failed");
+                return;
+            }
+        }
+        if let Some(slot) = slot {
+            match produce::bundle_for_slot(&shared, &config, &executor, slot) {
+                Ok(Some(hash)) => tracing::info!(%slot, bundle = %hash, "bundle produced"),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, %slot, "no bundle produced"),
+            }
+        }
+    }
+}
+
+/// Reads a lock, poison and all (a panicked writer left a consistent chain: appends are one push).
+pub(crate) fn read<E>(lock: &RwLock<E>) -> std::sync::RwLockReadGuard<'_, E> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes a lock, poison and all.
+pub(crate) fn write<E>(lock: &RwLock<E>) -> std::sync::RwLockWriteGuard<'_, E> {
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
