@@ -11,6 +11,7 @@ use acre_consensus::sectors::{PublicKey, SectorId};
 use acre_consensus::solutions::Solution;
 use acre_consensus::{HistorySize, SlotNumber};
 use acre_execution::SignedTransaction;
+use acre_execution::domains::bundle::Bundle;
 use acre_farmer::piece_source::InMemoryPieceSource;
 use acre_farmer::plotting::{PlottedSector, plot_sectors};
 use acre_farmer::proving::first_solution;
@@ -97,6 +98,18 @@ impl Farmer {
         after: SlotNumber,
         candidates: &[SignedTransaction],
     ) -> (SlotNumber, Proposal) {
+        self.propose_with_bundles(chain, timekeeper, after, candidates, &[])
+    }
+
+    /// [`Self::propose_after`] with candidate domain bundles.
+    pub fn propose_with_bundles(
+        &self,
+        chain: &Chain,
+        timekeeper: &Timekeeper,
+        after: SlotNumber,
+        candidates: &[SignedTransaction],
+        bundles: &[Bundle],
+    ) -> (SlotNumber, Proposal) {
         let params = chain.params().clone();
         let first = after.0.max(chain.best().0.slot.0) + 1;
         for slot in (first..first + MAX_SLOTS_PER_BLOCK).map(SlotNumber) {
@@ -109,7 +122,7 @@ impl Farmer {
             };
             wait_until_proved(timekeeper, SlotNumber(slot.0 + params.block_authoring_delay));
             let proposal = chain
-                .propose(slot, solution, timekeeper, candidates, &[], &[])
+                .propose(slot, solution, timekeeper, candidates, &[], bundles)
                 .expect("proposes")
                 .expect("the slot follows the best block and its proof of time is proved");
             return (slot, proposal);

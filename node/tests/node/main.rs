@@ -7,6 +7,7 @@ mod common;
 
 mod binary;
 mod branch_rules;
+mod bundles;
 mod chain;
 mod crash;
 mod domains;
