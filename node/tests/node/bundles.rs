@@ -388,8 +388,13 @@ fn bundles_define_domain_blocks_and_each_invalid_bundle_is_refused_with_its_reas
         derived.receipt.clone(),
         Vec::new(),
     );
-    let (_, proposal) =
-        farmer.propose_with_bundles(&chain, &timekeeper, SlotNumber(0), &[], &[with_receipt.clone()]);
+    let (_, proposal) = farmer.propose_with_bundles(
+        &chain,
+        &timekeeper,
+        SlotNumber(0),
+        &[],
+        std::slice::from_ref(&with_receipt),
+    );
     assert_eq!(proposal.body.bundles, vec![with_receipt.encode()]);
     let header = proposal.header.clone().seal(&farmer.key);
     chain
