@@ -8,3 +8,6 @@ pub mod evm_chain;
 pub use dev_accounts::{DEV_MNEMONIC, dev_accounts};
 pub use eth_rpc::{DEFAULT_ETH_RPC_ADDR, start_eth_rpc};
 pub use evm_chain::{EvmBlock, EvmChain, STATE_HISTORY};
+
+#[cfg(test)]
+pub(crate) mod tests;

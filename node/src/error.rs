@@ -214,7 +214,9 @@ pub enum Error {
         got: u64,
     },
     /// An EVM transaction's nonce is too far ahead of its sender's next nonce for the pool.
-    #[error("nonce too high: the sender's next nonce is {next}, the pool holds at most {window} ahead, got {got}")]
+    #[error(
+        "nonce too high: the sender's next nonce is {next}, the pool holds at most {window} ahead, got {got}"
+    )]
     EvmNonceTooHigh {
         /// The sender's next nonce.
         next: u64,
@@ -227,7 +229,9 @@ pub enum Error {
     #[error("already known: transaction {0}")]
     EvmAlreadyKnown(alloy_primitives::B256),
     /// A pending transaction has the same sender and nonce and this one does not pay 10% more.
-    #[error("replacement transaction underpriced: a pending transaction with nonce {nonce} pays {pending}, a replacement at least {minimum} per gas")]
+    #[error(
+        "replacement transaction underpriced: a pending transaction with nonce {nonce} pays {pending}, a replacement at least {minimum} per gas"
+    )]
     EvmReplacementUnderpriced {
         /// The nonce.
         nonce: u64,

@@ -83,11 +83,15 @@ impl EthRpc {
     /// The chain's read guard (a handler that panicked while holding the write lock poisons it; the
     /// chain's own methods never leave it half-changed, so the data is still served).
     fn read(&self) -> std::sync::RwLockReadGuard<'_, EvmChain> {
-        self.chain.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.chain
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, EvmChain> {
-        self.chain.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.chain
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The RPC module with every method.

@@ -20,14 +20,14 @@ use alloy_primitives::{Address, B256, U256};
 
 use acre_consensus::BlockNumber;
 use acre_consensus::hashing::Blake3Hash;
+use acre_execution::ExecutionError;
+use acre_execution::domains::DomainBlockNumber;
 use acre_execution::domains::derive::{
     ConsensusFacts, DomainHeader, INITIAL_TX_RANGE, InboxBundle, order_block, seal_block,
 };
 use acre_execution::domains::evm::{EvmModule, EvmReceipt, EvmState, EvmTransaction};
 use acre_execution::domains::module::{BlockContext, ExecutionModule};
 use acre_execution::domains::receipt::ExecutionReceipt;
-use acre_execution::domains::DomainBlockNumber;
-use acre_execution::ExecutionError;
 
 use crate::error::NodeError;
 
@@ -116,9 +116,7 @@ impl EvmChain {
         created_at: BlockNumber,
         created_hash: Blake3Hash,
     ) -> Result<Self, NodeError> {
-        let state = module
-            .genesis(balances)
-            .map_err(NodeError::DomainExecution)?;
+        let state = module.genesis(balances).map_err(NodeError::DomainExecution)?;
         let root = module.state_root(&state);
         let genesis = EvmBlock {
             header: DomainHeader::genesis(root),
@@ -217,10 +215,21 @@ impl EvmChain {
     /// change. The transactions execute once, with receipts
     /// ([`EvmModule::execute_block_with_receipts`]); header and receipt are what
     /// [`derive_block`](acre_execution::domains::derive::derive_block) gives.
-    pub fn derive(&self, consensus: &ConsensusFacts, bundles: &[InboxBundle<'_>]) -> Result<EvmBlock, NodeError> {
+    pub fn derive(
+        &self,
+        consensus: &ConsensusFacts,
+        bundles: &[InboxBundle<'_>],
+    ) -> Result<EvmBlock, NodeError> {
         let head = self.head();
         let parent = self.head_state()?;
-        let ordered = order_block(&self.module, parent, &head.header, consensus, bundles, INITIAL_TX_RANGE);
+        let ordered = order_block(
+            &self.module,
+            parent,
+            &head.header,
+            consensus,
+            bundles,
+            INITIAL_TX_RANGE,
+        );
         let output = self
             .module
             .execute_block_with_receipts(parent, &ordered.context, &ordered.transactions)
@@ -280,7 +289,9 @@ impl EvmChain {
         self.by_hash.insert(block.hash(), number);
         self.blocks.push(block);
         if let Some(pruned) = number.checked_sub(STATE_HISTORY)
-            && let Some(old) = usize::try_from(pruned).ok().and_then(|at| self.blocks.get_mut(at))
+            && let Some(old) = usize::try_from(pruned)
+                .ok()
+                .and_then(|at| self.blocks.get_mut(at))
         {
             old.state = None;
         }
@@ -317,8 +328,8 @@ impl EvmChain {
     /// head state, a nonce below the sender's next, an already known transaction, and what the pool's
     /// bounds refuse (nonce too far ahead, underpriced replacement, sender or pool full).
     pub fn submit(&mut self, raw: Vec<u8>) -> Result<B256, NodeError> {
-        let transaction = EvmTransaction::decode(&raw, self.module.chain_id)
-            .map_err(NodeError::EvmTransactionRefused)?;
+        let transaction =
+            EvmTransaction::decode(&raw, self.module.chain_id).map_err(NodeError::EvmTransactionRefused)?;
         // The module's own pre-dispatch check of gas and fee rules, nonce and funds against the head
         // state, with the nonce aligned so only the pool decides about nonces.
         let state = self.head_state()?;
@@ -334,9 +345,7 @@ impl EvmChain {
             return Err(NodeError::EvmAlreadyKnown(transaction.hash()));
         }
         self.check_rules(state, &transaction)?;
-        let max_cost = transaction
-            .max_cost()
-            .map_err(NodeError::EvmTransactionRefused)?;
+        let max_cost = transaction.max_cost().map_err(NodeError::EvmTransactionRefused)?;
         let pending = pool::Pending::new(&transaction, max_cost);
         self.pool.insert(sender, transaction.nonce(), next, pending)
     }
@@ -371,9 +380,7 @@ impl EvmChain {
                 },
             ));
         }
-        let needed = transaction
-            .max_cost()
-            .map_err(NodeError::EvmTransactionRefused)?;
+        let needed = transaction.max_cost().map_err(NodeError::EvmTransactionRefused)?;
         let balance = module.balance_of(state, &transaction.signer());
         if balance < needed {
             return Err(NodeError::EvmTransactionRefused(
@@ -395,7 +402,12 @@ impl EvmChain {
     /// sender can pay each one's maximum cost after the earlier ones: what the module's pre-dispatch check
     /// over the head state accepts. Stops a sender's run at the first that would exceed `max_bytes` or
     /// `max_gas` in total. Empty if the head's state is pruned.
-    pub fn pending_where(&self, max_bytes: usize, max_gas: u64, include: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
+    pub fn pending_where(
+        &self,
+        max_bytes: usize,
+        max_gas: u64,
+        include: impl Fn(&[u8]) -> bool,
+    ) -> Vec<Vec<u8>> {
         let Ok(state) = self.head_state() else {
             return Vec::new();
         };

@@ -6,7 +6,9 @@
 //! returns), the beneficiary is the fee collector, and difficulty and nonce are zero (post-merge shape).
 
 use alloy_consensus::transaction::Recovered;
-use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction as _, TxEnvelope, TxType};
+use alloy_consensus::{
+    Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction as _, TxEnvelope, TxType,
+};
 use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{B256, Bloom, Bytes, Log as PrimitiveLog, LogData, U256};
 use alloy_rpc_types_eth::{Block, BlockTransactions, Header, Log, Transaction, TransactionReceipt};
@@ -117,7 +119,10 @@ pub(super) fn rpc_transaction(
 }
 
 /// A pending transaction as the RPC serves it (no block fields).
-pub(super) fn rpc_pending_transaction(envelope: TxEnvelope, sender: alloy_primitives::Address) -> Transaction {
+pub(super) fn rpc_pending_transaction(
+    envelope: TxEnvelope,
+    sender: alloy_primitives::Address,
+) -> Transaction {
     Transaction {
         inner: Recovered::new_unchecked(envelope, sender),
         block_hash: None,

@@ -46,16 +46,24 @@ pub(super) fn register(module: &mut RpcModule<EthRpc>) -> Result<(), RegisterMet
     })?;
     // Tips go to the fee collector, not to whoever orders transactions: none is needed.
     module.register_method("eth_maxPriorityFeePerGas", |_, _, _| RpcResult::Ok(U256::ZERO))?;
-    module.register_method("eth_getBlockByNumber", |params, rpc, _| block_by_number(rpc, &params))?;
+    module.register_method("eth_getBlockByNumber", |params, rpc, _| {
+        block_by_number(rpc, &params)
+    })?;
     module.register_method("eth_getBlockByHash", |params, rpc, _| block_by_hash(rpc, &params))?;
     module.register_method("eth_getBalance", |params, rpc, _| balance(rpc, &params))?;
     module.register_method("eth_getCode", |params, rpc, _| code(rpc, &params))?;
     module.register_method("eth_getStorageAt", |params, rpc, _| storage_at(rpc, &params))?;
-    module.register_method("eth_getTransactionCount", |params, rpc, _| transaction_count(rpc, &params))?;
+    module.register_method("eth_getTransactionCount", |params, rpc, _| {
+        transaction_count(rpc, &params)
+    })?;
     module.register_method("eth_feeHistory", |params, rpc, _| fee_history(rpc, &params))?;
     module.register_method("eth_sendRawTransaction", |params, rpc, _| send_raw(rpc, &params))?;
-    module.register_method("eth_getTransactionByHash", |params, rpc, _| transaction_by_hash(rpc, &params))?;
-    module.register_method("eth_getTransactionReceipt", |params, rpc, _| receipt(rpc, &params))?;
+    module.register_method("eth_getTransactionByHash", |params, rpc, _| {
+        transaction_by_hash(rpc, &params)
+    })?;
+    module.register_method("eth_getTransactionReceipt", |params, rpc, _| {
+        receipt(rpc, &params)
+    })?;
     module.register_method("eth_getLogs", |params, rpc, _| logs(rpc, &params))?;
     module.register_blocking_method("eth_call", |params, rpc, _| call(&rpc, &params))?;
     module.register_blocking_method("eth_estimateGas", |params, rpc, _| estimate_gas(&rpc, &params))?;
@@ -69,7 +77,10 @@ fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
 fn corrupt(error: &CorruptBlock) -> ErrorObjectOwned {
     rpc_error(
         codes::INTERNAL,
-        format!("stored transaction {} of block {} does not decode", error.index, error.number),
+        format!(
+            "stored transaction {} of block {} does not decode",
+            error.index, error.number
+        ),
     )
 }
 
@@ -89,9 +100,8 @@ fn block_for_tag(chain: &EvmChain, tag: BlockNumberOrTag) -> Option<&EvmBlock> {
 /// The block `at` names (the head if absent), or a `-32000` error saying it is unknown.
 fn block_for_id(chain: &EvmChain, at: Option<BlockId>) -> RpcResult<&EvmBlock> {
     match at.unwrap_or(BlockId::Number(BlockNumberOrTag::Latest)) {
-        BlockId::Number(tag) => {
-            block_for_tag(chain, tag).ok_or_else(|| rpc_error(codes::SERVER, format!("header not found: {tag}")))
-        }
+        BlockId::Number(tag) => block_for_tag(chain, tag)
+            .ok_or_else(|| rpc_error(codes::SERVER, format!("header not found: {tag}"))),
         BlockId::Hash(hash) => chain
             .block_by_hash(&hash.block_hash)
             .ok_or_else(|| rpc_error(codes::SERVER, format!("header not found: {}", hash.block_hash))),
@@ -101,7 +111,9 @@ fn block_for_id(chain: &EvmChain, at: Option<BlockId>) -> RpcResult<&EvmBlock> {
 /// The state after the block `at` names.
 fn state_for(chain: &EvmChain, at: Option<BlockId>) -> RpcResult<(&EvmBlock, &EvmState)> {
     let block = block_for_id(chain, at)?;
-    let state = chain.state_at(block.number()).map_err(|error| node_error(&error))?;
+    let state = chain
+        .state_at(block.number())
+        .map_err(|error| node_error(&error))?;
     Ok((block, state))
 }
 
@@ -199,7 +211,9 @@ fn receipt(rpc: &EthRpc, params: &Params<'_>) -> RpcResult<Option<TransactionRec
     let chain = rpc.read();
     chain
         .transaction(&hash)
-        .map(|(block, index)| convert::rpc_receipt(chain.module(), block, index).map_err(|error| corrupt(&error)))
+        .map(|(block, index)| {
+            convert::rpc_receipt(chain.module(), block, index).map_err(|error| corrupt(&error))
+        })
         .transpose()
 }
 
@@ -230,12 +244,17 @@ fn logs(rpc: &EthRpc, params: &Params<'_>) -> RpcResult<Vec<Log>> {
         ),
     };
     if from > to {
-        return Err(invalid_params(format!("invalid block range: from {from} is above to {to}")));
+        return Err(invalid_params(format!(
+            "invalid block range: from {from} is above to {to}"
+        )));
     }
     if to - from >= MAX_LOG_BLOCKS {
         return Err(rpc_error(
             codes::LIMIT_EXCEEDED,
-            format!("query spans {} blocks, at most {MAX_LOG_BLOCKS} are allowed", to - from + 1),
+            format!(
+                "query spans {} blocks, at most {MAX_LOG_BLOCKS} are allowed",
+                to - from + 1
+            ),
         ));
     }
     let mut out = Vec::new();
@@ -354,11 +373,17 @@ fn block_rewards(module: &EvmModule, block: &EvmBlock, percentiles: &[f64]) -> R
 }
 
 /// What a read-only call runs: the request, the state (cloned out of the lock) and the block context.
-fn prepare_call(rpc: &EthRpc, params: &Params<'_>) -> RpcResult<(EvmModule, EvmState, BlockContext, CallRequest)> {
+fn prepare_call(
+    rpc: &EthRpc,
+    params: &Params<'_>,
+) -> RpcResult<(EvmModule, EvmState, BlockContext, CallRequest)> {
     let mut sequence = params.sequence();
     let request: TransactionRequest = sequence.next()?;
     let at: Option<BlockId> = sequence.optional_next()?;
-    if sequence.optional_next::<serde_json::Value>()?.is_some_and(|value| !value.is_null()) {
+    if sequence
+        .optional_next::<serde_json::Value>()?
+        .is_some_and(|value| !value.is_null())
+    {
         return Err(invalid_params("state overrides are not supported"));
     }
     let data = request
@@ -378,7 +403,12 @@ fn prepare_call(rpc: &EthRpc, params: &Params<'_>) -> RpcResult<(EvmModule, EvmS
     };
     let chain = rpc.read();
     let (block, state) = state_for(&chain, at)?;
-    Ok((chain.module().clone(), state.clone(), block.call_context(), request))
+    Ok((
+        chain.module().clone(),
+        state.clone(),
+        block.call_context(),
+        request,
+    ))
 }
 
 fn call_error(error: &ExecutionError) -> ErrorObjectOwned {
