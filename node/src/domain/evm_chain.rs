@@ -330,8 +330,14 @@ impl EvmChain {
     pub fn submit(&mut self, raw: Vec<u8>) -> Result<B256, NodeError> {
         let transaction =
             EvmTransaction::decode(&raw, self.module.chain_id).map_err(NodeError::EvmTransactionRefused)?;
-        // The module's own pre-dispatch check of gas and fee rules, nonce and funds against the head
-        // state, with the nonce aligned so only the pool decides about nonces.
+        self.submit_decoded(&transaction)
+    }
+
+    /// [`Self::submit`] for a transaction already decoded with this chain's id (so a caller can recover
+    /// the signer, the costly part, without holding a lock on the chain).
+    pub fn submit_decoded(&mut self, transaction: &EvmTransaction) -> Result<B256, NodeError> {
+        // The module's gas, fee and funds rules against the head state; nonces beyond the next one are
+        // for the pool to hold.
         let state = self.head_state()?;
         let sender = transaction.signer();
         let next = self.module.nonce(state, &sender);
@@ -344,9 +350,9 @@ impl EvmChain {
         if self.transactions.contains_key(&transaction.hash()) {
             return Err(NodeError::EvmAlreadyKnown(transaction.hash()));
         }
-        self.check_rules(state, &transaction)?;
+        self.check_rules(state, transaction)?;
         let max_cost = transaction.max_cost().map_err(NodeError::EvmTransactionRefused)?;
-        let pending = pool::Pending::new(&transaction, max_cost);
+        let pending = pool::Pending::new(transaction, max_cost);
         self.pool.insert(sender, transaction.nonce(), next, pending)
     }
 

@@ -12,12 +12,13 @@ use jsonrpsee::server::RegisterMethodError;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 
 use acre_execution::ExecutionError;
-use acre_execution::domains::evm::{CallOutcome, CallRequest, EvmModule, EvmState};
+use acre_execution::domains::evm::{CallOutcome, CallRequest, EvmModule, EvmState, EvmTransaction};
 use acre_execution::domains::module::BlockContext;
 
 use super::convert::{self, CorruptBlock};
 use super::{EthRpc, MAX_FEE_HISTORY_BLOCKS, MAX_LOG_BLOCKS, MAX_LOGS, codes, node_error, rpc_error};
 use crate::domain::evm_chain::{EvmBlock, EvmChain};
+use crate::error::NodeError;
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
 
@@ -185,8 +186,12 @@ fn transaction_count(rpc: &EthRpc, params: &Params<'_>) -> RpcResult<U64> {
 
 fn send_raw(rpc: &EthRpc, params: &Params<'_>) -> RpcResult<B256> {
     let raw: Bytes = params.sequence().next()?;
+    // Decoding recovers the signer: done before taking the write lock.
+    let chain_id = rpc.read().module().chain_id;
+    let transaction = EvmTransaction::decode(&raw, chain_id)
+        .map_err(|error| node_error(&NodeError::EvmTransactionRefused(error)))?;
     rpc.write()
-        .submit(raw.to_vec())
+        .submit_decoded(&transaction)
         .map_err(|error| node_error(&error))
 }
 
