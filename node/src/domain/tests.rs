@@ -130,23 +130,31 @@ pub(crate) fn bundle(module: &EvmModule, body: Vec<Vec<u8>>) -> (Bundle, [u8; 32
     (bundle, vrf_output)
 }
 
-/// Derives and pushes the next block from a bundle of everything pending (no bundle if nothing is).
+/// Derives and pushes the next block from everything pending, one bundle per signer (two signers need
+/// not fit in one transaction range); no bundle if nothing is pending.
 pub(crate) fn produce(chain: &mut EvmChain) -> EvmBlock {
-    let pending = chain.pending(1 << 20);
     let consensus = facts(chain.head().number() + 1);
-    let block = if pending.is_empty() {
-        chain.derive(&consensus, &[])
-    } else {
-        let (bundle, vrf_output) = bundle(chain.module(), pending);
-        chain.derive(
-            &consensus,
-            &[InboxBundle {
-                bundle: &bundle,
-                vrf_output,
-            }],
-        )
-    }
-    .expect("derives");
+    let mut signers: Vec<Address> = chain
+        .pending(1 << 20)
+        .iter()
+        .map(|raw| EvmTransaction::decode(raw, CHAIN_ID).expect("decodes").signer())
+        .collect();
+    signers.dedup();
+    let bundles: Vec<_> = signers
+        .iter()
+        .map(|signer| {
+            let body = chain.pending_where(1 << 20, u64::MAX, |who| who == signer.as_slice());
+            bundle(chain.module(), body)
+        })
+        .collect();
+    let inboxed: Vec<_> = bundles
+        .iter()
+        .map(|(bundle, vrf_output)| InboxBundle {
+            bundle,
+            vrf_output: *vrf_output,
+        })
+        .collect();
+    let block = chain.derive(&consensus, &inboxed).expect("derives");
     chain.push(block.clone()).expect("extends the head");
     block
 }

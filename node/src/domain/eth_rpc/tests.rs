@@ -400,3 +400,25 @@ async fn refusals_and_bad_parameters_get_ethereum_error_codes() {
 
     handle.stop().expect("stops");
 }
+
+#[tokio::test]
+async fn the_server_answers_over_websocket_too() {
+    let chain = Arc::new(RwLock::new(funded_chain()));
+    let address = "127.0.0.1:0".parse().expect("an address");
+    let (handle, local) = start_eth_rpc(address, chain).await.expect("the server starts");
+    let client = jsonrpsee::ws_client::WsClientBuilder::default()
+        .build(format!("ws://{local}"))
+        .await
+        .expect("connects");
+    let id: U64 = client
+        .request("eth_chainId", rpc_params![])
+        .await
+        .expect("answers");
+    assert_eq!(id, U64::from(CHAIN_ID));
+    let head: Block = client
+        .request("eth_getBlockByNumber", rpc_params!["latest", false])
+        .await
+        .expect("answers");
+    assert_eq!(head.header.number, 0);
+    handle.stop().expect("stops");
+}
