@@ -190,7 +190,86 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// Deriving or executing an EVM domain block failed (a state inconsistency, never a bad transaction:
+    /// those are recorded as failed in the block).
+    #[error("EVM domain execution: {0}")]
+    DomainExecution(ExecutionError),
+    /// A domain block does not extend the head it was pushed onto.
+    #[error("domain block {number} (parent {parent}) does not extend the head {head_number} ({head})")]
+    DomainNotNext {
+        /// The head's number.
+        head_number: u64,
+        /// The head's hash.
+        head: acre_consensus::Blake3Hash,
+        /// The block's number.
+        number: u64,
+        /// The block's parent hash.
+        parent: acre_consensus::Blake3Hash,
+    },
+    /// The state of an EVM domain block is no longer kept (only the newest blocks' states are).
+    #[error("the state of domain block {number} is pruned (states are kept from block {oldest})")]
+    DomainStatePruned {
+        /// The block asked for.
+        number: u64,
+        /// The oldest block whose state is kept.
+        oldest: u64,
+    },
+    /// An EVM transaction is refused: it does not decode, is for another chain, has a bad signature, or
+    /// breaks a fee, gas or funds rule against the head state.
+    #[error("{0}")]
+    EvmTransactionRefused(ExecutionError),
+    /// An EVM transaction's nonce is below its sender's next nonce.
+    #[error("nonce too low: the sender's next nonce is {next}, the transaction's is {got}")]
+    EvmNonceTooLow {
+        /// The sender's next nonce.
+        next: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// An EVM transaction's nonce is too far ahead of its sender's next nonce for the pool.
+    #[error(
+        "nonce too high: the sender's next nonce is {next}, the pool holds at most {window} ahead, got {got}"
+    )]
+    EvmNonceTooHigh {
+        /// The sender's next nonce.
+        next: u64,
+        /// How far ahead the pool accepts.
+        window: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// This EVM transaction is already pending or included.
+    #[error("already known: transaction {0}")]
+    EvmAlreadyKnown(alloy_primitives::B256),
+    /// A pending transaction has the same sender and nonce and this one does not pay 10% more.
+    #[error(
+        "replacement transaction underpriced: a pending transaction with nonce {nonce} pays {pending}, a replacement at least {minimum} per gas"
+    )]
+    EvmReplacementUnderpriced {
+        /// The nonce.
+        nonce: u64,
+        /// The pending transaction's maximum fee per gas.
+        pending: u128,
+        /// The least maximum fee per gas a replacement offers.
+        minimum: u128,
+    },
+    /// The sender already has the most pending EVM transactions the pool holds per sender.
+    #[error("the sender already has {limit} pending transactions")]
+    EvmSenderLimit {
+        /// The per-sender limit.
+        limit: usize,
+    },
+    /// The EVM transaction pool is full.
+    #[error("transaction pool is full ({capacity} transactions)")]
+    EvmPoolFull {
+        /// The pool's capacity.
+        capacity: usize,
+    },
 }
+
+/// The node crate's error, under the name domain code (the EVM chain store, the Ethereum JSON-RPC, the
+/// operator) uses.
+pub type NodeError = Error;
 
 /// Why the transaction pool refused a transaction. Each reason is its own variant (and its own
 /// `acre_txpool_rejected_total{reason}` label, see [`PoolError::reason`]).

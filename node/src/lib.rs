@@ -19,6 +19,7 @@ pub mod archiving;
 pub mod chain;
 pub mod chain_spec;
 pub mod dashboard;
+pub mod domain;
 pub mod error;
 pub mod farmers;
 pub mod http;

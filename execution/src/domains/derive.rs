@@ -197,18 +197,31 @@ pub fn shuffled_slots<T: Clone>(slots: &[T], pot_output: &PotOutput) -> Vec<T> {
     order
 }
 
-/// Derives the domain block defined by a consensus block whose inboxed bundles of this domain are
-/// `bundles` (in block order), over the parent block `parent_header` with state `parent_state` and
-/// receipt hash `parent_receipt`.
-pub fn derive_block<M: ExecutionModule>(
+/// A domain block's transactions, judged and ordered (steps 1–4) but not yet executed: what a module
+/// with a richer executor than [`ExecutionModule::execute_block`] (the EVM's receipts) runs itself
+/// before [`seal_block`] gives the header and receipt [`derive_block`] would.
+#[derive(Debug, Clone)]
+pub struct OrderedBlock<T> {
+    /// The inboxed bundles, each valid (with its digest) or why not, in block order.
+    pub inboxed: Vec<InboxedBundle>,
+    /// The transactions' bytes in execution order.
+    pub bytes: Vec<Vec<u8>>,
+    /// The decoded transactions in execution order.
+    pub transactions: Vec<T>,
+    /// The block context they execute in.
+    pub context: BlockContext,
+}
+
+/// Steps 1–4 of derivation: judges `bundles` against `parent_state`, concatenates the valid ones'
+/// transactions without duplicates and shuffles them by signer.
+pub fn order_block<M: ExecutionModule>(
     module: &M,
     parent_state: &M::State,
     parent_header: &DomainHeader,
-    parent_receipt: Blake3Hash,
     consensus: &ConsensusFacts,
     bundles: &[InboxBundle<'_>],
     tx_range: u128,
-) -> Result<DerivedBlock<M::State>, ExecutionError> {
+) -> OrderedBlock<M::Transaction> {
     let mut inboxed = Vec::with_capacity(bundles.len());
     let mut seen = BTreeSet::new();
     let mut list: Vec<Judged<M::Transaction>> = Vec::new();
@@ -244,28 +257,49 @@ pub fn derive_block<M: ExecutionModule>(
             transactions.push(judged.transaction);
         }
     }
-    let number = DomainBlockNumber(parent_header.number.0 + 1);
     let context = BlockContext {
-        number,
+        number: DomainBlockNumber(parent_header.number.0 + 1),
         parent_hash: parent_header.hash(),
         timestamp_ms: consensus.timestamp_ms,
         consensus_byte_fee: consensus.byte_fee,
     };
-    let execution = module.execute_block(parent_state, &context, &transactions)?;
+    OrderedBlock {
+        inboxed,
+        bytes,
+        transactions,
+        context,
+    }
+}
+
+/// Step 6 and the receipt: the header and receipt of `ordered` executed as `execution`, with parent
+/// receipt hash `parent_receipt`.
+pub fn seal_block<M: ExecutionModule>(
+    module: &M,
+    ordered: OrderedBlock<M::Transaction>,
+    execution: BlockExecution<M::State>,
+    parent_receipt: Blake3Hash,
+    consensus: &ConsensusFacts,
+) -> DerivedBlock<M::State> {
+    let OrderedBlock {
+        inboxed,
+        bytes,
+        context,
+        ..
+    } = ordered;
     let state_root = execution
         .trace
         .last()
         .copied()
         .unwrap_or_else(|| module.state_root(&execution.state));
     let header = DomainHeader {
-        number,
+        number: context.number,
         parent_hash: context.parent_hash,
         consensus_hash: consensus.hash,
         extrinsics_root: extrinsics_root(&bytes),
         state_root,
     };
     let receipt = ExecutionReceipt {
-        domain_number: number,
+        domain_number: context.number,
         domain_hash: header.hash(),
         extrinsics_root: header.extrinsics_root,
         parent_receipt,
@@ -282,12 +316,30 @@ pub fn derive_block<M: ExecutionModule>(
         },
         transfers: Transfers::default(),
     };
-    Ok(DerivedBlock {
+    DerivedBlock {
         header,
         transactions: bytes,
         execution,
         receipt,
-    })
+    }
+}
+
+/// Derives the domain block defined by a consensus block whose inboxed bundles of this domain are
+/// `bundles` (in block order), over the parent block `parent_header` with state `parent_state` and
+/// receipt hash `parent_receipt`: [`order_block`], the module's
+/// [`execute_block`](ExecutionModule::execute_block), then [`seal_block`].
+pub fn derive_block<M: ExecutionModule>(
+    module: &M,
+    parent_state: &M::State,
+    parent_header: &DomainHeader,
+    parent_receipt: Blake3Hash,
+    consensus: &ConsensusFacts,
+    bundles: &[InboxBundle<'_>],
+    tx_range: u128,
+) -> Result<DerivedBlock<M::State>, ExecutionError> {
+    let ordered = order_block(module, parent_state, parent_header, consensus, bundles, tx_range);
+    let execution = module.execute_block(parent_state, &ordered.context, &ordered.transactions)?;
+    Ok(seal_block(module, ordered, execution, parent_receipt, consensus))
 }
 
 #[cfg(test)]

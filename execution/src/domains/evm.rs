@@ -20,8 +20,9 @@
 //! (its nonce or funds no longer fit when it runs) is recorded as failed, uncharged, and changes
 //! nothing. Neither aborts the block.
 //!
-//! Not done yet (docs/decisions.md): logs bloom, EIP-2935 and EIP-4788 system calls, `BLOCKHASH`
-//! history (it returns zero), blob and set-code transactions.
+//! Not done yet (docs/decisions.md): a receipts root (the node's Ethereum JSON-RPC computes logs
+//! blooms), EIP-2935 and EIP-4788 system calls, `BLOCKHASH` history (it returns zero), blob and set-code
+//! transactions.
 
 pub mod contracts;
 mod db;
