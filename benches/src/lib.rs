@@ -64,6 +64,7 @@ pub fn loopback_node(
             mdns: false,
             snap: false,
         }),
+        domain: None,
     }
 }
 

@@ -5,14 +5,21 @@
 //! here works split apart. Blocks are printed as they are authored. State lives in the data directory
 //! (`chain.redb`, `farm/`, and the dev accounts' well-known keys in `keys/`), so a second run continues the
 //! same chain; delete the directory to start over.
+//!
+//! The dev chain has an EVM domain (chain id 31337) whose bundles the embedded node's operator (alice's)
+//! produces, with its Ethereum JSON-RPC on `127.0.0.1:8545` and the ten well-known development accounts
+//! funded, so the same command is also a local Ethereum development chain.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use acre_execution::Address;
+use acre_execution::domains::{DomainId, OperatorId};
 use acre_farmer::daemon::{self, DaemonConfig};
-use acre_node::chain_spec::{DEV_ACCOUNTS, dev_key};
+use acre_node::chain_spec::{DEV_ACCOUNTS, DEV_EVM_BALANCE, DEV_EVM_CHAIN_ID, dev_key};
+use acre_node::domain::{DEV_MNEMONIC, dev_accounts};
+use acre_node::operator::DomainNodeConfig;
 use acre_node::rpc::RpcAccess;
 use acre_node::{ChainSpec, Node, NodeConfig};
 use acre_rpc_api::{DEFAULT_FARMER_RPC_PORT, DEFAULT_METRICS_PORT, DEFAULT_RPC_PORT};
@@ -31,6 +38,10 @@ pub(crate) struct DevArgs {
     /// Port of the node's farmer JSON-RPC server (loopback only; the embedded farmer uses it).
     #[arg(long, default_value_t = DEFAULT_FARMER_RPC_PORT)]
     farmer_rpc_port: u16,
+    /// Port of the EVM domain's Ethereum JSON-RPC (HTTP and WebSocket): point Foundry, a wallet or a web3
+    /// library at `http://127.0.0.1:<port>`.
+    #[arg(long, default_value_t = 8545)]
+    eth_rpc_port: u16,
     /// Port of the node's Prometheus metrics (`GET /metrics`); 0 picks a free one.
     #[arg(long, default_value_t = DEFAULT_METRICS_PORT)]
     metrics_port: u16,
@@ -101,6 +112,22 @@ fn write_dev_keys(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Prints the EVM domain's funded development accounts and their keys, as Anvil does.
+fn print_evm_accounts() {
+    let accounts = dev_accounts();
+    let ether = DEV_EVM_BALANCE / 1_000_000_000_000_000_000;
+    println!();
+    println!("EVM accounts (mnemonic \"{DEV_MNEMONIC}\", {ether} ETH each)");
+    for (index, (address, _)) in accounts.iter().enumerate() {
+        println!("  ({index}) {address}");
+    }
+    println!("EVM private keys");
+    for (index, (_, key)) in accounts.iter().enumerate() {
+        println!("  ({index}) 0x{}", hex::encode(key));
+    }
+    println!();
+}
+
 /// Runs the dev chain until Ctrl-C.
 pub(crate) async fn run(args: DevArgs) -> Result<()> {
     let data_dir = args.data_dir.unwrap_or_else(|| default_data_dir("dev"));
@@ -130,6 +157,13 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
             mdns: false,
             snap: false,
         }),
+        // The dev chain's EVM domain, with alice's genesis operator producing its bundles.
+        domain: Some(DomainNodeConfig {
+            domain_id: DomainId(0),
+            operator: Some((OperatorId(0), dev_key("alice").to_bytes())),
+            eth_rpc_address: SocketAddr::new(localhost, args.eth_rpc_port),
+            eth_rpc_access: RpcAccess::default(),
+        }),
     })
     .await
     .with_context(|| format!("starting the dev node in {}", data_dir.display()))?;
@@ -150,11 +184,19 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
     for address in node.peer_addresses().await {
         println!("  peers join --bootstrap {address}");
     }
+    if let Some(domain) = node.domain() {
+        println!(
+            "  EVM domain http://{} (chain id {DEV_EVM_CHAIN_ID}; operator alice)",
+            domain.rpc_address
+        );
+    }
     println!("  rewards to alice {alice}");
     println!(
         "  try: acre transfer --key {} --to <ADDRESS> --amount 1000 --wait",
         data_dir.join("keys/alice.key").display()
     );
+
+    print_evm_accounts();
 
     let farm_dir = data_dir.join("farm");
     std::fs::create_dir_all(&farm_dir).with_context(|| format!("creating {}", farm_dir.display()))?;

@@ -24,7 +24,10 @@ use crate::state;
 
 mod domains;
 
-pub use domains::{DomainBalance, DomainPreset, DomainsSpec, GenesisDomain, GenesisOperator};
+pub use domains::{
+    DEV_EVM_BALANCE, DEV_EVM_CHAIN_ID, DEV_OPERATOR_STAKE, DomainBalance, DomainPreset, DomainsSpec,
+    GenesisDomain, GenesisOperator, dev_domains,
+};
 
 /// Names of the built-in dev accounts, endowed in the `dev` spec. Their keys are public knowledge.
 pub const DEV_ACCOUNTS: [&str; 2] = ["alice", "bob"];
@@ -134,7 +137,7 @@ impl ChainSpec {
                     balance: Balance(DEV_ENDOWMENT),
                 })
                 .collect(),
-            domains: None,
+            domains: Some(domains::dev_domains()),
         }
     }
 

@@ -81,6 +81,8 @@ pub struct NodeConfig {
     pub timekeeper: bool,
     /// The peer-to-peer network, if the node joins one.
     pub network: Option<p2p::P2pConfig>,
+    /// A domain to run beside consensus (an operator, or a domain node serving its JSON-RPC).
+    pub domain: Option<operator::DomainNodeConfig>,
 }
 
 /// A running node.
@@ -93,6 +95,7 @@ pub struct Node {
     dashboard_address: Option<SocketAddr>,
     rpc: ServerHandle,
     farmer_rpc: ServerHandle,
+    domain: Option<operator::RunningDomain>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -218,12 +221,28 @@ impl Node {
             let _ = shared.p2p.set(p2p);
             tasks.extend(p2p_tasks);
         }
+        let mut domain = None;
+        if let Some(domain_config) = &config.domain {
+            match operator::start(&shared, domain_config, shutdown_receiver.clone()).await {
+                Ok((running, task)) => {
+                    domain = Some(running);
+                    tasks.push(task);
+                }
+                Err(error) => {
+                    let _ = shutdown.send(true);
+                    let _ = rpc.stop();
+                    let _ = farmer_rpc.stop();
+                    return Err(error);
+                }
+            }
+        }
         tasks.push(tokio::spawn(service::authoring(
             Arc::clone(&shared),
             newest,
             shutdown_receiver,
         )));
         Ok(Self {
+            domain,
             shared,
             rpc_address,
             farmer_rpc_address,
@@ -244,6 +263,11 @@ impl Node {
     /// The farmer RPC server's address (serves every method).
     pub fn farmer_rpc_address(&self) -> SocketAddr {
         self.farmer_rpc_address
+    }
+
+    /// The domain this node runs, if any: its chain and its Ethereum JSON-RPC.
+    pub fn domain(&self) -> Option<&operator::RunningDomain> {
+        self.domain.as_ref()
     }
 
     /// The metrics server's address.
@@ -288,6 +312,10 @@ impl Node {
         let _ = self.shutdown.send(true);
         let _ = self.rpc.stop();
         let _ = self.farmer_rpc.stop();
+        if let Some(domain) = &self.domain {
+            let _ = domain.rpc.stop();
+            domain.rpc.clone().stopped().await;
+        }
         self.rpc.stopped().await;
         self.farmer_rpc.stopped().await;
         for task in self.tasks {

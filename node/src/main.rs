@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use acre_network::Address;
+use acre_node::operator::DomainNodeConfig;
 use acre_node::p2p::P2pConfig;
 use acre_node::rpc::RpcAccess;
 use acre_node::{ChainSpec, Node, NodeConfig};
@@ -116,6 +117,21 @@ struct Cli {
     /// Seconds to wait for a farmer's block seal.
     #[arg(long, default_value_t = 4.0)]
     seal_timeout: f64,
+    /// Run this domain beside consensus (it must be an EVM domain): derive its blocks from the bundles
+    /// in consensus blocks and serve its Ethereum JSON-RPC (see --eth-rpc-port). With --operator-id and
+    /// --operator-key, also produce bundles when the operator is elected.
+    #[arg(long, value_name = "N")]
+    domain_id: Option<u32>,
+    /// The operator this node runs (needs --domain-id and --operator-key).
+    #[arg(long, value_name = "N", requires_all = ["domain_id", "operator_key"])]
+    operator_id: Option<u64>,
+    /// The operator owner's key file (a hex secret, as `acre keys generate` writes it): the operator's
+    /// signing key derives from it, as `acre operator register` derives it.
+    #[arg(long, value_name = "FILE", requires = "operator_id")]
+    operator_key: Option<PathBuf>,
+    /// Port of the domain's Ethereum JSON-RPC (HTTP and WebSocket, on the --rpc-listen address).
+    #[arg(long, default_value_t = 8545)]
+    eth_rpc_port: u16,
     /// Print the chain spec as JSON and exit (a starting point for custom chains).
     #[arg(long)]
     print_spec: bool,
@@ -145,6 +161,15 @@ fn init_logging(format: LogFormat, default_filter: &str) {
     }
 }
 
+/// Reads a key file: a 32-byte secret in hex.
+fn read_secret(path: &std::path::Path) -> Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes =
+        hex::decode(text.trim()).with_context(|| format!("{} is not a hex key file", path.display()))?;
+    <[u8; 32]>::try_from(bytes)
+        .map_err(|_| anyhow::anyhow!("{} must hold a 32-byte secret key", path.display()))
+}
+
 /// The default data directory of a chain.
 fn default_data_dir(chain: &str) -> PathBuf {
     let base = std::env::var_os("XDG_DATA_HOME")
@@ -171,7 +196,29 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+    let domain = match cli.domain_id {
+        Some(domain_id) => {
+            let operator = match (cli.operator_id, &cli.operator_key) {
+                (Some(operator_id), Some(path)) => Some((
+                    acre_execution::domains::OperatorId(operator_id),
+                    read_secret(path)?,
+                )),
+                _ => None,
+            };
+            Some(DomainNodeConfig {
+                domain_id: acre_execution::domains::DomainId(domain_id),
+                operator,
+                eth_rpc_address: SocketAddr::new(cli.rpc_listen, cli.eth_rpc_port),
+                eth_rpc_access: RpcAccess {
+                    allowed_hosts: cli.rpc_allow_hosts.clone(),
+                    allowed_origins: cli.rpc_cors.clone(),
+                },
+            })
+        }
+        None => None,
+    };
     let config = NodeConfig {
+        domain,
         spec,
         data_dir: data_dir.clone(),
         rpc_address: SocketAddr::new(cli.rpc_listen, cli.rpc_port),

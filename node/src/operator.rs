@@ -17,6 +17,7 @@
 //! ([`DomainExecutor::derive`] takes `&self`), so an executor shared with RPC readers is locked only to
 //! read the head and to append.
 
+mod evm;
 mod follow;
 mod produce;
 
@@ -99,27 +100,28 @@ pub struct ConsensusPoint {
     pub hash: Blake3Hash,
 }
 
-/// Runs the operator until `shutdown` flips: follows each new best block and produces a bundle in each
-/// slot it wins.
+/// Runs the domain `domain_id` until `shutdown` flips: follows each new best block and, with an
+/// `operator`, produces a bundle in each slot it wins.
 pub async fn run<E: DomainExecutor>(
     shared: Arc<Shared>,
-    config: OperatorConfig,
+    domain_id: DomainId,
+    operator: Option<OperatorConfig>,
     executor: Arc<RwLock<E>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut follower = match Follower::new(&shared.chain, config.domain_id) {
+    let mut follower = match Follower::new(&shared.chain, domain_id) {
         Ok(follower) => follower,
         Err(error) => {
-            tracing::error!(%error, domain = config.domain_id.0, "the operator cannot start");
+            tracing::error!(%error, domain = domain_id.0, "the domain cannot start");
             return;
         }
     };
     let mut newest = shared.timekeeper.subscribe_newest();
     let mut heads = shared.heads.subscribe();
     tracing::info!(
-        domain = config.domain_id.0,
-        operator = config.operator_id.0,
-        "operator started"
+        domain = domain_id.0,
+        operator = operator.as_ref().map(|config| config.operator_id.0),
+        "domain started"
     );
     loop {
         let slot = tokio::select! {
@@ -148,7 +150,7 @@ pub async fn run<E: DomainExecutor>(
             Ok((back, result)) => {
                 follower = back;
                 if let Err(error) = result {
-                    tracing::error!(%error, domain = config.domain_id.0, "following consensus failed");
+                    tracing::error!(%error, domain = domain_id.0, "following consensus failed");
                 }
             }
             Err(error) => {
@@ -156,8 +158,8 @@ pub async fn run<E: DomainExecutor>(
                 return;
             }
         }
-        if let Some(slot) = slot {
-            match produce::bundle_for_slot(&shared, &config, &executor, slot) {
+        if let (Some(slot), Some(config)) = (slot, &operator) {
+            match produce::bundle_for_slot(&shared, config, &executor, slot) {
                 Ok(Some(hash)) => tracing::info!(%slot, bundle = %hash, "bundle produced"),
                 Ok(None) => {}
                 Err(error) => tracing::warn!(%error, %slot, "no bundle produced"),
@@ -174,4 +176,126 @@ pub(crate) fn read<E>(lock: &RwLock<E>) -> std::sync::RwLockReadGuard<'_, E> {
 /// Writes a lock, poison and all.
 pub(crate) fn write<E>(lock: &RwLock<E>) -> std::sync::RwLockWriteGuard<'_, E> {
     lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A domain this node runs beside consensus.
+#[derive(Clone)]
+pub struct DomainNodeConfig {
+    /// The domain (it must run the EVM module).
+    pub domain_id: DomainId,
+    /// The operator this node runs and the secret of its owner's key file (the operator's sr25519 key
+    /// derives from it, as `acre operator register` derives it); `None` follows the domain and serves its
+    /// JSON-RPC without producing bundles.
+    pub operator: Option<(OperatorId, [u8; 32])>,
+    /// Where the Ethereum JSON-RPC listens.
+    pub eth_rpc_address: std::net::SocketAddr,
+    /// Extra hosts and browser origins the Ethereum JSON-RPC accepts.
+    pub eth_rpc_access: crate::rpc::RpcAccess,
+}
+
+impl std::fmt::Debug for DomainNodeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DomainNodeConfig")
+            .field("domain_id", &self.domain_id)
+            .field("operator", &self.operator.map(|(id, _)| id))
+            .field("eth_rpc_address", &self.eth_rpc_address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running domain: its chain and its JSON-RPC server.
+#[derive(Debug)]
+pub struct RunningDomain {
+    /// The domain's chain (shared with the JSON-RPC and the operator task).
+    pub chain: Arc<RwLock<crate::domain::EvmChain>>,
+    /// The Ethereum JSON-RPC server.
+    pub rpc: jsonrpsee::server::ServerHandle,
+    /// Where it listens.
+    pub rpc_address: std::net::SocketAddr,
+}
+
+/// Starts the EVM domain `config` names over the node's chain: its chain from the domain's genesis (as
+/// the registry records it), its Ethereum JSON-RPC, and the task that follows consensus and, for an
+/// operator, produces bundles.
+pub async fn start(
+    shared: &Arc<Shared>,
+    config: &DomainNodeConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(RunningDomain, tokio::task::JoinHandle<()>), Error> {
+    let domain_id = config.domain_id;
+    let domains = shared
+        .chain
+        .domains()
+        .ok_or_else(|| Error::Operator("this chain has no domains".into()))?;
+    let domain = domains
+        .domain(domain_id)
+        .map_err(|error| Error::Operator(error.to_string()))?;
+    if domain.config.module != acre_execution::domains::module::ModuleId::Evm {
+        return Err(Error::Operator(format!(
+            "domain {} runs the {:?} module; acre-node runs EVM domains",
+            domain_id.0, domain.config.module
+        )));
+    }
+    let chain_id = domain
+        .config
+        .evm_chain_id
+        .ok_or_else(|| Error::Operator(format!("EVM domain {} has no chain id", domain_id.0)))?;
+    let operator = match config.operator {
+        Some((operator_id, secret)) => {
+            let keypair = acre_execution::domains::election::operator_keypair(&secret);
+            let registered = domain
+                .staking
+                .operators
+                .get(&operator_id)
+                .map(|operator| operator.signing_key);
+            if registered.is_some_and(|key| key != keypair.public.to_bytes()) {
+                return Err(Error::Operator(format!(
+                    "the key given is not operator {}'s signing key",
+                    operator_id.0
+                )));
+            }
+            Some(OperatorConfig {
+                domain_id,
+                operator_id,
+                keypair,
+            })
+        }
+        None => None,
+    };
+    let genesis = Follower::genesis_receipt(&shared.chain, domain_id)?;
+    let chain = crate::domain::EvmChain::genesis_created_at(
+        acre_execution::domains::evm::EvmModule::for_domain(chain_id),
+        &domain.config.initial_balances,
+        genesis.consensus_number,
+        genesis.consensus_hash,
+    )?;
+    if chain.head().receipt != genesis {
+        return Err(Error::Operator(format!(
+            "domain {}'s genesis state does not give the genesis receipt on chain",
+            domain_id.0
+        )));
+    }
+    let chain = Arc::new(RwLock::new(chain));
+    let (rpc, rpc_address) = crate::domain::eth_rpc::start_eth_rpc_with_access(
+        config.eth_rpc_address,
+        Arc::clone(&chain),
+        &config.eth_rpc_access,
+    )
+    .await?;
+    tracing::info!(domain = domain_id.0, chain_id, eth_rpc = %rpc_address, "EVM domain started");
+    let task = tokio::spawn(run(
+        Arc::clone(shared),
+        domain_id,
+        operator,
+        Arc::clone(&chain),
+        shutdown,
+    ));
+    Ok((
+        RunningDomain {
+            chain,
+            rpc,
+            rpc_address,
+        },
+        task,
+    ))
 }

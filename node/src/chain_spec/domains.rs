@@ -86,6 +86,55 @@ pub struct GenesisDomain {
     pub operators: Vec<GenesisOperator>,
 }
 
+/// The dev chain's EVM domain's chain id: Anvil's and Hardhat's, so tools set up for a local
+/// development chain work with `acre dev` unchanged.
+pub const DEV_EVM_CHAIN_ID: u64 = 31_337;
+
+/// Wei each development account holds on the dev chain's EVM domain (10,000 ETH, as Anvil gives).
+pub const DEV_EVM_BALANCE: u128 = 10_000 * 1_000_000_000_000_000_000;
+
+/// Stake of the dev EVM domain's genesis operator (alice's).
+pub const DEV_OPERATOR_STAKE: u128 = 1_000 * acre_execution::staking::ACRE;
+
+/// The dev chain's domains: one EVM domain (id 0, chain id [`DEV_EVM_CHAIN_ID`]) whose ten development
+/// accounts of the `test … junk` mnemonic hold [`DEV_EVM_BALANCE`] each, with alice's operator (id 0)
+/// registered at genesis, its key derived from alice's dev key as `acre operator register` derives it.
+pub fn dev_domains() -> DomainsSpec {
+    let alice = super::dev_key("alice");
+    let owner = Hex32(Address::of(&alice).0);
+    DomainsSpec {
+        params: DomainPreset::Dev,
+        genesis: vec![GenesisDomain {
+            name: "evm".into(),
+            module: ModuleId::Evm,
+            owner,
+            slot_probability: SlotProbability {
+                numerator: 1,
+                denominator: 1,
+            },
+            evm_chain_id: Some(DEV_EVM_CHAIN_ID),
+            balances: crate::domain::dev_accounts()
+                .into_iter()
+                .map(|(address, _)| DomainBalance {
+                    account: HexBytes(address.to_vec()),
+                    balance: Balance(DEV_EVM_BALANCE),
+                })
+                .collect(),
+            operators: vec![GenesisOperator {
+                owner,
+                signing_key: Hex32(
+                    acre_execution::domains::election::operator_keypair(&alice.to_bytes())
+                        .public
+                        .to_bytes(),
+                ),
+                stake: Balance(DEV_OPERATOR_STAKE),
+                nomination_tax: 5,
+                minimum_nominator_stake: Balance(acre_execution::staking::ACRE),
+            }],
+        }],
+    }
+}
+
 impl DomainsSpec {
     /// The rules' numbers.
     pub fn params(&self) -> DomainParams {

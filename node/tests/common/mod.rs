@@ -46,6 +46,7 @@ pub async fn start_node(spec: ChainSpec, dir: &std::path::Path) -> Node {
         seal_timeout: Duration::from_secs(3),
         timekeeper: true,
         network: None,
+        domain: None,
     })
     .await
     .expect("node starts")
