@@ -228,12 +228,13 @@ pub(crate) async fn run(args: DevArgs) -> Result<()> {
         tokio::select! {
             head = heads.recv() => match head {
                 Ok(block) => println!(
-                    "block #{:<6} {}  slot {:<7} {} tx  {} votes  {}",
+                    "block #{:<6} {}  slot {:<7} {} tx  {} votes  {} bundles  {}",
                     block.number,
                     block.hash,
                     block.slot,
                     block.transactions.len(),
                     block.votes.len(),
+                    block.bundles.len(),
                     if block.segment_headers.is_empty() {
                         String::new()
                     } else {

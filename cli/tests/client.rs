@@ -99,6 +99,7 @@ impl MockNode {
             transactions: Vec::new(),
             segment_headers: vec![0],
             votes: Vec::new(),
+            bundles: Vec::new(),
         };
         Self {
             chain: Arc::new(Mutex::new(Chain {
@@ -133,6 +134,7 @@ impl MockNode {
                 transactions: vec![transaction],
                 segment_headers: Vec::new(),
                 votes: Vec::new(),
+                bundles: Vec::new(),
             };
             chain.blocks.push(block.clone());
             block

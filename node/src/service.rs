@@ -298,6 +298,19 @@ impl Shared {
                     slot: vote.vote.slot.0,
                 })
                 .collect(),
+            bundles: body
+                .bundles
+                .iter()
+                .filter_map(|bytes| acre_execution::domains::bundle::Bundle::decode(bytes).ok())
+                .map(|bundle| acre_rpc_api::BundleInfo {
+                    hash: Hex32(bundle.hash().0),
+                    domain: bundle.header.domain_id.0,
+                    operator: bundle.header.operator_id.0,
+                    slot: bundle.header.slot.0,
+                    transactions: u32::try_from(bundle.body.len()).unwrap_or(u32::MAX),
+                    receipt_number: bundle.header.receipt.domain_number.0,
+                })
+                .collect(),
         }
     }
 

@@ -241,6 +241,26 @@ pub struct BlockInfo {
     /// Votes the block carries (each paid the vote reward).
     #[serde(default)]
     pub votes: Vec<VoteInfo>,
+    /// Domain bundles the block carries, in order.
+    #[serde(default)]
+    pub bundles: Vec<BundleInfo>,
+}
+
+/// A domain bundle in a block, summarised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleInfo {
+    /// The bundle's hash.
+    pub hash: Hex32,
+    /// Its domain.
+    pub domain: u32,
+    /// The operator that submitted it.
+    pub operator: u64,
+    /// The slot it was elected in.
+    pub slot: u64,
+    /// Its domain transactions.
+    pub transactions: u32,
+    /// The domain block number of its receipt.
+    pub receipt_number: u64,
 }
 
 /// A block's canonical encodings.
