@@ -34,6 +34,8 @@ fn benches(c: &mut Criterion) {
     let iterations = env_number("ACRE_BENCH_SYNC_POT_ITERATIONS", 800_000);
     let mut spec = ChainSpec::dev();
     spec.name = "snap-sync-bench".into();
+    // Snapshots carry accounts, not a domain registry: a chain with domains syncs in full.
+    spec.domains = None;
     spec.params.pot_iterations = u32::try_from(iterations).expect("iterations fit a u32");
     // The authoring farmer plots once, from genesis: its sectors must outlive the chain.
     spec.params.min_sector_lifetime = 1_000_000;

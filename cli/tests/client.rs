@@ -246,6 +246,13 @@ impl ChainApiServer for MockNode {
         Ok(None)
     }
 
+    async fn submit_bundle(&self, _bundle: HexBytes) -> Result<Hex32, ErrorObjectOwned> {
+        Err(error(
+            error_codes::INVALID_TRANSACTION,
+            "this mock chain has no domains",
+        ))
+    }
+
     async fn submit_transaction(&self, transaction: HexBytes) -> Result<Hex32, ErrorObjectOwned> {
         let transaction = SignedTransaction::decode(&transaction.0)
             .map_err(|refusal| error(error_codes::BAD_ENCODING, refusal.to_string()))?;
