@@ -225,7 +225,9 @@ fn bundle_verification(c: &mut Criterion) {
             numerator: 1,
             denominator: 1,
         },
-        max_bundle_size: None,
+        // 100 transfers (11 KiB) exceed the dev limit derived from the block size for one bundle a slot
+        // (10.7 KiB): the bench's domain allows a whole block's 64 KiB in one bundle.
+        max_bundle_size: Some(64 * 1024),
         max_bundle_weight: None,
         allow_list: AllowList::Anyone,
         initial_balances: Vec::new(),
@@ -307,6 +309,20 @@ fn bundle_verification(c: &mut Criterion) {
         b.iter(|| {
             let bundle = Bundle::decode(black_box(&encoded)).expect("decodes");
             black_box(domains.check_bundle(&bundle, &context, &block).expect("valid"))
+        });
+    });
+    // The floor: the two curve operations every bundle costs (its signature and its VRF), alone.
+    let public = keypair.public.to_bytes();
+    group.bench_function("reference_signature_and_vrf_only", |b| {
+        b.iter(|| {
+            bundle.verify_signature(black_box(&public)).expect("signed");
+            black_box(
+                bundle
+                    .header
+                    .vrf
+                    .verify(&public, domain, &slot_challenge(&pot, slot))
+                    .expect("a VRF"),
+            )
         });
     });
     group.finish();
