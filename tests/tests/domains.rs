@@ -105,7 +105,7 @@ fn raw_transaction(key: &SigningKey, nonce: u64, to: TxKind, input: Vec<u8>, gas
 async fn send_and_wait(cluster: &Cluster, client: &HttpClient, raw: Bytes) -> Value {
     let hash: B256 = serde_json::from_value(eth(client, "eth_sendRawTransaction", rpc_params![raw]).await)
         .expect("a transaction hash");
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
     loop {
         let receipt = eth(client, "eth_getTransactionReceipt", rpc_params![hash]).await;
         if !receipt.is_null() {
@@ -113,7 +113,7 @@ async fn send_and_wait(cluster: &Cluster, client: &HttpClient, raw: Bytes) -> Va
         }
         if std::time::Instant::now() > deadline {
             cluster.dump_logs();
-            panic!("no receipt for {hash} in 90 s");
+            panic!("no receipt for {hash} in 180 s");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

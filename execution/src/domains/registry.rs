@@ -181,6 +181,18 @@ pub struct BlockBundles {
     pub(crate) slots: BTreeSet<(OperatorId, SlotNumber)>,
     pub(crate) new_heads: BTreeMap<DomainId, Blake3Hash>,
     pub(crate) defined: BTreeSet<DomainId>,
+    /// Each domain's receipt gap when the block's first bundle of it arrived (DOMAINS.md 5: above one,
+    /// the block's bundles of the domain are singleton receipts).
+    pub(crate) start_gaps: BTreeMap<DomainId, u64>,
+}
+
+impl Domain {
+    /// How many domain blocks the head receipt trails the head domain block by.
+    pub fn receipt_gap(&self) -> u64 {
+        self.head_domain_number
+            .0
+            .saturating_sub(self.block_tree.head_receipt_number.0)
+    }
 }
 
 /// What accepting a bundle did.
@@ -197,6 +209,9 @@ pub struct AcceptedBundle {
     pub confirmed: Option<TreeNode>,
     /// Whether this bundle ended a staking epoch.
     pub epoch_ended: bool,
+    /// Whether it was a singleton receipt (the domain's receipt gap exceeded one at the start of the
+    /// block): it carried a receipt only, and neither defined a domain block nor went into the inbox.
+    pub singleton: bool,
 }
 
 /// Every domain on consensus.

@@ -52,12 +52,13 @@ impl Domains {
                     operator: operator_id.0,
                     domain: domain_id.0,
                 })?;
-        // Receipt gap: an operator that fell more than one block behind may only catch up with
-        // receipt-only bundles.
-        let gap = domain
-            .head_domain_number
-            .0
-            .saturating_sub(domain.block_tree.head_receipt_number.0);
+        // Receipt gap (at the start of the block): while receipts trail the domain by more than one
+        // block, bundles are singleton receipts, which catch receipts up without defining blocks.
+        let gap = block
+            .start_gaps
+            .get(&domain_id)
+            .copied()
+            .unwrap_or_else(|| domain.receipt_gap());
         if gap > 1 && !bundle.body.is_empty() {
             return Err(ExecutionError::ReceiptGap { gap });
         }
@@ -207,11 +208,16 @@ impl Domains {
         let (domain_id, operator_id) = (header.domain_id, header.operator_id);
         let (challenge_period, epoch_length) = (self.params.challenge_period, self.params.epoch_length);
         let domain = self.domain_mut(domain_id)?;
+        let singleton = *block
+            .start_gaps
+            .entry(domain_id)
+            .or_insert_with(|| domain.receipt_gap())
+            > 1;
         domain.staking.charge_storage_fee(operator_id, storage_fee)?;
         domain.last_slots.insert(operator_id, header.slot);
         block.slots.insert((operator_id, header.slot));
         let mut epoch_ended = false;
-        if block.defined.insert(domain_id) {
+        if !singleton && block.defined.insert(domain_id) {
             domain.head_domain_number = DomainBlockNumber(domain.head_domain_number.0 + 1);
             domain.head_consensus_number = context.number;
             domain
@@ -223,7 +229,7 @@ impl Domains {
             }
         }
         let head = domain.head_domain_number;
-        if let Some((_, roots)) = domain.inbox.get_mut(&head) {
+        if !singleton && let Some((_, roots)) = domain.inbox.get_mut(&head) {
             roots.push(header.extrinsics_root);
         }
         let receipt = &header.receipt;
@@ -273,6 +279,7 @@ impl Domains {
             domain_number: head,
             confirmed,
             epoch_ended,
+            singleton,
         })
     }
 }

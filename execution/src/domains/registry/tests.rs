@@ -498,3 +498,44 @@ fn instantiation_refuses_bad_configs() {
         Err(ExecutionError::InvalidOperatorKey)
     );
 }
+
+#[test]
+fn while_receipts_trail_by_more_than_one_block_bundles_are_singleton_receipts() {
+    let mut fixture = fixture();
+    // Two blocks whose bundles only endorse the genesis receipt: two domain blocks, no new receipt.
+    let mut slot = 10;
+    for expected in 1..=2 {
+        let won = fixture.slot_where(0, true, slot);
+        let bundle = fixture.bundle(0, won, Vec::new());
+        let accepted = fixture
+            .domains
+            .accept_bundle(&bundle, &context(won.get()), &mut BlockBundles::default())
+            .expect("accepted");
+        assert!(!accepted.singleton);
+        assert_eq!(accepted.domain_number, DomainBlockNumber(expected));
+        slot = won.get() + 1;
+    }
+    let domain = fixture.domains.domain(DomainId(0)).expect("exists");
+    assert_eq!(domain.receipt_gap(), 2);
+    let inbox_before = domain.inbox.clone();
+
+    // Now a bundle with transactions is refused, and an empty one is a singleton receipt: it defines no
+    // domain block and is not inboxed.
+    let won = fixture.slot_where(0, true, slot);
+    let with_body = fixture.bundle(0, won, vec![vec![7; 40]]);
+    assert_eq!(
+        fixture
+            .domains
+            .check_bundle(&with_body, &context(won.get()), &BlockBundles::default()),
+        Err(ExecutionError::ReceiptGap { gap: 2 })
+    );
+    let singleton = fixture.bundle(0, won, Vec::new());
+    let accepted = fixture
+        .domains
+        .accept_bundle(&singleton, &context(won.get()), &mut BlockBundles::default())
+        .expect("accepted");
+    assert!(accepted.singleton);
+    let domain = fixture.domains.domain(DomainId(0)).expect("exists");
+    assert_eq!(domain.head_domain_number, DomainBlockNumber(2));
+    assert_eq!(domain.inbox, inbox_before);
+}
