@@ -14,8 +14,8 @@
 //!   out over gossip.
 //!
 //! What the domain *is* (the EVM, balances, ...) sits behind [`DomainExecutor`]: derivation is pure
-//! ([`DomainExecutor::derive`] takes `&self`), so an executor shared with RPC readers is locked only to
-//! read the head and to append.
+//! and runs on a base taken out of the chain ([`DomainExecutor::derive_base`]), so an executor shared
+//! with the RPC is locked only to read the head and to append, never while a block executes.
 
 mod evm;
 mod follow;
@@ -47,9 +47,20 @@ pub trait DomainExecutor: Send + Sync + 'static {
     /// Our receipt of domain block `number` (block 0's is the domain's genesis receipt).
     fn receipt(&self, number: u64) -> Option<&ExecutionReceipt>;
 
-    /// The derived block following the head, defined by a consensus block with `facts` and the
-    /// domain's `bundles` in it.
-    fn derive(&self, facts: &ConsensusFacts, bundles: &[InboxBundle<'_>]) -> Result<Self::Block, Error>;
+    /// What deriving the block after the head needs, taken out of the chain (cheaply) so that the
+    /// derivation runs without a lock on it.
+    type Base: Send;
+
+    /// The head as derivation needs it.
+    fn derive_base(&self) -> Result<Self::Base, Error>;
+
+    /// The derived block following `base`, defined by a consensus block with `facts` and the domain's
+    /// `bundles` in it.
+    fn derive(
+        base: &Self::Base,
+        facts: &ConsensusFacts,
+        bundles: &[InboxBundle<'_>],
+    ) -> Result<Self::Block, Error>;
 
     /// The receipt of a derived block.
     fn block_receipt(block: &Self::Block) -> &ExecutionReceipt;

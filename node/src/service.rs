@@ -12,7 +12,7 @@ use std::time::Duration;
 use acre_consensus::blocks::{BlockHash, Body, Header};
 use acre_consensus::codec;
 use acre_consensus::equivocation::{EquivocationProof, SignedClaim};
-use acre_consensus::hashing::{self, Blake3Hash, HashContext};
+use acre_consensus::hashing::Blake3Hash;
 use acre_consensus::pot::slot_challenge;
 use acre_consensus::sectors::PublicKey;
 use acre_consensus::solutions::Solution;
@@ -411,7 +411,7 @@ impl Shared {
             let included: std::collections::HashSet<_> = body
                 .bundles
                 .iter()
-                .map(|bytes| hashing::hash(HashContext::Bundle, bytes))
+                .map(|bytes| acre_execution::domains::bundle::encoded_hash(bytes))
                 .collect();
             self.bundles.remove(&included);
             let _ = self.heads.send(Self::block_info(header, body));

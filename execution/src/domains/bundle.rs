@@ -70,6 +70,12 @@ pub struct Bundle {
     pub body: Vec<Vec<u8>>,
 }
 
+/// The hash of a bundle from its canonical encoding (what a block body carries): [`Bundle::hash`]
+/// without decoding.
+pub fn encoded_hash(bytes: &[u8]) -> Blake3Hash {
+    hashing::hash(HashContext::Bundle, bytes)
+}
+
 /// The hash of one domain transaction: `H(domain_tx_ctx, bytes)`.
 pub fn transaction_hash(bytes: &[u8]) -> Blake3Hash {
     hashing::hash(HashContext::DomainTransaction, bytes)
@@ -113,7 +119,12 @@ impl Bundle {
 
     /// `H(bundle_ctx, encoding)`.
     pub fn hash(&self) -> Blake3Hash {
-        hashing::hash(HashContext::Bundle, &codec::encode(self))
+        encoded_hash(&codec::encode(self))
+    }
+
+    /// The length of the canonical encoding, without encoding (what the storage fee is charged on).
+    pub fn encoded_len(&self) -> usize {
+        borsh::object_length(self).unwrap_or(usize::MAX)
     }
 
     /// Canonical encoding.

@@ -43,27 +43,6 @@ pub(crate) struct BranchFacts {
 }
 
 impl BranchFacts {
-    /// The bundle context of the block at `number` and `slot` over these facts.
-    pub(crate) fn context<'a>(
-        &'a self,
-        number: BlockNumber,
-        slot: SlotNumber,
-        future_slots: u64,
-        byte_fee: u128,
-        pot_output: &'a dyn Fn(SlotNumber) -> Option<PotOutput>,
-        consensus_hash: &'a dyn Fn(BlockNumber) -> Option<BlockHash>,
-    ) -> BundleContext<'a> {
-        BundleContext {
-            number,
-            slot,
-            future_slots,
-            oldest_slot: self.oldest_slot,
-            byte_fee,
-            pot_output,
-            consensus_hash,
-        }
-    }
-
     /// The output of `slot`, where known.
     pub(crate) fn output(&self, slot: SlotNumber) -> Option<PotOutput> {
         self.outputs.get(&slot).copied()
@@ -142,46 +121,30 @@ impl Chain {
         let Some(domains) = state.domains() else {
             return Ok((included, candidates.iter().map(Bundle::hash).collect()));
         };
-        let facts = self.branch_facts(
-            header.parent_hash,
-            header.number,
-            header.slot,
-            &header.pot_checkpoints,
-            candidates,
-            domains,
-        )?;
-        let output = |slot| facts.output(slot);
-        let hash = |number| facts.hash(number);
-        let context = facts.context(
-            header.number,
-            header.slot,
-            self.params.block_authoring_delay,
-            byte_fee,
-            &output,
-            &hash,
-        );
-        let mut scratch = Domains::clone(domains);
-        let mut block = BlockBundles::default();
-        let mut size = 0usize;
-        for bundle in candidates {
-            let len = bundle.encode().len();
-            if size + len > max_bytes {
-                continue;
-            }
-            match scratch.accept_bundle(bundle, &context, &mut block) {
-                Ok(_) => {
-                    size += len;
-                    included.push(bundle.clone());
+        self.with_bundle_context(header, candidates, domains, byte_fee, |context| {
+            let mut scratch = Domains::clone(domains);
+            let mut block = BlockBundles::default();
+            let mut size = 0usize;
+            for bundle in candidates {
+                let len = bundle.encoded_len();
+                if size + len > max_bytes {
+                    continue;
                 }
-                Err(error) if may_pass_later(&error) => {
-                    tracing::debug!(%error, bundle = %bundle.hash(), "bundle left for a later block");
-                }
-                Err(error) => {
-                    tracing::debug!(%error, bundle = %bundle.hash(), "bundle dropped");
-                    dropped.insert(bundle.hash());
+                match scratch.accept_bundle(bundle, context, &mut block) {
+                    Ok(_) => {
+                        size += len;
+                        included.push(bundle.clone());
+                    }
+                    Err(error) if may_pass_later(&error) => {
+                        tracing::debug!(%error, bundle = %bundle.hash(), "bundle left for a later block");
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, bundle = %bundle.hash(), "bundle dropped");
+                        dropped.insert(bundle.hash());
+                    }
                 }
             }
-        }
+        })?;
         Ok((included, dropped))
     }
 
@@ -196,32 +159,48 @@ impl Chain {
         bundles: &[Bundle],
     ) -> Result<BundlesOutcome, ImportError> {
         let domains = Arc::clone(state.domains().ok_or(ExecutionError::NoDomains)?);
-        let facts = self
-            .branch_facts(
-                header.parent_hash,
-                header.number,
-                header.slot,
-                &header.pot_checkpoints,
-                bundles,
-                &domains,
-            )
+        let applied = self
+            .with_bundle_context(header, bundles, &domains, runtime.byte_fee, |context| {
+                apply_bundles(state, runtime, author, bundles, context)
+            })
             .map_err(internal)?;
-        let output = |slot| facts.output(slot);
-        let hash = |number| facts.hash(number);
-        let context = facts.context(
+        Ok(applied?)
+    }
+
+    /// Runs `check` with the bundle context of the block `header` describes, for `bundles` under its
+    /// parent's registry `domains` (the branch facts gathered first, see the module docs).
+    fn with_bundle_context<T>(
+        &self,
+        header: &UnsealedHeader,
+        bundles: &[Bundle],
+        domains: &Domains,
+        byte_fee: u128,
+        check: impl FnOnce(&BundleContext<'_>) -> T,
+    ) -> Result<T, Error> {
+        let facts = self.branch_facts(
+            header.parent_hash,
             header.number,
             header.slot,
-            self.params.block_authoring_delay,
-            runtime.byte_fee,
-            &output,
-            &hash,
-        );
-        Ok(apply_bundles(state, runtime, author, bundles, &context)?)
+            &header.pot_checkpoints,
+            bundles,
+            domains,
+        )?;
+        let output = |slot| facts.output(slot);
+        let hash = |number| facts.hash(number);
+        Ok(check(&BundleContext {
+            number: header.number,
+            slot: header.slot,
+            future_slots: self.params.block_authoring_delay,
+            oldest_slot: facts.oldest_slot,
+            byte_fee,
+            pot_output: &output,
+            consensus_hash: &hash,
+        }))
     }
 
     /// Gathers the facts bundle checks need for a block at `number` and `slot` with proof of time
     /// `checkpoints` on `parent`, for `bundles` under the parent's registry `domains`.
-    pub(crate) fn branch_facts(
+    fn branch_facts(
         &self,
         parent: BlockHash,
         number: BlockNumber,

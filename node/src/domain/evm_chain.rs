@@ -88,6 +88,62 @@ impl EvmBlock {
     }
 }
 
+/// The head of an [`EvmChain`] as derivation needs it ([`EvmChain::derive_base`]).
+#[derive(Debug, Clone)]
+pub struct DeriveBase {
+    module: EvmModule,
+    header: DomainHeader,
+    receipt_hash: Blake3Hash,
+    state: EvmState,
+}
+
+impl DeriveBase {
+    /// Derives the block the consensus block described by `consensus` defines over this head, from its
+    /// inboxed `bundles` (DOMAINS.md 6, transaction range [`INITIAL_TX_RANGE`]). The transactions execute
+    /// once, with receipts ([`EvmModule::execute_block_with_receipts`]); header and receipt are what
+    /// [`derive_block`](acre_execution::domains::derive::derive_block) gives.
+    pub fn derive(
+        &self,
+        consensus: &ConsensusFacts,
+        bundles: &[InboxBundle<'_>],
+    ) -> Result<EvmBlock, NodeError> {
+        let parent = &self.state;
+        let ordered = order_block(
+            &self.module,
+            parent,
+            &self.header,
+            consensus,
+            bundles,
+            INITIAL_TX_RANGE,
+        );
+        let output = self
+            .module
+            .execute_block_with_receipts(parent, &ordered.context, &ordered.transactions)
+            .map_err(NodeError::DomainExecution)?;
+        let hashes = ordered.transactions.iter().map(EvmTransaction::hash).collect();
+        let senders = ordered.transactions.iter().map(EvmTransaction::signer).collect();
+        let derived = seal_block(
+            &self.module,
+            ordered,
+            output.execution,
+            self.receipt_hash,
+            consensus,
+        );
+        Ok(EvmBlock {
+            header: derived.header,
+            receipt: derived.receipt,
+            consensus_number: consensus.number.0,
+            timestamp_ms: consensus.timestamp_ms,
+            transactions: derived.transactions,
+            hashes,
+            senders,
+            receipts: output.receipts,
+            gas_used: output.gas_used,
+            state: Some(derived.execution.state),
+        })
+    }
+}
+
 /// An EVM domain's chain and pending pool (see the module docs).
 #[derive(Debug)]
 pub struct EvmChain {
@@ -212,48 +268,24 @@ impl EvmChain {
 
     /// Derives the block the consensus block described by `consensus` defines over the head, from its
     /// inboxed `bundles` (DOMAINS.md 6, transaction range [`INITIAL_TX_RANGE`]). Pure: the chain does not
-    /// change. The transactions execute once, with receipts
-    /// ([`EvmModule::execute_block_with_receipts`]); header and receipt are what
-    /// [`derive_block`](acre_execution::domains::derive::derive_block) gives.
+    /// change. See [`DeriveBase::derive`].
     pub fn derive(
         &self,
         consensus: &ConsensusFacts,
         bundles: &[InboxBundle<'_>],
     ) -> Result<EvmBlock, NodeError> {
+        self.derive_base()?.derive(consensus, bundles)
+    }
+
+    /// What deriving the next block needs of the chain, taken out (cheap: the state is persistent) so
+    /// that derivation runs without holding a lock on the chain.
+    pub fn derive_base(&self) -> Result<DeriveBase, NodeError> {
         let head = self.head();
-        let parent = self.head_state()?;
-        let ordered = order_block(
-            &self.module,
-            parent,
-            &head.header,
-            consensus,
-            bundles,
-            INITIAL_TX_RANGE,
-        );
-        let output = self
-            .module
-            .execute_block_with_receipts(parent, &ordered.context, &ordered.transactions)
-            .map_err(NodeError::DomainExecution)?;
-        let hashes = ordered.transactions.iter().map(EvmTransaction::hash).collect();
-        let senders = ordered.transactions.iter().map(EvmTransaction::signer).collect();
-        let derived = seal_block(
-            &self.module,
-            ordered,
-            output.execution,
-            head.receipt.hash(),
-            consensus,
-        );
-        Ok(EvmBlock {
-            header: derived.header,
-            receipt: derived.receipt,
-            consensus_number: consensus.number.0,
-            timestamp_ms: consensus.timestamp_ms,
-            transactions: derived.transactions,
-            hashes,
-            senders,
-            receipts: output.receipts,
-            gas_used: output.gas_used,
-            state: Some(derived.execution.state),
+        Ok(DeriveBase {
+            module: self.module.clone(),
+            header: head.header.clone(),
+            receipt_hash: head.receipt.hash(),
+            state: self.head_state()?.clone(),
         })
     }
 

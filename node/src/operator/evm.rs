@@ -5,7 +5,7 @@ use acre_execution::domains::evm::EvmTransaction;
 use acre_execution::domains::receipt::ExecutionReceipt;
 
 use super::DomainExecutor;
-use crate::domain::evm_chain::{EvmBlock, EvmChain};
+use crate::domain::evm_chain::{DeriveBase, EvmBlock, EvmChain};
 use crate::error::Error;
 
 impl DomainExecutor for EvmChain {
@@ -19,8 +19,18 @@ impl DomainExecutor for EvmChain {
         self.block(number).map(|block| &block.receipt)
     }
 
-    fn derive(&self, facts: &ConsensusFacts, bundles: &[InboxBundle<'_>]) -> Result<EvmBlock, Error> {
-        EvmChain::derive(self, facts, bundles)
+    type Base = DeriveBase;
+
+    fn derive_base(&self) -> Result<DeriveBase, Error> {
+        EvmChain::derive_base(self)
+    }
+
+    fn derive(
+        base: &DeriveBase,
+        facts: &ConsensusFacts,
+        bundles: &[InboxBundle<'_>],
+    ) -> Result<EvmBlock, Error> {
+        base.derive(facts, bundles)
     }
 
     fn block_receipt(block: &EvmBlock) -> &ExecutionReceipt {

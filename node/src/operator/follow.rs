@@ -204,7 +204,7 @@ impl Follower {
                 .vrf
                 .verify(&operator.signing_key, self.domain_id, &challenge)
                 .map_err(|error| Error::Corrupt(format!("an imported bundle's VRF: {error}")))?;
-            let size = u128::try_from(bundle.encode().len()).unwrap_or(u128::MAX);
+            let size = u128::try_from(bundle.encoded_len()).unwrap_or(u128::MAX);
             storage_fees = storage_fees.saturating_add(byte_fee.saturating_mul(size));
             inbox.push(InboxBundle { bundle, vrf_output });
         }
@@ -216,7 +216,9 @@ impl Follower {
             byte_fee,
             storage_fees,
         };
-        let derived = read(executor).derive(&facts, &inbox)?;
+        // The lock is held only to take the base: the block executes without it.
+        let base = read(executor).derive_base()?;
+        let derived = E::derive(&base, &facts, &inbox)?;
         let receipt = E::block_receipt(&derived);
         let domain_number = receipt.domain_number.0;
         tracing::debug!(

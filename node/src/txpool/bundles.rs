@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use acre_consensus::hashing::Blake3Hash;
 use acre_execution::ExecutionError;
-use acre_execution::domains::bundle::Bundle;
+use acre_execution::domains::bundle::{self, Bundle};
 
 use crate::error::BundlePoolError;
 
@@ -26,6 +26,21 @@ struct Inner {
     bundles: VecDeque<(Blake3Hash, Bundle, usize)>,
     hashes: HashSet<Blake3Hash>,
     bytes: usize,
+}
+
+impl Inner {
+    /// Whether a bundle with `hash` and encoded size `len` may enter.
+    fn admits(&self, hash: &Blake3Hash, len: usize) -> Result<(), BundlePoolError> {
+        if self.hashes.contains(hash) {
+            return Err(BundlePoolError::AlreadyPending(*hash));
+        }
+        if self.bundles.len() >= MAX_BUNDLES || self.bytes + len > MAX_BUNDLE_BYTES {
+            return Err(BundlePoolError::Full {
+                capacity: MAX_BUNDLES,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Bundles waiting for inclusion, in arrival order.
@@ -47,24 +62,14 @@ impl BundlePool {
         check: impl FnOnce(&Bundle) -> Result<(), ExecutionError>,
     ) -> Result<Blake3Hash, BundlePoolError> {
         let bundle = Bundle::decode(bytes).map_err(BundlePoolError::Undecodable)?;
-        let hash = bundle.hash();
-        {
-            let inner = self.lock();
-            if inner.hashes.contains(&hash) {
-                return Err(BundlePoolError::AlreadyPending(hash));
-            }
-            if inner.bundles.len() >= MAX_BUNDLES || inner.bytes + bytes.len() > MAX_BUNDLE_BYTES {
-                return Err(BundlePoolError::Full {
-                    capacity: MAX_BUNDLES,
-                });
-            }
-        }
-        // The signature check runs outside the lock.
+        let hash = bundle::encoded_hash(bytes);
+        self.lock().admits(&hash, bytes.len())?;
+        // The signature check runs outside the lock; the room is checked again after it, as other
+        // submissions may have filled the pool meanwhile.
         check(&bundle).map_err(BundlePoolError::Refused)?;
         let mut inner = self.lock();
-        if !inner.hashes.insert(hash) {
-            return Err(BundlePoolError::AlreadyPending(hash));
-        }
+        inner.admits(&hash, bytes.len())?;
+        inner.hashes.insert(hash);
         inner.bytes += bytes.len();
         inner.bundles.push_back((hash, bundle, bytes.len()));
         Ok(hash)
@@ -108,5 +113,81 @@ impl BundlePool {
     /// Whether none is pending.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use acre_consensus::{BlockNumber, SlotNumber};
+    use acre_execution::domains::bundle::BundleHeader;
+    use acre_execution::domains::election::VrfProof;
+    use acre_execution::domains::receipt::ExecutionReceipt;
+    use acre_execution::domains::{DomainId, OperatorId};
+
+    use super::*;
+
+    fn bundle(slot: u64) -> Bundle {
+        Bundle {
+            header: BundleHeader {
+                version: Bundle::VERSION,
+                domain_id: DomainId(0),
+                operator_id: OperatorId(0),
+                slot: SlotNumber(slot),
+                pot_output: Default::default(),
+                vrf: VrfProof {
+                    output: [0; 32],
+                    proof: [0; 64],
+                },
+                receipt: ExecutionReceipt::genesis(Blake3Hash::ZERO, BlockNumber(0), Blake3Hash::ZERO),
+                extrinsics_root: bundle::extrinsics_root::<Vec<u8>>(&[]),
+                size: 0,
+                weight: 0,
+            },
+            signature: [0; 64],
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn hostile_bytes_duplicates_refusals_and_a_full_pool_are_refused_with_their_reason() {
+        let pool = BundlePool::default();
+        let accept = |_: &Bundle| Ok(());
+        assert!(matches!(
+            pool.submit(&[1, 2, 3], accept),
+            Err(BundlePoolError::Undecodable(_))
+        ));
+        let mut oversized = bundle(1).encode();
+        oversized.resize(acre_execution::domains::bundle::MAX_BUNDLE_ENCODED_SIZE + 1, 0);
+        assert!(matches!(
+            pool.submit(&oversized, accept),
+            Err(BundlePoolError::Undecodable(_))
+        ));
+        assert!(matches!(
+            pool.submit(&bundle(1).encode(), |_| Err(ExecutionError::BadBundleSignature)),
+            Err(BundlePoolError::Refused(ExecutionError::BadBundleSignature))
+        ));
+        assert!(pool.is_empty(), "nothing refused is kept");
+
+        let first = pool.submit(&bundle(1).encode(), accept).expect("admitted");
+        assert_eq!(first, bundle(1).hash());
+        assert!(matches!(
+            pool.submit(&bundle(1).encode(), accept),
+            Err(BundlePoolError::AlreadyPending(hash)) if hash == first
+        ));
+        for slot in 2..=MAX_BUNDLES as u64 {
+            pool.submit(&bundle(slot).encode(), accept).expect("room");
+        }
+        assert!(matches!(
+            pool.submit(&bundle(0).encode(), accept),
+            Err(BundlePoolError::Full {
+                capacity: MAX_BUNDLES
+            })
+        ));
+        pool.remove(&HashSet::from([first]));
+        assert_eq!(pool.len(), MAX_BUNDLES - 1);
+        assert_eq!(
+            pool.candidates().first().map(|bundle| bundle.header.slot),
+            Some(SlotNumber(2))
+        );
     }
 }

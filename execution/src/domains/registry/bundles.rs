@@ -1,6 +1,5 @@
 //! Bundle checks and acceptance on consensus (DOMAINS.md 5 and 7).
 
-use acre_consensus::codec;
 use acre_consensus::pot::slot_challenge;
 
 use super::{AcceptedBundle, BlockBundles, BundleContext, Domains};
@@ -62,7 +61,7 @@ impl Domains {
         if gap > 1 && !bundle.body.is_empty() {
             return Err(ExecutionError::ReceiptGap { gap });
         }
-        let encoded = u128::try_from(codec::encode(bundle).len()).unwrap_or(u128::MAX);
+        let encoded = u128::try_from(bundle.encoded_len()).unwrap_or(u128::MAX);
         let storage_fee = context.byte_fee.saturating_mul(encoded);
         if operator.storage_fund < storage_fee {
             return Err(ExecutionError::StorageFeeUnpayable {
